@@ -1,0 +1,26 @@
+"""python -m coordinator / dtf-coordinator."""
+from __future__ import annotations
+
+import sys
+
+from coordinator.config import ConfigError, load_config
+from coordinator.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = load_config(argv)
+    except ConfigError as exc:
+        print(f"dtf-coordinator: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level, config.log_format)
+    from coordinator.app import Coordinator
+    from coordinator.integrations import apply_flags
+    coordinator = Coordinator(config=config)
+    apply_flags(coordinator)
+    coordinator.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""HTTP handlers for tasks, workers, status, health and metrics (SPEC §4)."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from coordinator.engine import Engine, SubmissionError
+from coordinator.httperrors import error_response
+from coordinator.keys import ENGINE, METRICS
+from coordinator.models import TaskStatus
+from coordinator.store import row_to_task
+from coordinator.validation import ValidationError, validate_submission
+
+MAX_LIMIT = 1000
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise ValidationError("request body is empty; send a JSON task object", None, "invalid_json")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}", None, "invalid_json") from None
+
+
+def parse_limit(request: web.Request, default: int = 100) -> int:
+    raw = request.query.get("limit", str(default))
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ValidationError(f"'limit' must be an integer, got {raw!r}", "limit", "invalid_query") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"'limit' must be from 1 to {MAX_LIMIT}", "limit", "invalid_query")
+    return limit
+
+
+def validation_errors(handler):
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ValidationError as exc:
+            return error_response(400, exc.code, exc.message, exc.field)
+        except SubmissionError as exc:
+            return error_response(400, "invalid_task", exc.message, exc.field)
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+@validation_errors
+async def submit_tasks(request: web.Request) -> web.Response:
+    body = await _body(request)
+    specs = validate_submission(body)
+    ids = await request.app[ENGINE].submit(specs)
+    if isinstance(body, dict) and "tasks" in body and "type" not in body:
+        return _json({"task_ids": ids}, 201)
+    return _json({"task_id": ids[0]}, 201)
+
+
+async def get_task(request: web.Request) -> web.Response:
+    task = await request.app[ENGINE].get_task(request.match_info["task_id"])
+    if task is None:
+        return error_response(404, "not_found", f"no task {request.match_info['task_id']!r}", "task_id")
+    return _json(task.to_api())
+
+
+@validation_errors
+async def list_tasks(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    limit = parse_limit(request)
+    status = request.query.get("status")
+    if status is not None and status not in {s.value for s in TaskStatus}:
+        raise ValidationError(f"unknown status {status!r}; one of {', '.join(s.value for s in TaskStatus)}",
+                              "status", "invalid_query")
+    cursor_raw = request.query.get("cursor", "0")
+    try:
+        cursor = int(cursor_raw)
+    except ValueError:
+        raise ValidationError("'cursor' must be the next_cursor of a previous page", "cursor",
+                              "invalid_query") from None
+    await engine.store.barrier()
+    sql = ("SELECT task_id, seq, type, spec, status, failures, result, error, details, flaky, not_before, "
+           "excluded_workers, created_at, updated_at FROM tasks WHERE seq > ?")
+    params: list[Any] = [cursor]
+    if status:
+        sql += " AND status = ?"
+        params.append(status)
+    sql += " ORDER BY seq LIMIT ?"
+    params.append(limit + 1)
+    rows = await engine.store.fetchall(sql, params)
+    items = []
+    for row in rows[:limit]:
+        live = engine.tasks.get(row[0])
+        items.append((live or row_to_task(row)).to_api())
+    next_cursor = str(rows[limit - 1][1]) if len(rows) > limit else None
+    return _json({"items": items, "next_cursor": next_cursor})
+
+
+async def cancel_task(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    task = engine.tasks.get(request.match_info["task_id"])
+    if task is None:
+        stored = await engine.get_task(request.match_info["task_id"])
+        if stored is None:
+            return error_response(404, "not_found", f"no task {request.match_info['task_id']!r}", "task_id")
+        task = stored
+    if task.status.terminal and task.status is not TaskStatus.CANCELLED:
+        return error_response(409, "conflict", f"task already ended {task.status.value}", "task_id")
+    await engine.cancel(task)
+    return _json(task.to_api())
+
+
+async def status(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].status())
+
+
+async def list_workers(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    items = [w.to_api() for w in sorted(engine.workers.values(), key=lambda w: w.worker_id)]
+    return _json({"items": items, "next_cursor": None})
+
+
+async def get_worker(request: web.Request) -> web.Response:
+    w = request.app[ENGINE].workers.get(request.match_info["worker_id"])
+    if w is None:
+        return error_response(404, "not_found", f"no worker {request.match_info['worker_id']!r}", "worker_id")
+    return _json(w.to_api())
+
+
+async def health(request: web.Request) -> web.Response:
+    engine: Engine = request.app[ENGINE]
+    return _json({"status": "ok", "ready": engine.store is not None and not engine._stopping,
+                  "uptime_seconds": round(engine.status()["uptime_seconds"], 3)})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[METRICS].render(), content_type="text/plain",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/tasks", submit_tasks)
+    app.router.add_get("/api/v1/tasks", list_tasks)
+    app.router.add_get("/api/v1/tasks/{task_id}", get_task)
+    app.router.add_post("/api/v1/tasks/{task_id}/cancel", cancel_task)
+    app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/api/v1/workers", list_workers)
+    app.router.add_get("/api/v1/workers/{worker_id}", get_worker)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,143 @@
+"""The application factory and the Coordinator class users start."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any, AsyncIterator
+
+import structlog
+from aiohttp import web
+
+from coordinator import api, openapi
+from coordinator.config import CoordinatorConfig
+from coordinator.engine import Engine
+from coordinator.httperrors import make_middlewares
+from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, SOCKETS
+from coordinator.metrics import Metrics
+from coordinator.models import TaskStatus, WorkerState
+from coordinator.protocol import CloseCode
+from coordinator.store import Store
+from coordinator.ws import worker_socket
+
+log = structlog.get_logger("dtf.coordinator")
+
+
+def create_app(config: CoordinatorConfig, coordinator: "Coordinator | None" = None) -> web.Application:
+    app = web.Application(middlewares=make_middlewares(config.api_token), client_max_size=config.max_body_bytes)
+    app[CONFIG] = config
+    app[METRICS] = Metrics()
+    app[SOCKETS] = set()
+    app[COORDINATOR] = coordinator
+    app.cleanup_ctx.append(_state_ctx)
+    api.add_routes(app)
+    openapi.add_routes(app)
+
+    async def ws_handler(request: web.Request) -> web.StreamResponse:
+        return await worker_socket(request, app[ENGINE], config.worker_token, app[SOCKETS])
+
+    app.router.add_get("/ws", ws_handler)
+    return app
+
+
+async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store = Store(config.state_path, synchronous=config.sqlite_synchronous.upper())
+    await store.open()
+    engine = Engine(config, store, app[METRICS])
+    app[ENGINE] = engine
+    _register_gauges(app[METRICS], engine)
+    coordinator = app[COORDINATOR]
+    if coordinator is not None:
+        coordinator.engine = engine
+        await coordinator._on_engine_ready(app)
+    await engine.start()
+    log.info("coordinator_started", host=config.host, port=config.port, state_path=config.state_path)
+    try:
+        yield
+    finally:
+        await engine.stop()
+        for ws in list(app[SOCKETS]):
+            await ws.close(code=CloseCode.GOING_AWAY, message=b"coordinator shutting down")
+        if coordinator is not None:
+            await coordinator._on_engine_stopping(app)
+        await store.close()
+        log.info("coordinator_stopped")
+
+
+def _register_gauges(metrics: Metrics, engine: Engine) -> None:
+    metrics.gauge("dtf_tasks", lambda: {(("status", s.value),): float(engine.status_counts[s]) for s in TaskStatus},
+                  "Tasks by status")
+    metrics.gauge("dtf_queue_depth", lambda: float(engine.status_counts[TaskStatus.QUEUED]), "Queued tasks")
+
+    def states() -> dict:
+        counts = {s: 0 for s in WorkerState}
+        for w in engine.workers.values():
+            counts[w.state] += 1
+        return {(("state", s.value),): float(n) for s, n in counts.items()}
+
+    metrics.gauge("dtf_workers", states, "Workers by state")
+
+
+class Coordinator:
+    """The coordinator service: ``run()`` blocks; ``await start()`` / ``await stop()`` embed it."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, db_path: str = "./benchmark_db.duckdb",
+                 *, config: CoordinatorConfig | None = None, **options: Any) -> None:
+        base = config or CoordinatorConfig()
+        self.config = dataclasses.replace(base, host=host, port=port, db_path=db_path, **options).validate() \
+            if config is None else dataclasses.replace(base, **options).validate()
+        self.error_handler: Any = None
+        self.engine: Engine | None = None
+        self.app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
+        self._extensions: list[Any] = []
+        self.bound_port: int | None = None
+
+    # Extensions (error handler, aggregator, balancer, dashboard) hook in when the engine exists.
+    def add_extension(self, ext: Any) -> None:
+        if ext not in self._extensions:
+            self._extensions.append(ext)
+
+    async def _on_engine_ready(self, app: web.Application) -> None:
+        for ext in self._extensions:
+            await ext.on_start(self, app)
+
+    async def _on_engine_stopping(self, app: web.Application) -> None:
+        for ext in reversed(self._extensions):
+            await ext.on_stop(self, app)
+
+    def build_app(self) -> web.Application:
+        self.app = create_app(self.config, self)
+        for ext in self._extensions:
+            if hasattr(ext, "on_app"):
+                ext.on_app(self, self.app)
+        return self.app
+
+    async def start(self) -> None:
+        app = self.build_app()
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.config.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def run(self) -> None:
+        """Block serving until SIGINT/SIGTERM, then shut down gracefully."""
+        _install_uvloop()
+        app = self.build_app()
+        web.run_app(app, host=self.config.host, port=self.config.port, print=None,
+                    shutdown_timeout=self.config.drain_seconds + 5)
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

@@ -1,0 +1,33 @@
+"""From a failure event to a decision, and from the decision to its effects on the task."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from coordinator.failures import FailureEvent, simple_decision
+from coordinator.models import AttemptOutcome, Task
+
+if TYPE_CHECKING:
+    from coordinator.engine import Engine
+
+log = structlog.get_logger("dtf.decisions")
+
+
+async def decide_and_apply(engine: "Engine", task: Task, event: FailureEvent) -> None:
+    if engine.decide is not None:
+        decision = await engine.decide(task, event)
+    else:
+        decision = simple_decision(event, task.failures, task.max_retries)
+    verdict = getattr(decision.outcome, "value", decision.outcome)
+    category = getattr(decision.category, "value", decision.category)
+    if decision.retry and event.outcome is AttemptOutcome.FAILED:
+        # A rerun of a failed test goes to another worker: that is how flaky is told from broken.
+        task.excluded_workers.add(event.worker_id or "")
+    engine.apply_decision(task, event, category=category, retry=decision.retry,
+                          retry_delay=decision.retry_delay, verdict=verdict)
+    log.info("failure_handled", task_id=task.task_id, attempt=event.attempt, worker_id=event.worker_id,
+             source=event.source.value, category=category, retry=decision.retry,
+             retry_delay=decision.retry_delay, status=task.status.value)
+    if engine.after_decision is not None:
+        await engine.after_decision(task, event, decision)

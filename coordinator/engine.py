@@ -1,0 +1,616 @@
+"""The coordinator's state machine: tasks in, assignments out, results and failures back.
+
+Everything here runs on the event loop; durable writes go through the Store's group commit.
+Every failure, whatever its source, enters through ``report_failure``.
+"""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections import Counter, defaultdict
+from typing import Any, Callable
+
+import structlog
+
+from coordinator.config import CoordinatorConfig
+from coordinator.failures import FailureEvent, FailureSource
+from coordinator.metrics import Metrics
+from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now
+from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode
+from coordinator.scheduler import ReadyQueue
+from coordinator.store import Store
+from coordinator.workers import WorkerRecord
+
+log = structlog.get_logger("dtf.engine")
+
+TERMINAL_FROM_OUTCOME = {
+    "failed": TaskStatus.FAILED,
+    "error": TaskStatus.ERROR,
+    "timed_out": TaskStatus.TIMED_OUT,
+}
+
+
+class SubmissionError(Exception):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+class Engine:
+    def __init__(self, config: CoordinatorConfig, store: Store, metrics: Metrics) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.tasks: dict[str, Task] = {}
+        self.workers: dict[str, WorkerRecord] = {}
+        self.queue = ReadyQueue()
+        self.waiting_on: dict[str, set[str]] = defaultdict(set)   # upstream id -> dependants
+        self.pending_deps: dict[str, set[str]] = {}                # dependant -> open upstreams
+        self.status_counts: Counter = Counter()
+        self.orphans: dict[str, float] = {}                        # task_id -> reclaim deadline
+        self.started_at = now()
+        self._seq = 0
+        self._kick = asyncio.Event()
+        self._stopping = False
+        self._bg: list[asyncio.Task] = []
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        # Set by integrate_error_handler; None means the bounded fallback policy decides.
+        self.decide: Callable[..., Any] | None = None
+        self.after_decision: Callable[..., Any] | None = None
+        self.choose_worker: Callable[[Task, list[WorkerRecord]], WorkerRecord] | None = None
+        self.on_terminal: list[Callable[[Task], None]] = []
+        self.on_command_result: list[Callable[..., Any]] = []
+
+    # ---- life cycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._seq = await self.store.max_seq()
+        for row in await self.store.load_workers():
+            import orjson
+            self.workers[row[0]] = WorkerRecord(worker_id=row[0], hardware=orjson.loads(row[1]),
+                                                tags=orjson.loads(row[2]), first_seen=row[4], last_seen=row[5],
+                                                condition=WorkerState.DISCONNECTED)
+        resumed = await self.store.load_tasks()
+        grace = now() + self.config.restart_grace_seconds
+        for task in resumed:
+            self.tasks[task.task_id] = task
+            self.status_counts[task.status] += 1
+        for task in resumed:
+            if task.status is TaskStatus.QUEUED:
+                self._enqueue_or_wait(task)
+            elif task.status is TaskStatus.RETRY_WAIT:
+                self._arm_retry(task)
+            elif task.status.active:
+                self.orphans[task.task_id] = grace
+        if resumed:
+            log.info("state_resumed", tasks=len(resumed), orphans=len(self.orphans))
+        loop_tasks = [self._dispatch_loop(), self._monitor_loop()]
+        self._bg = [asyncio.create_task(c) for c in loop_tasks]
+        self.kick()
+
+    async def stop(self) -> None:
+        """Stop assigning, let running work finish for a bounded time, requeue the rest."""
+        self._stopping = True
+        deadline = now() + self.config.drain_seconds
+        while any(w.running for w in self.workers.values() if w.connected) and now() < deadline:
+            await asyncio.sleep(0.05)
+        for w in self.workers.values():
+            for task_id, number in list(w.running.items()):
+                task = self.tasks.get(task_id)
+                if task is not None and task.current and task.current.number == number:
+                    self._give_back(task, "coordinator shutting down")
+            w.running.clear()
+        for t in self._timers.values():
+            t.cancel()
+        for t in self._bg:
+            t.cancel()
+        await asyncio.gather(*self._bg, return_exceptions=True)
+        await self.store.barrier()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    # ---- submission ---------------------------------------------------------------------------
+    async def submit(self, specs: list[dict[str, Any]]) -> list[str]:
+        batch_ids: set[str] = set()
+        created: list[Task] = []
+        ts = now()
+        for spec in specs:
+            task_id = uuid.uuid4().hex
+            self._seq += 1
+            created.append(Task(task_id=task_id, seq=self._seq, created_at=ts, updated_at=ts, **spec))
+            batch_ids.add(task_id)
+        for i, task in enumerate(created):
+            for dep in task.depends_on:
+                if dep in self.tasks or dep in batch_ids:
+                    continue
+                upstream = await self.store.load_task(dep)
+                if upstream is not None:
+                    self.tasks[dep] = upstream  # terminal and evicted: bring back for the check
+                else:
+                    raise SubmissionError(f"depends_on names unknown task {dep!r}",
+                                          f"tasks[{i}].depends_on" if len(created) > 1 else "depends_on")
+        for task in created:
+            self.store.insert_task(task)
+        await self.store.barrier()
+        for task in created:
+            self.tasks[task.task_id] = task
+            self.status_counts[task.status] += 1
+            self.metrics.inc("dtf_tasks_submitted_total")
+        for task in created:
+            self._enqueue_or_wait(task)
+        self.kick()
+        return [t.task_id for t in created]
+
+    def _enqueue_or_wait(self, task: Task) -> None:
+        open_deps = set()
+        for dep in task.depends_on:
+            up = self.tasks.get(dep)
+            if up is None:
+                continue  # finished long ago and evicted: it completed or we would have cascaded
+            if up.status is TaskStatus.COMPLETED:
+                continue
+            if up.status.terminal:
+                self._set_terminal(task, TaskStatus.ERROR, error={
+                    "category": "test_dependency_error", "type": "UpstreamFailed",
+                    "message": f"upstream task {dep} ended {up.status.value}; not run"})
+                return
+            open_deps.add(dep)
+        if open_deps:
+            self.pending_deps[task.task_id] = open_deps
+            for dep in open_deps:
+                self.waiting_on[dep].add(task.task_id)
+        else:
+            self.queue.push(task)
+
+    async def cancel(self, task: Task) -> Task:
+        if task.status.terminal:
+            return task
+        cur = task.current
+        if task.status.active and cur is not None:
+            cur.outcome, cur.finished_at = AttemptOutcome.CANCELLED, now()
+            self.store.save_attempt(task.task_id, cur)
+            w = self.workers.get(cur.worker_id)
+            if w is not None:
+                w.running.pop(task.task_id, None)
+                await self.send_command(w, CommandName.CANCEL, task_id=task.task_id, attempt=cur.number)
+        self._cancel_timer(task.task_id)
+        self._set_terminal(task, TaskStatus.CANCELLED, error=None)
+        await self.store.barrier()
+        self.kick()
+        return task
+
+    # ---- status bookkeeping ------------------------------------------------------------------
+    def _set_status(self, task: Task, status: TaskStatus) -> None:
+        self.status_counts[task.status] -= 1
+        self.status_counts[status] += 1
+        task.status = status
+        task.updated_at = now()
+
+    def _set_terminal(self, task: Task, status: TaskStatus, *, error: dict | None,
+                      result: Any = None) -> None:
+        self._set_status(task, status)
+        task.error = error
+        if result is not None:
+            task.result = result
+        self.store.save_task(task)
+        self.orphans.pop(task.task_id, None)
+        self.metrics.inc("dtf_tasks_finished_total", status=status.value)
+        for hook in self.on_terminal:
+            hook(task)
+        dependants = self.waiting_on.pop(task.task_id, set())
+        for dep_id in dependants:
+            dependant = self.tasks.get(dep_id)
+            if dependant is None or dependant.status is not TaskStatus.QUEUED:
+                continue
+            open_deps = self.pending_deps.get(dep_id, set())
+            if status is TaskStatus.COMPLETED:
+                open_deps.discard(task.task_id)
+                if not open_deps:
+                    self.pending_deps.pop(dep_id, None)
+                    self.queue.push(dependant)
+            else:
+                # Upstream failed: block the dependant instead of running or retrying it.
+                self.pending_deps.pop(dep_id, None)
+                self._set_terminal(dependant, TaskStatus.ERROR, error={
+                    "category": "test_dependency_error", "type": "UpstreamFailed",
+                    "message": f"upstream task {task.task_id} ended {status.value}; not run"})
+
+    def _arm_retry(self, task: Task) -> None:
+        delay = max(0.0, (task.not_before or 0) - now())
+        loop = asyncio.get_running_loop()
+        self._cancel_timer(task.task_id)
+        self._timers[task.task_id] = loop.call_later(delay, self._release_retry, task.task_id)
+
+    def _cancel_timer(self, task_id: str) -> None:
+        handle = self._timers.pop(task_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _release_retry(self, task_id: str) -> None:
+        self._timers.pop(task_id, None)
+        task = self.tasks.get(task_id)
+        if task is None or task.status is not TaskStatus.RETRY_WAIT:
+            return
+        self._set_status(task, TaskStatus.QUEUED)
+        task.not_before = None
+        self.store.save_task(task)
+        self.queue.push(task)
+        self.kick()
+
+    def _give_back(self, task: Task, reason: str) -> None:
+        """Requeue an attempt that was not the task's fault (no failure counted)."""
+        cur = task.current
+        if cur is not None and cur.outcome is None:
+            cur.outcome, cur.finished_at = AttemptOutcome.LOST, now()
+            cur.error = {"type": "AttemptAbandoned", "message": reason}
+            self.store.save_attempt(task.task_id, cur)
+        self._set_status(task, TaskStatus.QUEUED)
+        self.store.save_task(task)
+        self.queue.push(task)
+
+    # ---- dispatch -----------------------------------------------------------------------------
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            if self._stopping:
+                continue
+            plan = self.queue.plan(self.tasks, self.workers.values(), self.choose_worker)
+            if not plan:
+                continue
+            sends = []
+            ts = now()
+            for wid, tasks in plan.items():
+                w = self.workers[wid]
+                items = []
+                for task in tasks:
+                    att = Attempt(number=len(task.attempts) + 1, worker_id=wid, lease=secrets.token_hex(8),
+                                  dispatched_at=ts,
+                                  lease_deadline=ts + task.timeout_seconds + self.config.lease_grace_seconds)
+                    task.attempts.append(att)
+                    self._set_status(task, TaskStatus.ASSIGNED)
+                    w.running[task.task_id] = att.number
+                    self.store.save_attempt(task.task_id, att)
+                    self.store.save_status(task)
+                    items.append({"task_id": task.task_id, "attempt": att.number, "lease": att.lease,
+                                  "type": task.type, "config": task.config,
+                                  "timeout_seconds": task.timeout_seconds, "tags": task.tags,
+                                  "requirements": task.requirements})
+                sends.append((w, w.connection, items))
+            try:
+                await self.store.barrier()
+            except Exception as exc:
+                log.error("dispatch_not_durable", error=str(exc))
+                for w, _, items in sends:
+                    for it in items:
+                        await self.report_failure(FailureEvent(
+                            source=FailureSource.ASSIGNMENT_FAILED, task_id=it["task_id"], attempt=it["attempt"],
+                            worker_id=w.worker_id, outcome=AttemptOutcome.LOST,
+                            error={"type": "StorageError", "message": f"assignment not durable: {exc}"}))
+                continue
+            for w, conn, items in sends:
+                if conn is None or w.connection is not conn:
+                    continue  # the disconnect handler requeues what it held
+                self.metrics.inc("dtf_tasks_dispatched_total", len(items))
+                await conn.send(encode(MessageType.TASKS, items=items))
+            self.kick()  # more may fit (credits left, or tasks arrived meanwhile)
+
+    # ---- worker connections ---------------------------------------------------------------------
+    def hello(self, conn: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """Register (or re-register) a worker; returns the welcome body."""
+        wid = conn.worker_id
+        hardware = body.get("hardware") or {}
+        concurrency = body.get("concurrency", 1)
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= 10_000:
+            raise ProtocolError("hello: 'concurrency' must be an integer from 1 to 10000")
+        held_items = body.get("held") or []
+        if not isinstance(held_items, list):
+            raise ProtocolError("hello: 'held' must be a list")
+        held = {}
+        for item in held_items:
+            tid, attempt, lease = attempt_key(item)
+            held[tid] = (attempt, lease)
+        w = self.workers.get(wid)
+        old_conn = w.connection if w else None
+        if w is None:
+            w = WorkerRecord(worker_id=wid, hardware=hardware)
+            self.workers[wid] = w
+        w.hardware = hardware
+        w.tags = body.get("tags") or {}
+        w.concurrency = concurrency
+        w.connection = conn
+        w.last_seen = now()
+        if w.condition in (WorkerState.DISCONNECTED, WorkerState.CRASHED, WorkerState.UNAVAILABLE,
+                           WorkerState.DRAINING):
+            w.set_condition(None)
+            w.probation_until = now() + self.config.probation_seconds
+        if old_conn is not None and old_conn is not conn:
+            old_conn.superseded = True
+            asyncio.create_task(old_conn.close_with(4409, "superseded by a new connection"))
+        cancel = []
+        for tid, (attempt, lease) in held.items():
+            task = self.tasks.get(tid)
+            cur = task.current if task else None
+            if task is not None and task.status.active and cur and cur.number == attempt and cur.lease == lease \
+                    and cur.worker_id == wid:
+                w.running[tid] = attempt
+                self.orphans.pop(tid, None)
+            elif not (task is not None and cur and cur.number == attempt and cur.lease == lease
+                      and cur.outcome is not None):
+                cancel.append({"task_id": tid, "attempt": attempt, "lease": lease})
+        # Tasks we thought it ran but it no longer holds were lost with its previous connection.
+        for tid, number in list(w.running.items()):
+            if tid not in held:
+                w.running.pop(tid)
+                task = self.tasks.get(tid)
+                if task is not None and task.current and task.current.number == number and task.status.active:
+                    asyncio.create_task(self.report_failure(FailureEvent(
+                        source=FailureSource.CONNECTION_LOST, task_id=tid, attempt=number, worker_id=wid,
+                        outcome=AttemptOutcome.LOST,
+                        error={"type": "WorkerDisconnected",
+                               "message": f"worker {wid} reconnected without task {tid}"})))
+        self.store.save_worker(wid, hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+        self.metrics.inc("dtf_worker_connections_total")
+        log.info("worker_connected", worker_id=wid, hardware=hardware.get("types"), concurrency=concurrency,
+                 reclaimed=len(w.running))
+        self.kick()
+        return {"worker_id": wid, "heartbeat_interval": self.config.heartbeat_interval_seconds,
+                "heartbeat_timeout": self.config.heartbeat_timeout_seconds,
+                "backup_coordinator": self.config.backup_coordinator, "cancel": cancel}
+
+    async def connection_closed(self, conn: Any, *, abnormal: bool, reason: str) -> None:
+        w = self.workers.get(conn.worker_id)
+        if w is None or w.connection is not conn:
+            return
+        w.connection = None
+        lost = list(w.running.items())
+        if w.condition is not WorkerState.UNAVAILABLE:
+            crashed = abnormal and bool(lost)
+            w.set_condition(WorkerState.CRASHED if crashed else WorkerState.DISCONNECTED)
+        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, now())
+        log.warning("worker_disconnected", worker_id=w.worker_id, state=w.state.value, running=len(lost),
+                    reason=reason)
+        etype = "WorkerCrashed" if w.condition is WorkerState.CRASHED else "WorkerDisconnected"
+        for tid, number in lost:
+            w.running.pop(tid, None)
+            await self.report_failure(FailureEvent(
+                source=FailureSource.CONNECTION_LOST, task_id=tid, attempt=number, worker_id=w.worker_id,
+                outcome=AttemptOutcome.LOST,
+                error={"type": etype, "message": f"worker {w.worker_id} connection closed while running "
+                                                 f"the task ({reason})", "context": {"stage": "connection"}}))
+        self.kick()
+
+    def heartbeat(self, conn: Any, body: dict[str, Any]) -> None:
+        w = self.workers.get(conn.worker_id)
+        if w is None:
+            return
+        ts = now()
+        w.last_seen = ts
+        load = body.get("load")
+        if isinstance(load, dict):
+            w.load = load
+        if body.get("draining"):
+            w.set_condition(WorkerState.DRAINING)
+        held = body.get("held")
+        if isinstance(held, list):
+            # Tasks waiting locally for a free executor keep their lease alive.
+            for item in held:
+                if isinstance(item, dict):
+                    task = self.tasks.get(item.get("task_id", ""))
+                    cur = task.current if task else None
+                    if cur and cur.number == item.get("attempt") and cur.started_at is None:
+                        cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
+
+    def started(self, conn: Any, items: list[Any]) -> None:
+        ts = now()
+        for item in items:
+            tid, attempt, lease = attempt_key(item)
+            task = self.tasks.get(tid)
+            cur = task.current if task else None
+            if task is None or cur is None or cur.number != attempt or cur.lease != lease \
+                    or cur.worker_id != conn.worker_id or task.status is not TaskStatus.ASSIGNED:
+                continue
+            cur.started_at = item.get("started_at") if isinstance(item.get("started_at"), float) else ts
+            cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
+            self._set_status(task, TaskStatus.RUNNING)
+            self.store.save_status(task)
+            self.store.save_attempt(tid, cur)
+
+    async def results(self, conn: Any, items: list[Any]) -> list[dict[str, Any]]:
+        acks = []
+        for item in items:
+            tid, attempt, lease = attempt_key(item)
+            verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
+            acks.append({"task_id": tid, "attempt": attempt, "lease": lease, "status": verdict, "reason": reason})
+            if verdict == "rejected":
+                self.metrics.inc("dtf_results_rejected_total")
+                log.info("result_rejected", task_id=tid, attempt=attempt, worker_id=conn.worker_id, reason=reason)
+        await self.store.barrier()
+        self.kick()
+        return acks
+
+    async def _accept_result(self, wid: str, tid: str, attempt: int, lease: str,
+                             item: dict[str, Any]) -> tuple[str, str | None]:
+        task = self.tasks.get(tid)
+        if task is None:
+            task = await self.store.load_task(tid)
+            if task is None:
+                return "rejected", "unknown task"
+        match = next((a for a in task.attempts if a.number == attempt and a.lease == lease), None)
+        if match is None:
+            return "rejected", "no such attempt"
+        if match.worker_id != wid:
+            return "rejected", "attempt belongs to another worker"
+        if match.outcome is not None:
+            if match.outcome in (AttemptOutcome.LOST, AttemptOutcome.CANCELLED):
+                return "rejected", f"attempt was given up ({match.outcome.value})"
+            return "duplicate", None
+        if match is not task.current or not task.status.active:
+            return "rejected", "stale attempt"
+        outcome_raw = item.get("outcome")
+        try:
+            outcome = AttemptOutcome(outcome_raw)
+        except ValueError:
+            raise ProtocolError(f"results: unknown outcome {outcome_raw!r}") from None
+        w = self.workers.get(wid)
+        if w is not None:
+            w.running.pop(tid, None)
+        ts = now()
+        match.finished_at = ts
+        if match.started_at is None:
+            match.started_at = ts - float(item.get("duration_seconds") or 0)
+        details = item.get("details") if isinstance(item.get("details"), dict) else None
+        if outcome is AttemptOutcome.PASSED:
+            match.outcome = outcome
+            self.store.save_attempt(tid, match)
+            task.details = details
+            task.flaky = task.failures > 0
+            if w is not None:
+                w.completed += 1
+            self.metrics.observe("dtf_task_duration_seconds", ts - match.dispatched_at)
+            self._set_terminal(task, TaskStatus.COMPLETED, error=None, result=item.get("result"))
+            return "accepted", None
+        task.details = details
+        error = item.get("error") if isinstance(item.get("error"), dict) else {}
+        await self.report_failure(FailureEvent(source=FailureSource.WORKER_REPORT, task_id=tid, attempt=attempt,
+                                               worker_id=wid, outcome=outcome, error=error))
+        return "accepted", None
+
+    # ---- failures ------------------------------------------------------------------------------
+    async def report_failure(self, event: FailureEvent) -> None:
+        """The one entry point for every failure. Decides (pipeline or fallback) and applies."""
+        task = self.tasks.get(event.task_id)
+        if task is None or task.status.terminal:
+            return
+        cur = task.current
+        if cur is None or cur.number != event.attempt or cur.outcome is not None:
+            return  # already handled through another path (fencing by attempt)
+        w = self.workers.get(event.worker_id or "")
+        if w is not None:
+            w.running.pop(task.task_id, None)
+            w.failed_attempts += 1
+        task.failures += 1
+        self.metrics.inc("dtf_failures_total", source=event.source.value)
+        from coordinator.decisions import decide_and_apply
+        await decide_and_apply(self, task, event)
+
+    def apply_decision(self, task: Task, event: FailureEvent, *, category: str, retry: bool,
+                       retry_delay: float | None, verdict: str) -> None:
+        """Record the attempt's end and move the task: to retry_wait/queued, or to a terminal status."""
+        cur = task.current
+        assert cur is not None
+        cur.outcome = event.outcome
+        cur.finished_at = cur.finished_at or now()
+        cur.error_category = category
+        cur.error = event.error
+        self.store.save_attempt(task.task_id, cur)
+        w = self.workers.get(event.worker_id or "")
+        if w is not None:
+            w.error_counts[category] += 1
+        error = {"category": category, "type": event.error.get("type"), "message": event.error.get("message"),
+                 "traceback": event.error.get("traceback"), "source": event.source.value}
+        if retry:
+            task.error = error
+            self.metrics.inc("dtf_retries_total", category=category)
+            if retry_delay and retry_delay > 0:
+                self._set_status(task, TaskStatus.RETRY_WAIT)
+                task.not_before = now() + retry_delay
+                self.store.save_task(task)
+                self._arm_retry(task)
+            else:
+                self._set_status(task, TaskStatus.QUEUED)
+                task.not_before = None
+                self.store.save_task(task)
+                self.queue.push(task)
+                self.kick()
+            return
+        status = TERMINAL_FROM_OUTCOME.get(verdict, TaskStatus.ERROR)
+        if event.outcome is AttemptOutcome.TIMED_OUT and verdict != "failed":
+            status = TaskStatus.TIMED_OUT
+        self._set_terminal(task, status, error=error)
+
+    # ---- health ---------------------------------------------------------------------------------
+    async def _monitor_loop(self) -> None:
+        interval = min(0.25, self.config.heartbeat_interval_seconds / 2)
+        while True:
+            await asyncio.sleep(interval)
+            await self.check_health()
+
+    async def check_health(self) -> None:
+        ts = now()
+        for w in list(self.workers.values()):
+            if w.connected and ts - w.last_seen > self.config.heartbeat_timeout_seconds:
+                await self.worker_unresponsive(w)
+            if w.probation_until is not None and ts >= w.probation_until:
+                w.probation_until = None
+            for tid, number in list(w.running.items()):
+                task = self.tasks.get(tid)
+                cur = task.current if task else None
+                if cur is not None and cur.number == number and ts > cur.lease_deadline:
+                    await self.report_failure(FailureEvent(
+                        source=FailureSource.LEASE_EXPIRED, task_id=tid, attempt=number, worker_id=w.worker_id,
+                        outcome=AttemptOutcome.TIMED_OUT,
+                        error={"type": "LeaseExpired", "message": f"no result from {w.worker_id} within "
+                               f"{task.timeout_seconds:.1f}s timeout + {self.config.lease_grace_seconds:.1f}s grace",
+                               "context": {"stage": "execution"}}))
+                    if w.connected:
+                        await self.send_command(w, CommandName.CANCEL, task_id=tid, attempt=number)
+        for tid, deadline in list(self.orphans.items()):
+            if ts >= deadline:
+                self.orphans.pop(tid, None)
+                task = self.tasks.get(tid)
+                cur = task.current if task else None
+                if task is not None and task.status.active and cur is not None:
+                    await self.report_failure(FailureEvent(
+                        source=FailureSource.COORDINATOR_RESTART, task_id=tid, attempt=cur.number,
+                        worker_id=cur.worker_id, outcome=AttemptOutcome.LOST,
+                        error={"type": "WorkerDisconnected", "message": f"worker {cur.worker_id} did not reclaim "
+                               "the task after the coordinator restarted", "context": {"stage": "connection"}}))
+
+    async def worker_unresponsive(self, w: WorkerRecord) -> None:
+        conn = w.connection
+        w.set_condition(WorkerState.UNAVAILABLE)
+        w.connection = None
+        log.warning("worker_unresponsive", worker_id=w.worker_id, silent_seconds=round(now() - w.last_seen, 2))
+        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+        for tid, number in list(w.running.items()):
+            w.running.pop(tid, None)
+            await self.report_failure(FailureEvent(
+                source=FailureSource.HEARTBEAT_TIMEOUT, task_id=tid, attempt=number, worker_id=w.worker_id,
+                outcome=AttemptOutcome.LOST,
+                error={"type": "HeartbeatTimeout", "message": f"worker {w.worker_id} missed heartbeats for "
+                       f"{self.config.heartbeat_timeout_seconds:.1f}s", "context": {"stage": "heartbeat"}}))
+        if conn is not None:
+            conn.superseded = True
+            asyncio.create_task(conn.close_with(4408, "heartbeat timeout"))
+        self.kick()
+
+    async def send_command(self, w: WorkerRecord, command: CommandName, **args: Any) -> bool:
+        conn = w.connection
+        if conn is None:
+            return False
+        try:
+            await conn.send(encode(MessageType.COMMAND, command=command.value, **args))
+        except (ConnectionError, RuntimeError) as exc:
+            log.warning("command_not_sent", worker_id=w.worker_id, command=command.value, error=str(exc))
+            return False
+        return True
+
+    # ---- queries ---------------------------------------------------------------------------------
+    async def get_task(self, task_id: str) -> Task | None:
+        return self.tasks.get(task_id) or await self.store.load_task(task_id)
+
+    def status(self) -> dict[str, Any]:
+        workers = Counter(w.state.value for w in self.workers.values())
+        return {"tasks": {s.value: n for s, n in self.status_counts.items() if n > 0},
+                "workers": dict(workers),
+                "queue_depth": self.status_counts[TaskStatus.QUEUED],
+                "uptime_seconds": round(now() - self.started_at, 3)}
+
+    async def command_result(self, conn: Any, body: dict[str, Any]) -> None:
+        """A worker's answer to a command (cleanup_resources reports what it cleaned)."""
+        log.info("command_result", worker_id=conn.worker_id, command=body.get("command"), ok=body.get("ok"),
+                 detail=body.get("detail"))
+        for hook in self.on_command_result:
+            await hook(conn.worker_id, body)

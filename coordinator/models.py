@@ -1,0 +1,140 @@
+"""Task and worker state: the closed sets and the in-memory records the scheduler works on."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class TaskStatus(str, Enum):
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    RETRY_WAIT = "retry_wait"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+    @property
+    def active(self) -> bool:
+        return self in (TaskStatus.ASSIGNED, TaskStatus.RUNNING)
+
+
+TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ERROR,
+                               TaskStatus.TIMED_OUT, TaskStatus.CANCELLED})
+
+
+class WorkerState(str, Enum):
+    IDLE = "idle"
+    BUSY = "busy"
+    SLOW = "slow"
+    OVERLOADED = "overloaded"
+    UNAVAILABLE = "unavailable"
+    CRASHED = "crashed"
+    DISCONNECTED = "disconnected"
+    DRAINING = "draining"
+
+
+class AttemptOutcome(str, Enum):
+    """How one attempt ended; the task's status is decided from it by the failure pipeline."""
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMED_OUT = "timed_out"
+    CRASHED = "crashed"
+    LOST = "lost"            # the coordinator gave up on it (worker gone, lease expired)
+    CANCELLED = "cancelled"
+
+
+TASK_TYPES = ("command", "pytest", "python", "benchmark", "chaos")
+
+
+def now() -> float:
+    return time.time()
+
+
+@dataclass(slots=True, kw_only=True)
+class Attempt:
+    number: int
+    worker_id: str
+    lease: str
+    dispatched_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    outcome: AttemptOutcome | None = None
+    error_category: str | None = None
+    error: dict[str, Any] | None = None
+    lease_deadline: float = 0.0
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "attempt": self.number,
+            "worker_id": self.worker_id,
+            "started_at": iso(self.started_at or self.dispatched_at),
+            "finished_at": iso(self.finished_at),
+            "outcome": self.outcome.value if self.outcome else None,
+            "error_category": self.error_category,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class Task:
+    task_id: str
+    seq: int
+    type: str
+    config: dict[str, Any]
+    requirements: dict[str, Any]
+    priority: int
+    timeout_seconds: float
+    max_retries: int | None
+    tags: dict[str, Any]
+    depends_on: list[str]
+    created_at: float
+    status: TaskStatus = TaskStatus.QUEUED
+    attempts: list[Attempt] = field(default_factory=list)
+    result: Any = None
+    error: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None
+    flaky: bool = False
+    not_before: float | None = None
+    updated_at: float = 0.0
+    excluded_workers: set[str] = field(default_factory=set)
+    failures: int = 0            # failed attempts so far (the policy's `attempt`)
+
+    @property
+    def current(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.type, "config": self.config, "requirements": self.requirements,
+                "priority": self.priority, "timeout_seconds": self.timeout_seconds,
+                "max_retries": self.max_retries, "tags": self.tags, "depends_on": self.depends_on}
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            **self.spec(),
+            "status": self.status.value,
+            "result": self.result,
+            "error": self.error,
+            "details": self.details,
+            "flaky": self.flaky,
+            "attempts": [a.to_api() for a in self.attempts],
+            "not_before": iso(self.not_before),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at or self.created_at),
+        }
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")

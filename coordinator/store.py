@@ -1,0 +1,260 @@
+"""Durable state in SQLite through aiosqlite, with group commit.
+
+Writes are queued and committed together by one writer task; callers that need durability
+(a 201 to a submitter, an ack to a worker) await ``barrier()``, which resolves once everything
+queued before it is committed. One fsync then covers hundreds of state changes.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterable
+
+import aiosqlite
+import orjson
+import structlog
+
+from coordinator.migrate import check_version
+from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus
+
+log = structlog.get_logger("dtf.store")
+
+
+def _j(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _l(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+INSERT_TASK = ("INSERT INTO tasks (task_id, seq, type, spec, status, attempt, failures, flaky, "
+               "excluded_workers, created_at, updated_at) VALUES (?,?,?,?,?,0,0,0,'[]',?,?)")
+UPDATE_TASK = ("UPDATE tasks SET status=?, attempt=?, failures=?, result=?, error=?, details=?, flaky=?, "
+               "not_before=?, excluded_workers=?, updated_at=?, spec=? WHERE task_id=?")
+UPDATE_STATUS = "UPDATE tasks SET status=?, updated_at=? WHERE task_id=?"
+UPSERT_ATTEMPT = ("INSERT INTO attempts (task_id, attempt, worker_id, lease, dispatched_at, lease_deadline, "
+                  "started_at, finished_at, outcome, error_category, error) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                  "ON CONFLICT (task_id, attempt) DO UPDATE SET started_at=excluded.started_at, "
+                  "finished_at=excluded.finished_at, outcome=excluded.outcome, "
+                  "error_category=excluded.error_category, error=excluded.error, "
+                  "lease_deadline=excluded.lease_deadline")
+UPSERT_WORKER = ("INSERT INTO workers (worker_id, hardware, tags, state, first_seen, last_seen) "
+                 "VALUES (?,?,?,?,?,?) ON CONFLICT (worker_id) DO UPDATE SET hardware=excluded.hardware, "
+                 "tags=excluded.tags, state=excluded.state, last_seen=excluded.last_seen")
+
+
+class Store:
+    def __init__(self, path: str, *, synchronous: str = "NORMAL", commit_interval_seconds: float = 0.0) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.commit_interval_seconds = commit_interval_seconds
+        self._db: aiosqlite.Connection | None = None
+        self._ops: list[tuple[str, tuple]] = []
+        self._waiters: list[asyncio.Future] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task | None = None
+        self._closed = False
+        self.commits = 0
+        self.rows_written = 0
+
+    async def open(self) -> None:
+        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
+        await self._db.execute("PRAGMA foreign_keys=ON")
+        await self._migrate()
+        self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def _migrate(self) -> None:
+        assert self._db is not None
+        await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with self._db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        current = row[0] or 0
+        for version, path in check_version(current, "sqlite", self.path):
+            await self._db.execute("BEGIN")
+            try:
+                for statement in _statements(path.read_text()):
+                    await self._db.execute(statement)
+                await self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            log.info("migration_applied", db="sqlite", version=version, file=path.name)
+
+    # ---- writes -------------------------------------------------------------------------
+    def write(self, sql: str, params: tuple) -> None:
+        self._ops.append((sql, params))
+        self._wake.set()
+
+    def barrier(self) -> asyncio.Future:
+        """A future that resolves once every write queued so far is committed."""
+        fut = asyncio.get_running_loop().create_future()
+        if not self._ops and not self._waiters and self._writer is not None and not self._busy:
+            fut.set_result(None)
+            return fut
+        self._waiters.append(fut)
+        self._wake.set()
+        return fut
+
+    _busy = False
+
+    async def _write_loop(self) -> None:
+        assert self._db is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.commit_interval_seconds:
+                await asyncio.sleep(self.commit_interval_seconds)
+            ops, self._ops = self._ops, []
+            waiters, self._waiters = self._waiters, []
+            if not ops and not waiters:
+                if self._closed:
+                    return
+                continue
+            self._busy = True
+            try:
+                if ops:
+                    await self._commit(ops)
+            except asyncio.CancelledError:
+                for w in waiters:
+                    if not w.done():
+                        w.cancel()
+                raise
+            except Exception as exc:  # a failed commit must reach whoever waits on it
+                log.error("commit_failed", error=str(exc), ops=len(ops))
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(exc)
+                continue
+            finally:
+                self._busy = False
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+
+    async def _commit(self, ops: list[tuple[str, tuple]]) -> None:
+        assert self._db is not None
+        await self._db.execute("BEGIN")
+        try:
+            i = 0
+            while i < len(ops):
+                sql = ops[i][0]
+                j = i
+                while j < len(ops) and ops[j][0] == sql:
+                    j += 1
+                if j - i == 1:
+                    await self._db.execute(sql, ops[i][1])
+                else:
+                    await self._db.executemany(sql, [p for _, p in ops[i:j]])
+                i = j
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        self.rows_written += len(ops)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self.barrier()
+            self._closed = True
+            self._wake.set()
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+            self._writer = None
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    # ---- typed writes ---------------------------------------------------------------------
+    def insert_task(self, task: Task) -> None:
+        self.write(INSERT_TASK, (task.task_id, task.seq, task.type, _j(task.spec()), task.status.value,
+                                 task.created_at, task.created_at))
+
+    def save_task(self, task: Task) -> None:
+        self.write(UPDATE_TASK, (task.status.value, len(task.attempts), task.failures, _j(task.result),
+                                 _j(task.error), _j(task.details), int(task.flaky), task.not_before,
+                                 _j(sorted(task.excluded_workers)), task.updated_at, _j(task.spec()),
+                                 task.task_id))
+
+    def save_status(self, task: Task) -> None:
+        self.write(UPDATE_STATUS, (task.status.value, task.updated_at, task.task_id))
+
+    def save_attempt(self, task_id: str, a: Attempt) -> None:
+        self.write(UPSERT_ATTEMPT, (task_id, a.number, a.worker_id, a.lease, a.dispatched_at, a.lease_deadline,
+                                    a.started_at, a.finished_at, a.outcome.value if a.outcome else None,
+                                    a.error_category, _j(a.error)))
+
+    def save_worker(self, worker_id: str, hardware: dict, tags: dict, state: str, first_seen: float,
+                    last_seen: float) -> None:
+        self.write(UPSERT_WORKER, (worker_id, _j(hardware), _j(tags), state, first_seen, last_seen))
+
+    # ---- reads ------------------------------------------------------------------------------
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        assert self._db is not None
+        async with self._db.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def load_tasks(self, *, terminal: bool = False) -> list[Task]:
+        """Tasks to resume after a restart (non-terminal), with their attempts."""
+        cond = "" if terminal else "WHERE status NOT IN ('completed','failed','error','timed_out','cancelled')"
+        rows = await self.fetchall(f"SELECT task_id, seq, type, spec, status, failures, result, error, details, "
+                                   f"flaky, not_before, excluded_workers, created_at, updated_at FROM tasks {cond} "
+                                   f"ORDER BY seq")
+        tasks = {r[0]: row_to_task(r) for r in rows}
+        if tasks:
+            for r in await self.fetchall(
+                    "SELECT task_id, attempt, worker_id, lease, dispatched_at, lease_deadline, started_at, "
+                    "finished_at, outcome, error_category, error FROM attempts WHERE task_id IN "
+                    f"(SELECT task_id FROM tasks {cond}) ORDER BY task_id, attempt"):
+                t = tasks.get(r[0])
+                if t is not None:
+                    t.attempts.append(row_to_attempt(r))
+        return list(tasks.values())
+
+    async def load_task(self, task_id: str) -> Task | None:
+        rows = await self.fetchall("SELECT task_id, seq, type, spec, status, failures, result, error, details, "
+                                   "flaky, not_before, excluded_workers, created_at, updated_at FROM tasks "
+                                   "WHERE task_id=?", (task_id,))
+        if not rows:
+            return None
+        task = row_to_task(rows[0])
+        for r in await self.fetchall("SELECT task_id, attempt, worker_id, lease, dispatched_at, lease_deadline, "
+                                     "started_at, finished_at, outcome, error_category, error FROM attempts "
+                                     "WHERE task_id=? ORDER BY attempt", (task_id,)):
+            task.attempts.append(row_to_attempt(r))
+        return task
+
+    async def max_seq(self) -> int:
+        rows = await self.fetchall("SELECT COALESCE(MAX(seq), 0) FROM tasks")
+        return int(rows[0][0])
+
+    async def load_workers(self) -> list[tuple]:
+        return await self.fetchall("SELECT worker_id, hardware, tags, state, first_seen, last_seen FROM workers")
+
+
+def row_to_task(r: Any) -> Task:
+    spec = orjson.loads(r[3])
+    return Task(task_id=r[0], seq=r[1], type=r[2], config=spec["config"], requirements=spec["requirements"],
+                priority=spec["priority"], timeout_seconds=spec["timeout_seconds"],
+                max_retries=spec.get("max_retries"), tags=spec.get("tags") or {},
+                depends_on=spec.get("depends_on") or [], created_at=r[12], status=TaskStatus(r[4]),
+                failures=r[5], result=_l(r[6]), error=_l(r[7]), details=_l(r[8]), flaky=bool(r[9]),
+                not_before=r[10], excluded_workers=set(_l(r[11]) or []), updated_at=r[13])
+
+
+def row_to_attempt(r: Any) -> Attempt:
+    return Attempt(number=r[1], worker_id=r[2], lease=r[3], dispatched_at=r[4], lease_deadline=r[5],
+                   started_at=r[6], finished_at=r[7], outcome=AttemptOutcome(r[8]) if r[8] else None,
+                   error_category=r[9], error=_l(r[10]))
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (no semicolons inside our literals)."""
+    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,135 @@
+"""The worker WebSocket: authenticate first, bind the worker id, then one reader per socket."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, MessageType, ProtocolError, decode, encode)
+
+if TYPE_CHECKING:
+    from coordinator.engine import Engine
+
+log = structlog.get_logger("dtf.ws")
+HELLO_TIMEOUT_SECONDS = 10.0
+WORKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+class WorkerConnection:
+    def __init__(self, ws: web.WebSocketResponse, worker_id: str) -> None:
+        self.ws = ws
+        self.worker_id = worker_id
+        self.superseded = False
+
+    async def send(self, text: str) -> None:
+        if self.ws.closed:
+            raise ConnectionError(f"connection to {self.worker_id} is closed")
+        await self.ws.send_str(text)
+
+    async def close_with(self, code: int, message: str) -> None:
+        if not self.ws.closed:
+            await self.ws.close(code=code, message=message.encode()[:120])
+
+
+def token_ok(expected: str | None, given: str) -> bool:
+    if expected is None:
+        return True
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+async def worker_socket(request: web.Request, engine: "Engine", worker_token: str | None,
+                        connections: set[web.WebSocketResponse]) -> web.StreamResponse:
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=None, autoping=True)
+    await ws.prepare(request)
+    connections.add(ws)
+    conn: WorkerConnection | None = None
+    abnormal = True
+    reason = "connection lost"
+    try:
+        try:
+            first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"hello expected first")
+            return ws
+        if first.type is not WSMsgType.TEXT:
+            await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"hello expected first")
+            return ws
+        try:
+            hello = decode(first.data)
+            if hello.type is not MessageType.HELLO:
+                raise ProtocolError("the first frame must be hello")
+        except ProtocolError as exc:
+            await ws.close(code=exc.code, message=str(exc).encode()[:120])
+            return ws
+        if not token_ok(worker_token, hello.body["token"]):
+            log.warning("worker_rejected", reason="bad token", peer=request.remote)
+            await ws.close(code=CloseCode.UNAUTHORIZED, message=b"invalid worker token")
+            return ws
+        worker_id = hello.body["worker_id"]
+        if not WORKER_ID.match(worker_id):
+            await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"invalid worker_id")
+            return ws
+        conn = WorkerConnection(ws, worker_id)
+        try:
+            welcome = engine.hello(conn, hello.body)
+        except ProtocolError as exc:
+            conn = None
+            await ws.close(code=exc.code, message=str(exc).encode()[:120])
+            return ws
+        await conn.send(encode(MessageType.WELCOME, **welcome))
+        while True:
+            msg = await ws.receive()
+            if msg.type is WSMsgType.TEXT:
+                try:
+                    await _handle(engine, conn, msg.data)
+                except ProtocolError as exc:
+                    log.warning("protocol_error", worker_id=worker_id, error=str(exc))
+                    engine.metrics.inc("dtf_protocol_errors_total")
+                    reason = f"protocol error: {exc}"
+                    await ws.close(code=exc.code, message=str(exc).encode()[:120])
+                    break
+            elif msg.type is WSMsgType.CLOSE:
+                # A close frame is a clean goodbye; a socket that just ends is a crash or a cut link.
+                abnormal = False
+                reason = f"closed by worker (code {msg.data})"
+                break
+            elif msg.type is WSMsgType.BINARY:
+                reason = "binary frames are not part of the protocol"
+                await ws.close(code=CloseCode.PROTOCOL_ERROR, message=reason.encode())
+                break
+            elif msg.type is WSMsgType.ERROR:
+                reason = f"socket error: {ws.exception()}"
+                if ws.close_code == 1009:
+                    reason = "frame too large"
+                break
+            else:  # CLOSED / CLOSING: the transport ended without a close frame
+                break
+    finally:
+        connections.discard(ws)
+        if conn is not None and not conn.superseded:
+            await engine.connection_closed(conn, abnormal=abnormal, reason=reason)
+    return ws
+
+
+async def _handle(engine: "Engine", conn: WorkerConnection, raw: str) -> None:
+    msg = decode(raw)
+    body = msg.body
+    t = msg.type
+    if t is MessageType.HEARTBEAT:
+        engine.heartbeat(conn, body)
+    elif t is MessageType.STARTED:
+        engine.heartbeat(conn, {})
+        engine.started(conn, body["items"])
+    elif t is MessageType.RESULTS:
+        engine.heartbeat(conn, {})
+        acks = await engine.results(conn, body["items"])
+        await conn.send(encode(MessageType.RESULT_ACKS, items=acks))
+    elif t is MessageType.COMMAND_RESULT:
+        engine.heartbeat(conn, {})
+        await engine.command_result(conn, body)
+    else:
+        raise ProtocolError(f"a worker may not send {t.value}")

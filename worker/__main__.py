@@ -1,0 +1,104 @@
+"""python -m worker / dtf-worker."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dtf-worker", description="dtf worker agent: connects to a coordinator "
+                                "over WebSocket and runs the tasks it is given. Every flag also reads "
+                                "DTF_<FLAG> from the environment (e.g. DTF_WORKER_TOKEN for --token).")
+    env = os.environ.get
+    p.add_argument("--coordinator", default=env("DTF_COORDINATOR", "ws://127.0.0.1:8080/ws"),
+                   help="coordinator WebSocket URL (default ws://127.0.0.1:8080/ws)")
+    p.add_argument("--token", default=env("DTF_WORKER_TOKEN", env("DTF_TOKEN", "")), help="worker token")
+    p.add_argument("--worker-id", default=env("DTF_WORKER_ID"), help="stable id (default: hostname-pid)")
+    p.add_argument("--hardware", default=env("DTF_HARDWARE", "auto"),
+                   help="'auto' to detect, or a list such as cpu,cuda to declare")
+    p.add_argument("--concurrency", type=int, default=int(env("DTF_CONCURRENCY", "0") or 0),
+                   help="tasks held at once (default: CPU count)")
+    p.add_argument("--pool-size", type=int, default=int(env("DTF_POOL_SIZE", "0") or 0),
+                   help="child processes for python/benchmark tasks (default: CPU count)")
+    p.add_argument("--work-dir", default=env("DTF_WORK_DIR"), help="scratch space for tasks")
+    p.add_argument("--tags", default=env("DTF_TAGS", ""), help="k=v,k=v labels for this worker")
+    p.add_argument("--allow-types", default=env("DTF_ALLOW_TYPES", ""),
+                   help="comma list of task types this worker runs (default: all)")
+    p.add_argument("--allow-install", action="store_true", default=env("DTF_ALLOW_INSTALL", "") in ("1", "true"),
+                   help="install declared packages that are missing")
+    p.add_argument("--drain-seconds", type=float, default=float(env("DTF_DRAIN_SECONDS", "30")),
+                   help="on SIGTERM, how long running tasks may finish")
+    p.add_argument("--log-level", default=env("DTF_LOG_LEVEL", "INFO"))
+    p.add_argument("--log-format", default=env("DTF_LOG_FORMAT", "console"), choices=["json", "console"])
+    return p
+
+
+def parse_tags(raw: str) -> dict[str, str]:
+    tags = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        if "=" not in part:
+            raise ValueError(f"--tags: {part!r} is not k=v")
+        k, v = part.split("=", 1)
+        tags[k.strip()] = v.strip()
+    return tags
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from coordinator.logs import configure_logging
+    from worker.client import FatalWorkerError, WorkerAgent, WorkerConfig
+    from worker.executors import ExecutorSettings, build_executors
+    from worker.hardware import detect_hardware
+    try:
+        tags = parse_tags(args.tags)
+    except ValueError as exc:
+        print(f"dtf-worker: {exc}", file=sys.stderr)
+        return 2
+    if args.concurrency < 0 or args.pool_size < 0:
+        print("dtf-worker: --concurrency and --pool-size must be >= 1", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, args.log_format)
+    cpus = os.cpu_count() or 1
+    worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    work_dir = Path(args.work_dir or Path(tempfile.gettempdir()) / f"dtf-worker-{worker_id}")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    allowed = [t.strip() for t in args.allow_types.split(",") if t.strip()] or None
+    hw = detect_hardware(None if args.hardware == "auto" else args.hardware)
+    hardware = hw.to_dict()
+    hardware["allow_install"] = bool(args.allow_install)
+    if allowed:
+        hardware["allowed_types"] = allowed
+    executors = build_executors(ExecutorSettings(pool_size=args.pool_size or cpus, work_dir=work_dir,
+                                                 allowed_types=allowed))
+    config = WorkerConfig(coordinator=args.coordinator, token=args.token, worker_id=worker_id, hardware=hardware,
+                          concurrency=args.concurrency or cpus, work_dir=work_dir, tags=tags,
+                          drain_seconds=args.drain_seconds, allow_install=bool(args.allow_install))
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def amain() -> int:
+        agent = WorkerAgent(config, executors)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(agent.drain()))
+        try:
+            await agent.run()
+        except FatalWorkerError as exc:
+            print(f"dtf-worker: {exc}", file=sys.stderr)
+            return 3
+        return 0
+
+    return asyncio.run(amain())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

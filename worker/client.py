@@ -1,0 +1,318 @@
+"""The worker agent: connect, authenticate, heartbeat, run pushed tasks, report, reconnect.
+
+Results are kept until the coordinator acknowledges them, and resent after a reconnect, so a
+coordinator crash loses nothing; the coordinator's attempt fencing drops what it already gave up.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+import tenacity
+
+from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, CommandName, MessageType, ProtocolError, decode,
+                                  encode)
+from worker.executors.base import ExecContext, ExecResult, Outcome
+
+log = structlog.get_logger("dtf.worker")
+
+
+class FatalWorkerError(Exception):
+    """The coordinator refused us in a way a retry cannot fix (bad token, bad id)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerConfig:
+    coordinator: str
+    token: str = ""
+    worker_id: str
+    hardware: dict[str, Any]
+    concurrency: int = 1
+    work_dir: Path
+    tags: dict[str, Any] = field(default_factory=dict)
+    drain_seconds: float = 30.0
+    reconnect_initial_seconds: float = 0.1
+    reconnect_max_seconds: float = 5.0
+    allow_install: bool = False
+
+
+class WorkerAgent:
+    def __init__(self, config: WorkerConfig, executors: dict[str, Any]) -> None:
+        self.config = config
+        self.coordinator_url = config.coordinator
+        self.backup_url: str | None = None
+        self.executors = executors
+        self.running: dict[str, tuple[int, str, asyncio.Task]] = {}
+        self.unacked: dict[str, dict[str, Any]] = {}   # task_id -> result item awaiting ack
+        self._pending_results: list[dict[str, Any]] = []
+        self._pending_started: list[dict[str, Any]] = []
+        self._flush_scheduled = False
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._stop = asyncio.Event()
+        self._draining = False
+        self._heartbeat_interval = 1.0
+        self._acked = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.sessions = 0
+
+    # ---- life cycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        for ex in set(self.executors.values()):
+            await ex.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                while not self._stop.is_set():
+                    try:
+                        await self._connect_with_retry(http)
+                    except FatalWorkerError:
+                        raise
+        finally:
+            for _, _, t in self.running.values():
+                t.cancel()
+            await asyncio.gather(*(t for _, _, t in self.running.values()), return_exceptions=True)
+            for ex in set(self.executors.values()):
+                await ex.close()
+
+    async def _connect_with_retry(self, http: aiohttp.ClientSession) -> None:
+        retrying = tenacity.AsyncRetrying(
+            wait=tenacity.wait_exponential_jitter(initial=self.config.reconnect_initial_seconds,
+                                                  max=self.config.reconnect_max_seconds),
+            retry=tenacity.retry_if_exception_type((aiohttp.ClientError, OSError, asyncio.TimeoutError)),
+            before_sleep=lambda rs: log.info("reconnecting", attempt=rs.attempt_number,
+                                             error=str(rs.outcome.exception()) if rs.outcome else None),
+            reraise=True)
+        async for attempt in retrying:
+            with attempt:
+                if self._stop.is_set():
+                    return
+                ws = await http.ws_connect(self.coordinator_url, max_msg_size=MAX_FRAME_BYTES, heartbeat=None,
+                                           timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+        if self._stop.is_set():
+            return
+        await self._session(ws)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ws is not None and not self._ws.closed:
+            asyncio.create_task(self._ws.close(code=1000, message=b"worker stopping"))
+
+    async def drain(self) -> None:
+        """Stop taking work, finish what runs (bounded), deliver results, then stop."""
+        if self._draining:
+            return
+        self._draining = True
+        log.info("draining", running=len(self.running))
+        await self._send_heartbeat()
+        deadline = time.monotonic() + self.config.drain_seconds
+        while (self.running or self.unacked) and time.monotonic() < deadline:
+            self._acked.clear()
+            try:
+                await asyncio.wait_for(self._acked.wait(), max(0.05, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
+        self.stop()
+
+    # ---- one connection -------------------------------------------------------------------------
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        held = [{"task_id": tid, "attempt": a, "lease": lease} for tid, (a, lease, _) in self.running.items()]
+        held += [{"task_id": it["task_id"], "attempt": it["attempt"], "lease": it["lease"]}
+                 for it in self.unacked.values() if it["task_id"] not in self.running]
+        await ws.send_str(encode(MessageType.HELLO, worker_id=self.config.worker_id, token=self.config.token,
+                                 hardware=self.config.hardware, concurrency=self.config.concurrency,
+                                 tags=self.config.tags, held=held))
+        first = await ws.receive(timeout=10)
+        if first.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            code = ws.close_code or (first.data if isinstance(first.data, int) else None)
+            if code == CloseCode.UNAUTHORIZED:
+                raise FatalWorkerError("the coordinator refused the worker token")
+            raise aiohttp.ClientConnectionError(f"coordinator closed the connection during hello (code {code})")
+        welcome = decode(first.data)
+        if welcome.type is not MessageType.WELCOME:
+            raise ProtocolError("expected welcome")
+        self._heartbeat_interval = float(welcome.body.get("heartbeat_interval") or 1.0)
+        self.backup_url = welcome.body.get("backup_coordinator") or self.backup_url
+        for item in welcome.body.get("cancel") or []:
+            self._cancel_local(item.get("task_id"), item.get("attempt"))
+            self.unacked.pop(item.get("task_id"), None)
+        self._ws = ws
+        self.sessions += 1
+        self.connected.set()
+        log.info("connected", coordinator=self.coordinator_url, worker_id=self.config.worker_id,
+                 resumed=len(held))
+        # Resend what the coordinator has not acknowledged yet (results survive its crash).
+        self._pending_results = list(self.unacked.values())
+        self._pending_started = []
+        self._schedule_flush()
+        beat = asyncio.create_task(self._heartbeat_loop(ws))
+        try:
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    await self._on_message(decode(msg.data))
+                elif msg.type is aiohttp.WSMsgType.ERROR:
+                    break
+        finally:
+            beat.cancel()
+            self._ws = None
+            self.connected.clear()
+            code = ws.close_code
+            log.info("disconnected", code=code)
+            if code == CloseCode.UNAUTHORIZED:
+                raise FatalWorkerError("the coordinator refused the worker token")
+
+    async def _heartbeat_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while not ws.closed:
+            await asyncio.sleep(self._heartbeat_interval)
+            try:
+                await self._send_heartbeat()
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def _send_heartbeat(self) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return
+        held = [{"task_id": tid, "attempt": a, "lease": lease} for tid, (a, lease, _) in self.running.items()]
+        try:
+            load = {"load_avg_1m": os.getloadavg()[0], "running": len(self.running),
+                    "slots": self.config.concurrency}
+        except OSError:
+            load = {"running": len(self.running), "slots": self.config.concurrency}
+        await ws.send_str(encode(MessageType.HEARTBEAT, load=load, held=held, draining=self._draining))
+
+    async def _on_message(self, msg: Any) -> None:
+        t, body = msg.type, msg.body
+        if t is MessageType.TASKS:
+            for item in body["items"]:
+                self._start_task(item)
+        elif t is MessageType.RESULT_ACKS:
+            for ack in body["items"]:
+                item = self.unacked.get(ack.get("task_id"))
+                if item is not None and item["attempt"] == ack.get("attempt"):
+                    del self.unacked[ack["task_id"]]
+                if ack.get("status") == "rejected":
+                    log.info("result_rejected", task_id=ack.get("task_id"), attempt=ack.get("attempt"),
+                             reason=ack.get("reason"))
+            self._acked.set()
+        elif t is MessageType.COMMAND:
+            await self._on_command(body)
+
+    async def _on_command(self, body: dict[str, Any]) -> None:
+        try:
+            command = CommandName(body["command"])
+        except ValueError:
+            log.warning("unknown_command", command=body.get("command"))
+            return
+        if command is CommandName.CANCEL:
+            self._cancel_local(body.get("task_id"), body.get("attempt"))
+            await self._reply(command, True, {"task_id": body.get("task_id")})
+        elif command is CommandName.RECONNECT:
+            await self._reply(command, True, {})
+            if self._ws is not None:
+                await self._ws.close(code=CloseCode.RECONNECT, message=b"reconnecting as asked")
+        elif command is CommandName.FAILOVER:
+            target = body.get("url") or self.backup_url
+            if target:
+                self.coordinator_url = target
+            await self._reply(command, bool(target), {"url": target})
+            if target and self._ws is not None:
+                await self._ws.close(code=CloseCode.RECONNECT, message=b"failing over")
+        elif command is CommandName.DRAIN:
+            await self._reply(command, True, {})
+            asyncio.create_task(self.drain())
+        elif command is CommandName.CLEANUP_RESOURCES:
+            from worker.cleanup import cleanup_resources
+            detail = await cleanup_resources(self.config.work_dir, keep=set(self.running))
+            await self._reply(command, True, detail)
+
+    async def _reply(self, command: CommandName, ok: bool, detail: dict[str, Any]) -> None:
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            await ws.send_str(encode(MessageType.COMMAND_RESULT, command=command.value, ok=ok, detail=detail))
+
+    # ---- tasks -----------------------------------------------------------------------------------
+    def _start_task(self, item: dict[str, Any]) -> None:
+        tid = item["task_id"]
+        if tid in self.running:
+            return
+        runner = asyncio.create_task(self._execute(item))
+        self.running[tid] = (item["attempt"], item["lease"], runner)
+
+    def _cancel_local(self, task_id: Any, attempt: Any) -> None:
+        entry = self.running.get(task_id)
+        if entry is not None and (attempt is None or entry[0] == attempt):
+            entry[2].cancel()
+
+    async def _execute(self, item: dict[str, Any]) -> None:
+        tid, attempt, lease = item["task_id"], item["attempt"], item["lease"]
+        started = time.time()
+        self._pending_started.append({"task_id": tid, "attempt": attempt, "lease": lease, "started_at": started})
+        self._schedule_flush()
+        executor = self.executors.get(item["type"])
+        try:
+            if executor is None:
+                res = ExecResult(outcome=Outcome.ERROR, error={
+                    "type": "UnsupportedTaskType", "message": f"worker {self.config.worker_id} does not run "
+                    f"{item['type']!r} tasks", "context": {"stage": "dispatch"}})
+            else:
+                work_dir = self.config.work_dir / "tasks" / f"{tid}-{attempt}"
+                ctx = ExecContext(task_id=tid, attempt=attempt, timeout_seconds=float(item["timeout_seconds"]),
+                                  work_dir=work_dir, worker_id=self.config.worker_id,
+                                  hardware=list(self.config.hardware.get("types", ["cpu"])),
+                                  tags=item.get("tags") or {}, control=self)
+                res = await executor.run(item.get("config") or {}, ctx)
+        except asyncio.CancelledError:
+            self.running.pop(tid, None)
+            raise
+        except Exception as exc:  # an executor bug must still end as a reported error, not a lost task
+            log.exception("executor_failed", task_id=tid)
+            res = ExecResult(outcome=Outcome.ERROR, error={"type": type(exc).__name__, "message": str(exc),
+                                                           "context": {"stage": "executor"}})
+        self.running.pop(tid, None)
+        result = {"task_id": tid, "attempt": attempt, "lease": lease, "outcome": res.outcome.value,
+                  "result": res.result, "error": res.error, "details": res.details,
+                  "duration_seconds": res.duration_seconds or (time.time() - started)}
+        self.unacked[tid] = result
+        self._pending_results.append(result)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+
+    async def _flush(self) -> None:
+        self._flush_scheduled = False
+        ws = self._ws
+        if ws is None or ws.closed:
+            return  # kept in unacked; resent on reconnect
+        started, self._pending_started = self._pending_started, []
+        results, self._pending_results = self._pending_results, []
+        try:
+            if started:
+                await ws.send_str(encode(MessageType.STARTED, items=started))
+            if results:
+                await ws.send_str(encode(MessageType.RESULTS, items=results))
+        except (ConnectionError, RuntimeError) as exc:
+            log.info("flush_failed", error=str(exc))
+
+    # ---- WorkerControl (used by chaos faults) -------------------------------------------------------
+    def disconnect(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            # Abort the transport: to the coordinator this is a lost connection, not a goodbye.
+            transport = getattr(getattr(ws, "_response", None), "connection", None)
+            transport = getattr(transport, "transport", None)
+            if transport is not None:
+                transport.abort()
+            else:
+                asyncio.create_task(ws.close(code=CloseCode.RECONNECT))
+
+    def exit_worker(self, code: int) -> None:
+        os.kill(os.getpid(), signal.SIGKILL) if code == 137 else os._exit(code)
