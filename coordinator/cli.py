@@ -1,0 +1,191 @@
+"""The ``dtf`` command: up, submit, status (and the analytics commands as they land)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+from coordinator.client import ApiClient, ApiError
+
+TERMINAL = ("completed", "failed", "error", "timed_out", "cancelled")
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    return ApiClient(args.url, args.api_token)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", default=os.environ.get("DTF_URL", "http://127.0.0.1:8080"),
+                   help="coordinator base URL (env DTF_URL; default http://127.0.0.1:8080)")
+    p.add_argument("--api-token", default=os.environ.get("DTF_API_TOKEN"), help="API token (env DTF_API_TOKEN)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dtf", description="dtf: distributed testing with built-in error handling")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run a coordinator and N local workers in one command")
+    up.add_argument("--workers", type=int, default=2, help="local workers to start (default 2)")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8080)
+    up.add_argument("--data-dir", default="./.dtf", help="where the SQLite and DuckDB files live")
+    up.add_argument("--concurrency", type=int, default=0, help="slots per worker (default: CPU count)")
+    up.add_argument("--demo", action="store_true", help="submit the demonstration suite (with injected faults)")
+    up.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo has finished")
+    up.add_argument("--log-level", default="WARNING", help="log level of the started processes")
+
+    s = sub.add_parser("submit", help="submit tasks (a JSON/JSONL file, or one task from flags)")
+    _common(s)
+    s.add_argument("--file", help="JSON task, JSON list of tasks, {'tasks': [...]} or JSONL; '-' for stdin")
+    s.add_argument("--type", help="task type for a single task (command, pytest, python, benchmark, chaos)")
+    s.add_argument("--config", help="task config as JSON")
+    s.add_argument("--command", dest="shell", help="shortcut: a command task running this shell line")
+    s.add_argument("--priority", type=int)
+    s.add_argument("--timeout", type=float, help="timeout_seconds")
+    s.add_argument("--max-retries", type=int)
+    s.add_argument("--count", type=int, default=1, help="submit the single task this many times")
+    s.add_argument("--wait", action="store_true", help="show progress until all finish, then a summary")
+
+    st = sub.add_parser("status", help="task counts, queue depth and workers")
+    _common(st)
+    st.add_argument("--json", action="store_true", help="print raw JSON")
+
+    from coordinator import cli_more
+    cli_more.add_commands(sub, _common)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            from coordinator.local import run_up
+            return run_up(args)
+        if args.command == "submit":
+            return cmd_submit(args)
+        if args.command == "status":
+            return cmd_status(args)
+        from coordinator import cli_more
+        return cli_more.run(args, _client(args))
+    except ApiError as exc:
+        print(f"dtf: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _load_tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.file:
+        raw = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+        raw = raw.strip()
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            data = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        if isinstance(data, dict):
+            data = data["tasks"] if "tasks" in data and "type" not in data else [data]
+        return data
+    if args.shell:
+        task: dict[str, Any] = {"type": "command", "config": {"command": args.shell}}
+    elif args.type:
+        task = {"type": args.type, "config": json.loads(args.config) if args.config else {}}
+    else:
+        raise ApiError("give --file, --command or --type (with --config)")
+    for key, value in (("priority", args.priority), ("timeout_seconds", args.timeout),
+                       ("max_retries", args.max_retries)):
+        if value is not None:
+            task[key] = value
+    return [task] * max(1, args.count)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    client = _client(args)
+    tasks = _load_tasks(args)
+    ids: list[str] = []
+    for i in range(0, len(tasks), 5000):
+        ids += client.post("/api/v1/tasks", {"tasks": tasks[i:i + 5000]})["task_ids"]
+    if not args.wait:
+        for tid in ids:
+            print(tid)
+        return 0
+    summary = wait_for(client, ids, show_progress=True)
+    print_summary(summary)
+    return 0 if all(s in ("completed",) for s in summary["status"]) else 1
+
+
+def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_seconds: float = 3600
+             ) -> dict[str, Any]:
+    pending = set(ids)
+    status: dict[str, str] = {}
+    flaky = 0
+    start = time.monotonic()
+    tty = sys.stderr.isatty()
+    while pending and time.monotonic() - start < timeout_seconds:
+        for tid in list(pending)[:200]:
+            task = client.get(f"/api/v1/tasks/{tid}")
+            if task["status"] in TERMINAL:
+                pending.discard(tid)
+                status[tid] = task["status"]
+                flaky += bool(task.get("flaky"))
+        if show_progress:
+            _progress(len(ids) - len(pending), len(ids), time.monotonic() - start, tty)
+        if pending:
+            time.sleep(0.25)
+    if show_progress:
+        print(file=sys.stderr)
+    counts: dict[str, int] = {}
+    for s in status.values():
+        counts[s] = counts.get(s, 0) + 1
+    if pending:
+        counts["unfinished"] = len(pending)
+    return {"status": list(status.values()), "counts": counts, "flaky": flaky,
+            "elapsed_seconds": time.monotonic() - start, "total": len(ids)}
+
+
+def _progress(done: int, total: int, elapsed: float, tty: bool) -> None:
+    width = 30
+    filled = int(width * done / max(1, total))
+    line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} finished, {elapsed:5.1f}s"
+    if tty:
+        print("\r" + line, end="", file=sys.stderr, flush=True)
+    elif done == total:
+        print(line, file=sys.stderr)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"{summary['total']} tasks in {summary['elapsed_seconds']:.1f}s")
+    for status, n in sorted(summary["counts"].items()):
+        print(f"  {status:<12} {n}")
+    if summary["flaky"]:
+        print(f"  flaky        {summary['flaky']} (passed after a failed attempt)")
+
+
+def table(rows: list[list[Any]], headers: list[str]) -> str:
+    cells = [headers] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = _client(args)
+    st = client.get("/api/v1/status")
+    workers = client.get("/api/v1/workers")["items"]
+    if args.json:
+        print(json.dumps({"status": st, "workers": workers}, indent=2))
+        return 0
+    print(f"uptime {st['uptime_seconds']:.0f}s, queue depth {st['queue_depth']}")
+    print(table([[k, v] for k, v in sorted(st["tasks"].items())], ["task status", "count"]))
+    print()
+    rows = [[w["worker_id"], w["state"], ",".join(w["hardware"].get("types", [])), len(w["running_tasks"]),
+             w.get("completed", 0), sum(w["error_counts"].values())] for w in workers]
+    print(table(rows, ["worker", "state", "hardware", "running", "completed", "errors"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""``dtf up``: a coordinator and N local workers as real processes, optionally running the demo."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from coordinator.client import ApiClient, ApiError
+
+
+def start_coordinator(port: int, data_dir: Path, *, host: str = "127.0.0.1", log_level: str = "WARNING",
+                      extra: list[str] | None = None) -> subprocess.Popen:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "coordinator", "--host", host, "--port", str(port),
+           "--state-path", str(data_dir / "coordinator_state.sqlite"),
+           "--db-path", str(data_dir / "dtf_events.duckdb"), "--log-level", log_level, *(extra or [])]
+    return subprocess.Popen(cmd, stdout=open(data_dir / "coordinator.log", "ab"), stderr=subprocess.STDOUT)
+
+
+def start_worker(url: str, worker_id: str, data_dir: Path, *, concurrency: int = 0, log_level: str = "WARNING",
+                 extra: list[str] | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "worker", "--coordinator", url, "--worker-id", worker_id,
+           "--work-dir", str(data_dir / "work" / worker_id), "--log-level", log_level, *(extra or [])]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    return subprocess.Popen(cmd, stdout=open(data_dir / f"{worker_id}.log", "ab"), stderr=subprocess.STDOUT)
+
+
+def wait_healthy(client: ApiClient, proc: subprocess.Popen, timeout_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ApiError(f"the coordinator exited with code {proc.returncode}; see its log")
+        try:
+            client.get("/health")
+            return
+        except ApiError:
+            time.sleep(0.1)
+    raise ApiError("the coordinator did not become healthy in time")
+
+
+def stop_all(procs: list[subprocess.Popen], timeout_seconds: float = 15.0) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_seconds
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def run_up(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    token_env = {k: os.environ[k] for k in ("DTF_API_TOKEN", "DTF_WORKER_TOKEN") if k in os.environ}
+    base = f"http://{args.host}:{args.port}"
+    client = ApiClient(base, token_env.get("DTF_API_TOKEN"))
+    coordinator = start_coordinator(args.port, data_dir, host=args.host, log_level=args.log_level,
+                                    extra=["--dashboard"] if _has_dashboard() else [])
+    procs = [coordinator]
+    try:
+        wait_healthy(client, coordinator)
+        ws_url = f"ws://{args.host}:{args.port}/ws"
+        for i in range(1, args.workers + 1):
+            procs.append(start_worker(ws_url, f"local-{i}", data_dir, concurrency=args.concurrency,
+                                      log_level=args.log_level))
+        print(f"dtf is up: coordinator {base} with {args.workers} local workers")
+        print(f"  API        {base}/api/v1/status")
+        if _has_dashboard():
+            print(f"  dashboard  {base}/dashboard")
+        print(f"  metrics    {base}/metrics")
+        print(f"  state      {data_dir} (SQLite state, DuckDB history, logs)")
+        if args.demo:
+            from coordinator.demo import run_demo
+            _wait_workers(client, args.workers)
+            code = run_demo(client, data_dir)
+            if args.exit_after_demo:
+                return code
+        print("press Ctrl-C to stop")
+        while all(p.poll() is None for p in procs[:1]):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+        return 0
+    finally:
+        stop_all(procs[1:])
+        stop_all(procs[:1])
+
+
+def _wait_workers(client: ApiClient, n: int, timeout_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        workers = client.get("/api/v1/workers")["items"]
+        if sum(1 for w in workers if w.get("connected")) >= n:
+            return
+        time.sleep(0.1)
+    raise ApiError(f"fewer than {n} workers connected within {timeout_seconds:.0f}s; see the worker logs")
+
+
+def _has_dashboard() -> bool:
+    return (Path(__file__).parent / "dashboard").is_dir()
