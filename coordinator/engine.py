@@ -338,7 +338,10 @@ class Engine:
                 self.orphans.pop(tid, None)
             elif not (task is not None and cur and cur.number == attempt and cur.lease == lease
                       and cur.outcome is not None):
+                # An attempt we gave up (or never knew): fenced; the worker stops it.
                 cancel.append({"task_id": tid, "attempt": attempt, "lease": lease})
+                self.metrics.inc("dtf_stale_attempts_fenced_total")
+                log.info("stale_attempt_fenced", task_id=tid, attempt=attempt, worker_id=wid)
         # Tasks we thought it ran but it no longer holds were lost with its previous connection.
         for tid, number in list(w.running.items()):
             if tid not in held:

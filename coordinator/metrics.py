@@ -14,6 +14,7 @@ HELP = {
     "dtf_failures_total": "Failed attempts by source",
     "dtf_retries_total": "Retries scheduled by error category",
     "dtf_results_rejected_total": "Late or foreign results rejected by attempt fencing",
+    "dtf_stale_attempts_fenced_total": "Attempts a reconnecting worker still held after they were given up",
     "dtf_worker_connections_total": "Worker connections accepted",
     "dtf_task_duration_seconds": "From dispatch to accepted result",
 }

@@ -107,9 +107,10 @@ def test_stopped_worker_marked_unavailable_and_its_late_result_rejected(cluster)
                    10, message="frozen worker's task process finished")
     finally:
         frozen.send_signal(signal.SIGCONT)
-    # After SIGCONT the worker reports its stale result; attempt fencing must reject it.
-    wait_until(lambda: "dtf_results_rejected_total 1" in cluster.api.get("/metrics"), 20,
-               message="late result rejected")
+    # After SIGCONT the worker reconnects holding the stale attempt (or its result, if the task's
+    # exit was seen first): attempt fencing must refuse it either way.
+    fenced = ("dtf_results_rejected_total 1", "dtf_stale_attempts_fenced_total 1")
+    wait_until(lambda: any(f in cluster.api.get("/metrics") for f in fenced), 20, message="late result fenced")
     task = cluster.task(tid)
     assert [a["outcome"] for a in task["attempts"]] == ["lost", "passed"]
     assert task["attempts"][1]["worker_id"] == "healthy"

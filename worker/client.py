@@ -139,8 +139,8 @@ class WorkerAgent:
         self._heartbeat_interval = float(welcome.body.get("heartbeat_interval") or 1.0)
         self.backup_url = welcome.body.get("backup_coordinator") or self.backup_url
         for item in welcome.body.get("cancel") or []:
+            # Finished results stay in unacked: resent, the coordinator rejects them by attempt.
             self._cancel_local(item.get("task_id"), item.get("attempt"))
-            self.unacked.pop(item.get("task_id"), None)
         self._ws = ws
         self.sessions += 1
         self.connected.set()
