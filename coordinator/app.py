@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 from typing import Any, AsyncIterator
 
 import structlog
@@ -41,6 +42,9 @@ def create_app(config: CoordinatorConfig, coordinator: "Coordinator | None" = No
 
 async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    # The SQLite thread hands the GIL back after each step; a busy loop holding it for the
+    # default 5 ms switch interval would stall every group commit behind it.
+    sys.setswitchinterval(0.0005)
     store = Store(config.state_path, synchronous=config.sqlite_synchronous.upper())
     await store.open()
     engine = Engine(config, store, app[METRICS])
@@ -67,6 +71,11 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
 def _register_gauges(metrics: Metrics, engine: Engine) -> None:
     metrics.gauge("dtf_tasks", lambda: {(("status", s.value),): float(engine.status_counts[s]) for s in TaskStatus},
                   "Tasks by status")
+    def on_commit(seconds: float, rows: int) -> None:
+        metrics.observe("dtf_sqlite_commit_seconds", seconds)
+        metrics.inc("dtf_sqlite_rows_written_total", rows)
+
+    engine.store.on_commit = on_commit
     metrics.gauge("dtf_queue_depth", lambda: float(engine.status_counts[TaskStatus.QUEUED]), "Queued tasks")
 
     def states() -> dict:

@@ -131,7 +131,7 @@ class Engine:
                     raise SubmissionError(f"depends_on names unknown task {dep!r}",
                                           f"tasks[{i}].depends_on" if len(created) > 1 else "depends_on")
         for task in created:
-            self.store.insert_task(task)
+            self.store.task_changed(task)
         await self.store.barrier()
         for task in created:
             self.tasks[task.task_id] = task
@@ -169,7 +169,7 @@ class Engine:
         cur = task.current
         if task.status.active and cur is not None:
             cur.outcome, cur.finished_at = AttemptOutcome.CANCELLED, now()
-            self.store.save_attempt(task.task_id, cur)
+            self.store.attempt_changed(task.task_id, cur)
             w = self.workers.get(cur.worker_id)
             if w is not None:
                 w.running.pop(task.task_id, None)
@@ -193,7 +193,7 @@ class Engine:
         task.error = error
         if result is not None:
             task.result = result
-        self.store.save_task(task)
+        self.store.task_changed(task)
         self.orphans.pop(task.task_id, None)
         self.metrics.inc("dtf_tasks_finished_total", status=status.value)
         for hook in self.on_terminal:
@@ -234,7 +234,7 @@ class Engine:
             return
         self._set_status(task, TaskStatus.QUEUED)
         task.not_before = None
-        self.store.save_task(task)
+        self.store.task_changed(task)
         self.queue.push(task)
         self.kick()
 
@@ -244,9 +244,9 @@ class Engine:
         if cur is not None and cur.outcome is None:
             cur.outcome, cur.finished_at = AttemptOutcome.LOST, now()
             cur.error = {"type": "AttemptAbandoned", "message": reason}
-            self.store.save_attempt(task.task_id, cur)
+            self.store.attempt_changed(task.task_id, cur)
         self._set_status(task, TaskStatus.QUEUED)
-        self.store.save_task(task)
+        self.store.task_changed(task)
         self.queue.push(task)
 
     # ---- dispatch -----------------------------------------------------------------------------
@@ -271,8 +271,8 @@ class Engine:
                     task.attempts.append(att)
                     self._set_status(task, TaskStatus.ASSIGNED)
                     w.running[task.task_id] = att.number
-                    self.store.save_attempt(task.task_id, att)
-                    self.store.save_status(task)
+                    self.store.attempt_changed(task.task_id, att)
+                    self.store.task_changed(task)
                     items.append({"task_id": task.task_id, "attempt": att.number, "lease": att.lease,
                                   "type": task.type, "config": task.config,
                                   "timeout_seconds": task.timeout_seconds, "tags": task.tags,
@@ -416,9 +416,9 @@ class Engine:
                 continue
             cur.started_at = item.get("started_at") if isinstance(item.get("started_at"), float) else ts
             cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
+            # Kept in memory only: after a crash "assigned" and "running" recover the same way,
+            # and the result carries its timing, so this costs no write.
             self._set_status(task, TaskStatus.RUNNING)
-            self.store.save_status(task)
-            self.store.save_attempt(tid, cur)
 
     async def results(self, conn: Any, items: list[Any]) -> list[dict[str, Any]]:
         acks = []
@@ -466,7 +466,7 @@ class Engine:
         details = item.get("details") if isinstance(item.get("details"), dict) else None
         if outcome is AttemptOutcome.PASSED:
             match.outcome = outcome
-            self.store.save_attempt(tid, match)
+            self.store.attempt_changed(tid, match)
             task.details = details
             task.flaky = task.failures > 0
             if w is not None:
@@ -507,7 +507,7 @@ class Engine:
         cur.finished_at = cur.finished_at or now()
         cur.error_category = category
         cur.error = event.error
-        self.store.save_attempt(task.task_id, cur)
+        self.store.attempt_changed(task.task_id, cur)
         w = self.workers.get(event.worker_id or "")
         if w is not None:
             w.error_counts[category] += 1
@@ -519,12 +519,12 @@ class Engine:
             if retry_delay and retry_delay > 0:
                 self._set_status(task, TaskStatus.RETRY_WAIT)
                 task.not_before = now() + retry_delay
-                self.store.save_task(task)
+                self.store.task_changed(task)
                 self._arm_retry(task)
             else:
                 self._set_status(task, TaskStatus.QUEUED)
                 task.not_before = None
-                self.store.save_task(task)
+                self.store.task_changed(task)
                 self.queue.push(task)
                 self.kick()
             return

@@ -17,6 +17,8 @@ HELP = {
     "dtf_stale_attempts_fenced_total": "Attempts a reconnecting worker still held after they were given up",
     "dtf_worker_connections_total": "Worker connections accepted",
     "dtf_task_duration_seconds": "From dispatch to accepted result",
+    "dtf_sqlite_commit_seconds": "Group commits of the durable state",
+    "dtf_sqlite_rows_written_total": "Rows written by group commits",
 }
 
 

@@ -107,10 +107,14 @@ class Task:
     updated_at: float = 0.0
     excluded_workers: set[str] = field(default_factory=set)
     failures: int = 0            # failed attempts so far (the policy's `attempt`)
+    spec_json: str | None = None  # cached serialised spec; call spec_changed() after editing it
 
     @property
     def current(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
+
+    def spec_changed(self) -> None:
+        self.spec_json = None
 
     def spec(self) -> dict[str, Any]:
         return {"type": self.type, "config": self.config, "requirements": self.requirements,

@@ -7,6 +7,7 @@ queued before it is committed. One fsync then covers hundreds of state changes.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Iterable
 
 import aiosqlite
@@ -27,11 +28,13 @@ def _l(value: str | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
-INSERT_TASK = ("INSERT INTO tasks (task_id, seq, type, spec, status, attempt, failures, flaky, "
-               "excluded_workers, created_at, updated_at) VALUES (?,?,?,?,?,0,0,0,'[]',?,?)")
-UPDATE_TASK = ("UPDATE tasks SET status=?, attempt=?, failures=?, result=?, error=?, details=?, flaky=?, "
-               "not_before=?, excluded_workers=?, updated_at=?, spec=? WHERE task_id=?")
-UPDATE_STATUS = "UPDATE tasks SET status=?, updated_at=? WHERE task_id=?"
+UPSERT_TASK = ("INSERT INTO tasks (task_id, seq, type, spec, status, attempt, failures, result, error, details, "
+               "flaky, not_before, excluded_workers, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+               "ON CONFLICT (task_id) DO UPDATE SET spec=excluded.spec, status=excluded.status, "
+               "attempt=excluded.attempt, failures=excluded.failures, result=excluded.result, "
+               "error=excluded.error, details=excluded.details, flaky=excluded.flaky, "
+               "not_before=excluded.not_before, excluded_workers=excluded.excluded_workers, "
+               "updated_at=excluded.updated_at")
 UPSERT_ATTEMPT = ("INSERT INTO attempts (task_id, attempt, worker_id, lease, dispatched_at, lease_deadline, "
                   "started_at, finished_at, outcome, error_category, error) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
                   "ON CONFLICT (task_id, attempt) DO UPDATE SET started_at=excluded.started_at, "
@@ -43,17 +46,34 @@ UPSERT_WORKER = ("INSERT INTO workers (worker_id, hardware, tags, state, first_s
                  "tags=excluded.tags, state=excluded.state, last_seen=excluded.last_seen")
 
 
+def task_row(t: Task) -> tuple:
+    if t.spec_json is None:
+        t.spec_json = _j(t.spec())
+    return (t.task_id, t.seq, t.type, t.spec_json, t.status.value, len(t.attempts), t.failures, _j(t.result),
+            _j(t.error), _j(t.details), int(t.flaky), t.not_before, _j(sorted(t.excluded_workers)),
+            t.created_at, t.updated_at or t.created_at)
+
+
+def attempt_row(task_id: str, a: Attempt) -> tuple:
+    return (task_id, a.number, a.worker_id, a.lease, a.dispatched_at, a.lease_deadline, a.started_at,
+            a.finished_at, a.outcome.value if a.outcome else None, a.error_category, _j(a.error))
+
+
 class Store:
     def __init__(self, path: str, *, synchronous: str = "NORMAL", commit_interval_seconds: float = 0.0) -> None:
         self.path = path
         self.synchronous = synchronous
         self.commit_interval_seconds = commit_interval_seconds
         self._db: aiosqlite.Connection | None = None
-        self._ops: list[tuple[str, tuple]] = []
+        self._dirty_tasks: dict[str, Task] = {}
+        self._dirty_attempts: dict[tuple[str, int], tuple[str, Attempt]] = {}
+        self._dirty_workers: dict[str, tuple] = {}
         self._waiters: list[asyncio.Future] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task | None = None
         self._closed = False
+        self._busy = False
+        self.on_commit: Any = None  # callback(seconds, rows) for metrics
         self.commits = 0
         self.rows_written = 0
 
@@ -84,21 +104,34 @@ class Store:
             log.info("migration_applied", db="sqlite", version=version, file=path.name)
 
     # ---- writes -------------------------------------------------------------------------
-    def write(self, sql: str, params: tuple) -> None:
-        self._ops.append((sql, params))
+    # Changes are recorded as "dirty" objects and serialised at commit time: a task submitted,
+    # assigned and completed within one commit window costs one row write, and the latest
+    # state always wins whatever order the changes came in.
+    def task_changed(self, task: Task) -> None:
+        self._dirty_tasks[task.task_id] = task
         self._wake.set()
 
+    def attempt_changed(self, task_id: str, attempt: Attempt) -> None:
+        self._dirty_attempts[(task_id, attempt.number)] = (task_id, attempt)
+        self._wake.set()
+
+    def save_worker(self, worker_id: str, hardware: dict, tags: dict, state: str, first_seen: float,
+                    last_seen: float) -> None:
+        self._dirty_workers[worker_id] = (worker_id, _j(hardware), _j(tags), state, first_seen, last_seen)
+        self._wake.set()
+
+    def _pending(self) -> bool:
+        return bool(self._dirty_tasks or self._dirty_attempts or self._dirty_workers)
+
     def barrier(self) -> asyncio.Future:
-        """A future that resolves once every write queued so far is committed."""
+        """A future that resolves once every change recorded so far is committed."""
         fut = asyncio.get_running_loop().create_future()
-        if not self._ops and not self._waiters and self._writer is not None and not self._busy:
+        if not self._pending() and not self._busy:
             fut.set_result(None)
             return fut
         self._waiters.append(fut)
         self._wake.set()
         return fut
-
-    _busy = False
 
     async def _write_loop(self) -> None:
         assert self._db is not None
@@ -107,54 +140,50 @@ class Store:
             self._wake.clear()
             if self.commit_interval_seconds:
                 await asyncio.sleep(self.commit_interval_seconds)
-            ops, self._ops = self._ops, []
+            batches = [(UPSERT_TASK, [task_row(t) for t in self._dirty_tasks.values()]),
+                       (UPSERT_ATTEMPT, [attempt_row(tid, a) for tid, a in self._dirty_attempts.values()]),
+                       (UPSERT_WORKER, list(self._dirty_workers.values()))]
+            self._dirty_tasks, self._dirty_attempts, self._dirty_workers = {}, {}, {}
             waiters, self._waiters = self._waiters, []
-            if not ops and not waiters:
-                if self._closed:
-                    return
+            rows = sum(len(r) for _, r in batches)
+            if not rows and not waiters:
                 continue
             self._busy = True
             try:
-                if ops:
-                    await self._commit(ops)
+                if rows:
+                    await self._commit([(sql, r) for sql, r in batches if r])
             except asyncio.CancelledError:
                 for w in waiters:
                     if not w.done():
                         w.cancel()
                 raise
             except Exception as exc:  # a failed commit must reach whoever waits on it
-                log.error("commit_failed", error=str(exc), ops=len(ops))
+                log.error("commit_failed", error=str(exc), rows=rows)
                 for w in waiters:
                     if not w.done():
                         w.set_exception(exc)
                 continue
             finally:
                 self._busy = False
+            self.rows_written += rows
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
 
-    async def _commit(self, ops: list[tuple[str, tuple]]) -> None:
+    async def _commit(self, batches: list[tuple[str, list[tuple]]]) -> None:
         assert self._db is not None
+        t0 = time.perf_counter()
         await self._db.execute("BEGIN")
         try:
-            i = 0
-            while i < len(ops):
-                sql = ops[i][0]
-                j = i
-                while j < len(ops) and ops[j][0] == sql:
-                    j += 1
-                if j - i == 1:
-                    await self._db.execute(sql, ops[i][1])
-                else:
-                    await self._db.executemany(sql, [p for _, p in ops[i:j]])
-                i = j
+            for sql, rows in batches:
+                await self._db.executemany(sql, rows)
             await self._db.execute("COMMIT")
         except BaseException:
             await self._db.execute("ROLLBACK")
             raise
         self.commits += 1
-        self.rows_written += len(ops)
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - t0, sum(len(r) for _, r in batches))
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -170,29 +199,6 @@ class Store:
         if self._db is not None:
             await self._db.close()
             self._db = None
-
-    # ---- typed writes ---------------------------------------------------------------------
-    def insert_task(self, task: Task) -> None:
-        self.write(INSERT_TASK, (task.task_id, task.seq, task.type, _j(task.spec()), task.status.value,
-                                 task.created_at, task.created_at))
-
-    def save_task(self, task: Task) -> None:
-        self.write(UPDATE_TASK, (task.status.value, len(task.attempts), task.failures, _j(task.result),
-                                 _j(task.error), _j(task.details), int(task.flaky), task.not_before,
-                                 _j(sorted(task.excluded_workers)), task.updated_at, _j(task.spec()),
-                                 task.task_id))
-
-    def save_status(self, task: Task) -> None:
-        self.write(UPDATE_STATUS, (task.status.value, task.updated_at, task.task_id))
-
-    def save_attempt(self, task_id: str, a: Attempt) -> None:
-        self.write(UPSERT_ATTEMPT, (task_id, a.number, a.worker_id, a.lease, a.dispatched_at, a.lease_deadline,
-                                    a.started_at, a.finished_at, a.outcome.value if a.outcome else None,
-                                    a.error_category, _j(a.error)))
-
-    def save_worker(self, worker_id: str, hardware: dict, tags: dict, state: str, first_seen: float,
-                    last_seen: float) -> None:
-        self.write(UPSERT_WORKER, (worker_id, _j(hardware), _j(tags), state, first_seen, last_seen))
 
     # ---- reads ------------------------------------------------------------------------------
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:

@@ -43,7 +43,8 @@ def token_ok(expected: str | None, given: str) -> bool:
 
 async def worker_socket(request: web.Request, engine: "Engine", worker_token: str | None,
                         connections: set[web.WebSocketResponse]) -> web.StreamResponse:
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=None, autoping=True)
+    # No per-message deflate: batches are small JSON and compressing them costs more CPU than it saves.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=None, autoping=True, compress=False)
     await ws.prepare(request)
     connections.add(ws)
     conn: WorkerConnection | None = None

@@ -92,7 +92,7 @@ class WorkerAgent:
             with attempt:
                 if self._stop.is_set():
                     return
-                ws = await http.ws_connect(self.coordinator_url, max_msg_size=MAX_FRAME_BYTES, heartbeat=None,
+                ws = await http.ws_connect(self.coordinator_url, max_msg_size=MAX_FRAME_BYTES, heartbeat=None, compress=0,
                                            timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
         if self._stop.is_set():
             return
