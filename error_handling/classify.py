@@ -1,0 +1,280 @@
+"""Error classification: rules (data) applied in SPEC §6 order, cached per distinct failure.
+
+Decision order (first match wins):
+
+1. user rules added with ``add_rule(rule)`` (``first=True``, the default), each group below in turn;
+2. the default rules shipped in ``error_handling/rules/*.json``;
+3. user rules added with ``first=False`` (fallbacks);
+4. ``UNKNOWN_ERROR``.
+
+Within a group rules are tried by tier (``Tier``): message rules marked ``overrides_type``, then
+specific exception types and errno, then message regexes, then generic exception types
+(``RuntimeError``, ``OSError``, ``ValueError`` ...), then exit code / signal, then context
+(``stage``, ``hardware_type``, ``task_type``). Within a tier: higher ``priority`` first, then
+more matchers (a rule on type + context beats one on type alone), then the nearest class in
+the exception's MRO, then file order.
+
+Exit codes and signals (default rules, see ``rules/system.json``): a negative exit code is
+``-signal`` (subprocess), an exit code 129..191 is ``128 + signal`` (shells). SIGKILL / 137 →
+RESOURCE_ALLOCATION_ERROR (an unexplained SIGKILL is the OOM killer's signature); SIGSEGV,
+SIGABRT, SIGBUS, SIGFPE, SIGPIPE, SIGQUIT, SIGSYS, SIGTRAP → WORKER_CRASH_ERROR; SIGILL →
+HARDWARE_CAPABILITY_ERROR (an instruction the CPU lacks); SIGTERM, SIGHUP, SIGINT →
+WORKER_DISCONNECTION_ERROR (stopped from outside: shutdown, preemption); SIGXFSZ, SIGXCPU →
+RESOURCE_ALLOCATION_ERROR. Shell 127 → TEST_DEPENDENCY_ERROR (command not found), 126 →
+TEST_CONFIGURATION_ERROR (not executable). pytest (``task_type`` ``pytest``): 1 →
+TEST_EXECUTION_ERROR, 2 → TEST_CONFIGURATION_ERROR unless the output shows an import error
+(→ TEST_DEPENDENCY_ERROR, decided by the message rules first), 3, 4, 5 → TEST_CONFIGURATION_ERROR.
+"""
+from __future__ import annotations
+
+import builtins
+import json
+import re
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from error_handling.categories import CategoryRegistry, ErrorCategory
+from error_handling.model import ErrorInfo, normalize_error
+from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
+                                 parse_rules, rules_from_iterable)
+
+__all__ = ["ClassificationRule", "Classifier", "Tier", "default_rules", "GENERIC_TYPE_NAMES"]
+
+DEFAULT_RULE_FILES = ("gpu.json", "system.json", "network.json", "python.json")
+_TRACEBACK_TAIL_CHARS = 3000
+_ERRNO_RE = re.compile(r"\[Errno (-?\d+)\]")
+# "torch.cuda.OutOfMemoryError: CUDA out of memory" at the start of a log line or traceback end
+_TYPE_PREFIX_RE = re.compile(
+    r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full|Timeout|Expired|Pool))(?::|$)")
+
+
+def default_rules() -> list[ClassificationRule]:
+    """The shipped rules, in evaluation order of their files."""
+    rules: list[ClassificationRule] = []
+    package = resources.files("error_handling.rules")
+    for name in DEFAULT_RULE_FILES:
+        data = json.loads(package.joinpath(name).read_text(encoding="utf-8"))
+        rules.extend(parse_rules(data, f"error_handling/rules/{name}"))
+    return rules
+
+
+def _type_names(qualified: str) -> list[str]:
+    """``a.b.C`` -> ``["a.b.C", "b.C", "C"]``: rules may name a type by any dotted suffix."""
+    parts = qualified.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts))]
+
+
+def _class_name(cls: type) -> str:
+    mod = cls.__module__
+    return cls.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{cls.__qualname__}"
+
+
+class _Facts:
+    """What one failure offers to the matchers, computed once per (uncached) classification."""
+
+    __slots__ = ("type_ranks", "mro_len", "text", "errno", "exit_code", "signals", "context")
+
+    def __init__(self, info: ErrorInfo) -> None:
+        self.type_ranks: dict[str, int] = {}
+        classes: list[type] | None = None
+        if info.exception is not None:
+            classes = list(type(info.exception).__mro__[:-1])
+            for rank, cls in enumerate(classes):
+                for name in _type_names(_class_name(cls)):
+                    self.type_ranks.setdefault(name, rank)
+        type_name = info.type or self._type_from_text(info)
+        if type_name and classes is None:
+            for name in _type_names(type_name):
+                self.type_ranks.setdefault(name, 0)
+            # a bare builtin name (from a report) still knows its bases: ConnectionRefusedError is an OSError
+            builtin = getattr(builtins, type_name.rsplit(".", 1)[-1], None)
+            if isinstance(builtin, type) and issubclass(builtin, BaseException):
+                for rank, cls in enumerate(builtin.__mro__[1:-1], start=1):
+                    self.type_ranks.setdefault(cls.__qualname__, rank)
+        self.mro_len = max(self.type_ranks.values(), default=0) + 1
+        text = info.message or ""
+        if info.traceback:
+            text = f"{text}\n{info.traceback[-_TRACEBACK_TAIL_CHARS:]}"
+        self.text = text
+        errno = info.errno
+        if errno is None:
+            found = _ERRNO_RE.search(info.message or "")
+            errno = int(found.group(1)) if found else None
+        self.errno = errno
+        self.exit_code = info.exit_code
+        signals: set[int] = set()
+        if info.signal is not None:
+            signals.add(info.signal)
+        if info.exit_code is not None:
+            if info.exit_code < 0:
+                signals.add(-info.exit_code)
+            elif 128 < info.exit_code < 192:
+                signals.add(info.exit_code - 128)
+        self.signals = signals
+        self.context = info.context or {}
+
+    @staticmethod
+    def _type_from_text(info: ErrorInfo) -> str:
+        found = _TYPE_PREFIX_RE.match(info.message or "")
+        if found is None and info.traceback:
+            lines = [ln for ln in info.traceback.strip().splitlines() if ln.strip()]
+            found = _TYPE_PREFIX_RE.match(lines[-1]) if lines else None
+        return found.group(1) if found else ""
+
+
+def _match(rule: ClassificationRule, facts: _Facts) -> int | None:
+    """None when the rule does not match; else the MRO distance of the matched type (0 if none)."""
+    rank = 0
+    if rule.types:
+        ranks = [facts.type_ranks[t] for t in rule.types if t in facts.type_ranks]
+        if not ranks:
+            return None
+        rank = min(ranks)
+    elif rule.errnos:
+        rank = facts.mro_len  # errno refines any OSError; a matching class rule is closer
+    if rule.errnos and facts.errno not in rule.errnos:
+        return None
+    if rule.exit_codes and facts.exit_code not in rule.exit_codes:
+        return None
+    if rule.signals and not facts.signals.intersection(rule.signals):
+        return None
+    for key, allowed in rule.context:
+        value = facts.context.get(key)
+        if value is None or str(value).lower() not in allowed:
+            return None
+    if rule.regex is not None and rule.regex.search(facts.text) is None:
+        return None
+    return rank
+
+
+class _RuleSet:
+    """Rules of one group, bucketed by tier and pre-sorted."""
+
+    def __init__(self, rules: list[ClassificationRule]) -> None:
+        self.rules = rules
+        tiers: dict[Tier, list[tuple[int, ClassificationRule]]] = {t: [] for t in Tier}
+        for order, rule in enumerate(rules):
+            tiers[rule.tier].append((order, rule))
+        self.tiers = [(tier, sorted(items, key=lambda p: (-p[1].priority, -p[1].specificity, p[0])))
+                      for tier, items in sorted(tiers.items()) if items]
+
+    def decide(self, facts: _Facts) -> ClassificationRule | None:
+        for tier, items in self.tiers:
+            if tier in (Tier.SPECIFIC_TYPE, Tier.GENERIC_TYPE):
+                best: tuple | None = None
+                for order, rule in items:
+                    rank = _match(rule, facts)
+                    if rank is None:
+                        continue
+                    key = (-rule.priority, -rule.specificity, rank, order)
+                    if best is None or key < best[0]:
+                        best = (key, rule)
+                if best is not None:
+                    return best[1]
+                continue
+            for _order, rule in items:
+                if _match(rule, facts) is not None:
+                    return rule
+        return None
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+class Classifier:
+    """Maps a failure to a category (built-in ``ErrorCategory`` or a registered custom member)."""
+
+    def __init__(self, rules: Iterable[ClassificationRule | Mapping[str, Any]] | None = None,
+                 categories: CategoryRegistry | None = None, *, cache_size: int = 4096) -> None:
+        self._registry = categories if categories is not None else CategoryRegistry()
+        self._cache_size = max(0, int(cache_size))
+        defaults = default_rules() if rules is None else rules_from_iterable(rules)
+        self._groups: dict[str, list[ClassificationRule]] = {"first": [], "default": [], "last": []}
+        for rule in defaults:
+            self._check(rule)
+        self._groups["default"] = defaults
+        self._rebuild()
+
+    @property
+    def categories(self) -> CategoryRegistry:
+        return self._registry
+
+    @property
+    def rules(self) -> list[ClassificationRule]:
+        """All rules in group order (user-first, defaults, user fallbacks)."""
+        return [r for g in ("first", "default", "last") for r in self._groups[g]]
+
+    def _check(self, rule: ClassificationRule) -> None:
+        if not isinstance(rule, ClassificationRule):
+            raise TypeError(f"expected a ClassificationRule, got {type(rule).__name__}")
+        try:
+            self._registry.resolve(rule.category)
+        except ValueError:
+            raise ValueError(f"rule {rule.name!r}: unknown category {rule.category!r} "
+                             "(register custom categories with the CategoryRegistry first)") from None
+
+    def _rebuild(self) -> None:
+        self._sets = [_RuleSet(self._groups[g]) for g in ("first", "default", "last")]
+        # only context keys some rule reads take part in the cache key
+        self._context_keys = tuple(sorted({k for r in self.rules for k, _ in r.context}))
+        self._resolved = {r.category: self._registry.resolve(r.category) for r in self.rules}
+        self._cache: dict[tuple, tuple[Enum, str | None]] = {}
+
+    def add_rule(self, rule: ClassificationRule | Mapping[str, Any], first: bool = True) -> None:
+        """Add a user rule: ``first=True`` puts it before every default rule (and earlier user
+        rules); ``first=False`` makes it a fallback consulted only when no default rule matches."""
+        if not isinstance(rule, ClassificationRule):
+            rule = ClassificationRule.from_mapping(rule)
+        self._check(rule)
+        if first:
+            self._groups["first"].insert(0, rule)
+        else:
+            self._groups["last"].append(rule)
+        self._rebuild()
+
+    def load_rules(self, path: str | Path, first: bool = True) -> list[ClassificationRule]:
+        """Add every rule of a JSON/TOML file (all or nothing); returns them. Bad files raise ValueError."""
+        rules = load_rules_file(path)
+        for rule in rules:
+            try:
+                self._check(rule)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+        if first:
+            self._groups["first"][0:0] = rules
+        else:
+            self._groups["last"].extend(rules)
+        self._rebuild()
+        return rules
+
+    def classify(self, info: Any) -> Enum:
+        return self.explain(info)[0]
+
+    def explain(self, info: Any) -> tuple[Enum, str | None]:
+        """(category, name of the deciding rule or None for UNKNOWN_ERROR)."""
+        if not isinstance(info, ErrorInfo):
+            info = normalize_error(info)
+        ctx = info.context
+        exc = info.exception
+        tb = info.traceback
+        key = (type(exc) if exc is not None else info.type, info.message,
+               tb[-_TRACEBACK_TAIL_CHARS:] if tb else None, info.exit_code, info.signal, info.errno,
+               tuple(_hashable(ctx.get(k)) for k in self._context_keys) if ctx else None)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        facts = _Facts(info)
+        result: tuple[Enum, str | None] = (ErrorCategory.UNKNOWN_ERROR, None)
+        for rule_set in self._sets:
+            rule = rule_set.decide(facts)
+            if rule is not None:
+                result = (self._resolved[rule.category], rule.name)
+                break
+        if self._cache_size:
+            if len(self._cache) >= self._cache_size:
+                self._cache.pop(next(iter(self._cache)))  # oldest first: bounded, no LRU bookkeeping
+            self._cache[key] = result
+        return result

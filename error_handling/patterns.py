@@ -1,0 +1,353 @@
+"""Error patterns: similarity grouping of failures, frequency, correlation and trend, in bounded memory.
+
+Grouping. Each failure becomes a template (``make_template``: primary line, parameters masked,
+short type name in front). An exact template seen before goes to its pattern at once. A new
+template is compared token by token with the patterns of the same category and token count
+(like Drain's length buckets); two tokens match when equal, when the pattern has a wildcard
+there, or when both are masks (``<NUM>`` vs ``<STR>``: both are parameters). It joins the most
+similar pattern when ``matches / tokens >= similarity_threshold``; the positions that differ
+become ``<*>`` in the pattern's shown template. Otherwise it founds a new pattern.
+
+Pattern ids are ``"pat-" + blake2b(category, founding template)``: the same failure gets the same
+id in every process, whatever arrived before it. A template that joined an existing pattern gets
+that pattern's id; after a restart, ``seed_patterns(stored)`` restores the stored templates so
+such variants line up with stored history too.
+
+Trend (``window_seconds`` = W, counted over held errors): ``new`` when the pattern was first seen
+within the last W; otherwise with r errors in the last W and p in the W before it: ``rising`` when
+r >= 2·p and r - p >= 2, ``falling`` when p >= 2·r and p - r >= 2, else ``steady``.
+
+Memory: a ring buffer of at most ``error_history_size`` errors (``len(aggregator)``); per-pattern
+timestamps and correlation counters cover only held errors; at most ``max_patterns`` patterns are
+kept, the least recently seen evicted first; the template caches are bounded.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter, OrderedDict, deque
+from enum import Enum
+from hashlib import blake2b
+from typing import Any, Callable, Iterable, Mapping
+
+from error_handling.model import ErrorInfo, normalize_error
+from error_handling.templates import make_template, primary_line
+
+__all__ = ["ErrorAggregator", "Trend", "make_template", "primary_line", "pattern_id_for",
+           "summarize_correlations"]
+
+_WILDCARD = "<*>"
+_MAX_VARIANTS = 16        # exact templates remembered per pattern
+_MAX_CANDIDATES = 256     # patterns compared when a new template arrives
+_MAX_TAGS = 8             # tags per error kept for correlation
+_MAX_TAG_CHARS = 64
+
+
+class Trend(str, Enum):
+    NEW = "new"
+    RISING = "rising"
+    STEADY = "steady"
+    FALLING = "falling"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def pattern_id_for(template: str, category: str | None = None) -> str:
+    """Stable id of the pattern founded by ``template`` (in ``category``)."""
+    digest = blake2b(f"{category or ''}\x1f{template}".encode(), digest_size=8).hexdigest()
+    return f"pat-{digest}"
+
+
+def _is_mask(token: str) -> bool:
+    return token == _WILDCARD or (len(token) > 2 and token[0] == "<" and token[-1] == ">" and token[1:-1].isupper())
+
+
+def _similarity(pattern_tokens: list[str], tokens: list[str]) -> float:
+    same = 0
+    for a, b in zip(pattern_tokens, tokens):
+        if a == b or a == _WILDCARD or (_is_mask(a) and _is_mask(b)):
+            same += 1
+    return same / len(tokens)
+
+
+class _Pattern:
+    __slots__ = ("pattern_id", "category", "template", "tokens", "count", "first_seen", "last_seen",
+                 "times", "workers", "hardware", "tags", "variants")
+
+    def __init__(self, pattern_id: str, category: str | None, template: str, tokens: list[str]) -> None:
+        self.pattern_id = pattern_id
+        self.category = category
+        self.template = template
+        self.tokens = tokens
+        self.count = 0
+        self.first_seen: float | None = None
+        self.last_seen: float | None = None
+        self.times: deque[float] = deque()        # timestamps of held errors, oldest first
+        self.workers: Counter[str] = Counter()
+        self.hardware: Counter[str] = Counter()
+        self.tags: dict[str, Counter[str]] = {}
+        self.variants: set[str] = {template}
+
+    @property
+    def shown_template(self) -> str:
+        return " ".join(self.tokens)
+
+
+def _shares(counter: Counter[str], total: int, top: int | None = None) -> dict[str, float]:
+    if total <= 0:
+        return {}
+    return {k: round(v / total, 4) for k, v in counter.most_common(top)}
+
+
+def summarize_correlations(correlations: Mapping[str, Any], min_share: float = 0.5) -> list[str]:
+    """Plain sentences for dominant values, e.g. ``"87% of these on worker-3"``."""
+    out: list[str] = []
+
+    def add(values: Mapping[str, float], phrase: Callable[[str], str]) -> None:
+        if values:
+            value, share = max(values.items(), key=lambda kv: kv[1])
+            if share >= min_share:
+                out.append(f"{round(share * 100)}% of these {phrase(value)}")
+
+    add(correlations.get("worker_id", {}), lambda v: f"on {v}")
+    add(correlations.get("hardware_type", {}), lambda v: f"on {v} hardware")
+    for tag, values in sorted(correlations.get("tags", {}).items()):
+        add(values, lambda v, tag=tag: f"with {tag}={v}")
+    return out
+
+
+class ErrorAggregator:
+    """Groups errors into patterns; see the module docstring for the rules."""
+
+    def __init__(self, similarity_threshold: float = 0.8, error_history_size: int = 1000, *,
+                 clock: Callable[[], float] = time.time, window_seconds: float = 300.0,
+                 max_patterns: int | None = None, template_cache_size: int = 4096) -> None:
+        if not 0.0 < similarity_threshold <= 1.0:
+            raise ValueError("similarity_threshold must be in (0, 1]")
+        if error_history_size < 1:
+            raise ValueError("error_history_size must be at least 1")
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        self.similarity_threshold = float(similarity_threshold)
+        self.error_history_size = int(error_history_size)
+        self.window_seconds = float(window_seconds)
+        self.max_patterns = int(max_patterns) if max_patterns is not None else max(16, self.error_history_size)
+        if self.max_patterns < 1:
+            raise ValueError("max_patterns must be at least 1")
+        self._clock = clock
+        self._template_cache_size = max(0, int(template_cache_size))
+        self._history: deque[tuple] = deque()
+        self._patterns: OrderedDict[str, _Pattern] = OrderedDict()   # least recently seen first
+        self._exact: dict[tuple[str | None, str], _Pattern] = {}
+        self._buckets: dict[tuple[str | None, int], dict[str, _Pattern]] = {}
+        self._templates: dict[tuple[str, str], str] = {}
+
+    def __len__(self) -> int:
+        return len(self._history)
+
+    # -- grouping -----------------------------------------------------------------------------
+    def template_for(self, error_type: str, message: str) -> str:
+        key = (error_type, message)
+        template = self._templates.get(key)
+        if template is None:
+            template = make_template(message, error_type)
+            if self._template_cache_size:
+                if len(self._templates) >= self._template_cache_size:
+                    self._templates.pop(next(iter(self._templates)))
+                self._templates[key] = template
+        return template
+
+    def _find(self, category: str | None, template: str) -> _Pattern:
+        pattern = self._exact.get((category, template))
+        if pattern is not None:
+            return pattern
+        tokens = template.split(" ")
+        bucket = self._buckets.setdefault((category, len(tokens)), {})
+        best: _Pattern | None = None
+        best_score = 0.0
+        for checked, candidate in enumerate(reversed(bucket.values())):
+            if checked >= _MAX_CANDIDATES:
+                break
+            score = _similarity(candidate.tokens, tokens)
+            if score > best_score:
+                best, best_score = candidate, score
+        if best is not None and best_score >= self.similarity_threshold:
+            best.tokens = [a if a == b else _WILDCARD for a, b in zip(best.tokens, tokens)]
+            if len(best.variants) < _MAX_VARIANTS:
+                best.variants.add(template)
+                self._exact[(category, template)] = best
+            return best
+        return self._create(pattern_id_for(template, category), category, template, tokens)
+
+    def _create(self, pattern_id: str, category: str | None, template: str, tokens: list[str]) -> _Pattern:
+        pattern = self._patterns.get(pattern_id)
+        if pattern is None:
+            pattern = _Pattern(pattern_id, category, template, tokens)
+            self._patterns[pattern_id] = pattern
+            self._buckets.setdefault((category, len(tokens)), {})[pattern_id] = pattern
+            while len(self._patterns) > self.max_patterns:
+                self._evict(next(iter(self._patterns)))
+        self._exact[(category, template)] = pattern
+        pattern.variants.add(template)
+        return pattern
+
+    def _evict(self, pattern_id: str) -> None:
+        pattern = self._patterns.pop(pattern_id)
+        bucket = self._buckets.get((pattern.category, len(pattern.tokens)))
+        if bucket is not None:
+            bucket.pop(pattern_id, None)
+            if not bucket:
+                del self._buckets[(pattern.category, len(pattern.tokens))]
+        for template in pattern.variants:
+            if self._exact.get((pattern.category, template)) is pattern:
+                del self._exact[(pattern.category, template)]
+
+    def seed_patterns(self, patterns: Iterable[Mapping[str, Any]]) -> int:
+        """Restore known patterns (``pattern_id``, ``template``, ``category``) without counts,
+        so templates stored before a restart keep their ids. Returns how many were added."""
+        added = 0
+        for item in patterns:
+            template = str(item["template"])
+            category = item.get("category")
+            category = category.value if isinstance(category, Enum) else category
+            pattern_id = str(item.get("pattern_id") or pattern_id_for(template, category))
+            if pattern_id not in self._patterns:
+                added += 1
+            self._create(pattern_id, category, template, template.split(" "))
+        return added
+
+    # -- recording ----------------------------------------------------------------------------
+    def add_error(self, error: Any, context: Mapping[str, Any] | None = None,
+                  category: Enum | str | None = None, timestamp: float | None = None) -> str:
+        """Record one failure (exception, mapping or ErrorInfo); returns its pattern id."""
+        info = error if isinstance(error, ErrorInfo) else normalize_error(error)
+        ctx = info.context
+        if context:
+            ctx = {**ctx, **context} if ctx else context
+        if isinstance(category, Enum):  # before the str check: ErrorCategory is a str Enum
+            category = category.value
+        elif category is not None:
+            category = str(category)
+        now = self._clock() if timestamp is None else timestamp
+        pattern = self._find(category, self.template_for(info.type, info.message))
+        self._patterns.move_to_end(pattern.pattern_id)
+        pattern.count += 1
+        if pattern.first_seen is None:
+            pattern.first_seen = now
+        pattern.last_seen = now
+        worker = ctx.get("worker_id") if ctx else None
+        hardware = ctx.get("hardware_type") if ctx else None
+        tags: tuple = ()
+        raw_tags = ctx.get("tags") if ctx else None
+        if isinstance(raw_tags, Mapping) and raw_tags:
+            tags = tuple((str(k)[:_MAX_TAG_CHARS], str(v)[:_MAX_TAG_CHARS])
+                         for k, v in list(raw_tags.items())[:_MAX_TAGS])
+        worker = None if worker is None else str(worker)
+        hardware = None if hardware is None else str(hardware)
+        if len(self._history) >= self.error_history_size:
+            self._forget(self._history.popleft())
+        self._history.append((pattern, now, worker, hardware, tags))
+        pattern.times.append(now)
+        if worker is not None:
+            pattern.workers[worker] += 1
+        if hardware is not None:
+            pattern.hardware[hardware] += 1
+        for key, value in tags:
+            counter = pattern.tags.get(key)
+            if counter is None:
+                counter = pattern.tags[key] = Counter()
+            counter[value] += 1
+        return pattern.pattern_id
+
+    @staticmethod
+    def _forget(entry: tuple) -> None:
+        pattern, _ts, worker, hardware, tags = entry
+        if pattern.times:
+            pattern.times.popleft()
+        if worker is not None:
+            _decrement(pattern.workers, worker)
+        if hardware is not None:
+            _decrement(pattern.hardware, hardware)
+        for key, value in tags:
+            counter = pattern.tags.get(key)
+            if counter is not None:
+                _decrement(counter, value)
+                if not counter:
+                    del pattern.tags[key]
+
+    # -- queries ------------------------------------------------------------------------------
+    def _get(self, pattern_id: str) -> _Pattern:
+        try:
+            return self._patterns[pattern_id]
+        except KeyError:
+            raise KeyError(f"unknown pattern {pattern_id!r}") from None
+
+    def frequency(self, pattern_id: str, window_seconds: float | None = None) -> int:
+        """Held errors of this pattern within the last ``window_seconds`` (default: the window)."""
+        pattern = self._get(pattern_id)
+        since = self._clock() - (self.window_seconds if window_seconds is None else window_seconds)
+        return sum(1 for ts in pattern.times if ts > since)
+
+    def trend(self, pattern_id: str) -> Trend:
+        return self._trend(self._get(pattern_id), self._clock())
+
+    def _trend(self, pattern: _Pattern, now: float) -> Trend:
+        window = self.window_seconds
+        if pattern.first_seen is not None and pattern.first_seen > now - window:
+            return Trend.NEW
+        recent = sum(1 for ts in pattern.times if ts > now - window)
+        previous = sum(1 for ts in pattern.times if now - 2 * window < ts <= now - window)
+        if recent >= 2 * previous and recent - previous >= 2:
+            return Trend.RISING
+        if previous >= 2 * recent and previous - recent >= 2:
+            return Trend.FALLING
+        return Trend.STEADY
+
+    def get_correlations(self, pattern_id: str, top: int | None = None) -> dict[str, Any]:
+        """Share of this pattern's held errors per worker_id, hardware_type and task tag."""
+        pattern = self._get(pattern_id)
+        held = len(pattern.times)
+        return {"worker_id": _shares(pattern.workers, held, top),
+                "hardware_type": _shares(pattern.hardware, held, top),
+                "tags": {k: _shares(c, held, top) for k, c in sorted(pattern.tags.items())}}
+
+    def correlation_summary(self, pattern_id: str, min_share: float = 0.5) -> list[str]:
+        return summarize_correlations(self.get_correlations(pattern_id), min_share)
+
+    def _describe(self, pattern: _Pattern, now: float) -> dict[str, Any]:
+        correlations = self.get_correlations(pattern.pattern_id, top=3)
+        return {"pattern_id": pattern.pattern_id, "template": pattern.shown_template,
+                "category": pattern.category, "count": pattern.count, "held": len(pattern.times),
+                "first_seen": pattern.first_seen, "last_seen": pattern.last_seen,
+                "trend": self._trend(pattern, now).value, "correlations": correlations,
+                "summary": summarize_correlations(correlations)}
+
+    def get_pattern(self, pattern_id: str) -> dict[str, Any] | None:
+        pattern = self._patterns.get(pattern_id)
+        return None if pattern is None else self._describe(pattern, self._clock())
+
+    def get_patterns(self) -> list[dict[str, Any]]:
+        """Every pattern with errors, most recently seen first."""
+        now = self._clock()
+        return [self._describe(p, now) for p in reversed(self._patterns.values()) if p.count]
+
+    def get_frequent_patterns(self, min_count: int = 3) -> list[dict[str, Any]]:
+        """Patterns seen at least ``min_count`` times, most frequent first."""
+        now = self._clock()
+        chosen = [p for p in self._patterns.values() if p.count >= min_count]
+        chosen.sort(key=lambda p: (-p.count, -(p.last_seen or 0.0)))
+        return [self._describe(p, now) for p in chosen]
+
+    def clear(self) -> None:
+        self._history.clear()
+        self._patterns.clear()
+        self._exact.clear()
+        self._buckets.clear()
+
+
+def _decrement(counter: Counter[str], key: str) -> None:
+    left = counter[key] - 1
+    if left > 0:
+        counter[key] = left
+    else:
+        counter.pop(key, None)

@@ -1,0 +1,107 @@
+"""Message templates: pick the line that names the failure, mask its parameters.
+
+``make_template("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; ...)")`` gives
+``"CUDA out of memory. Tried to allocate <SIZE> (GPU <NUM>; ...)"``: two failures that differ only
+in their parameters get the same template, which is what the pattern grouping builds on.
+"""
+from __future__ import annotations
+
+import re
+
+MASK_RE = re.compile(r"^<[A-Z*]+>$")
+_MAX_LINE_CHARS = 2000
+_MAX_TOKENS = 80
+
+# Which line of a multi-line message names the failure, tried in this order.
+_PRIMARY_LINE_RES = [re.compile(p) for p in (
+    r"^E\s+\S",                                       # pytest's explanation lines
+    r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
+    r"^(?:FAILED|ERROR)\b",                           # pytest summary, pip errors
+    r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full)\b:?",  # traceback end
+    r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
+)]
+_TRACEBACK_END = 3  # index of the traceback-end pattern: the last such line is the one raised
+_DECORATION_RE = re.compile(r"^[\s=_!*~#-]+|[\s=_!*~#-]+$")
+_LOG_PREFIX_RE = re.compile(
+    r"^(?:\[\s*\d+\.\d+\]\s*"                                      # dmesg [ 1234.567890]
+    r"|[A-Z][a-z]{2}\s+\d{1,2}\s+\d\d:\d\d:\d\d\s+\S+\s+kernel:\s*"  # syslog ... host kernel:
+    r"|\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\s+(?:[A-Z]+\s+)?)+")
+
+_FIXED_CODE_RE = re.compile(r"(?:(?<=HTTP Error )|\b)(?P<code>[1-5]\d\d)(?=: |, message=| (?:Client|Server) Error)"
+                            r"|Xid \([^)]*\): (?P<xid>\d+)")
+# digits of fixed codes (HTTP status, Xid) are moved to private-use characters so masks skip them
+_PRIVATE_DIGITS = "".join(chr(0xE000 + i) for i in range(10))
+_PROTECT = str.maketrans("0123456789", _PRIVATE_DIGITS)
+_UNPROTECT = str.maketrans(_PRIVATE_DIGITS, "0123456789")
+
+_QUOTED_RE = re.compile(r"""(?<![\w\\])'([^'\n]{0,200})'(?!\w)|(?<![\w\\])"([^"\n]{0,200})"(?!\w)""")
+_PHRASE_RE = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")
+
+_MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r in (
+    (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", 0, "<TS>"),
+    (r"\b\d\d:\d\d:\d\d(?:\.\d+)?\b", 0, "<TS>"),
+    (r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.I, "<URL>"),
+    (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I, "<UUID>"),
+    (r"\bPCI:[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}(?:\.[0-7])?|\b[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b", re.I, "<PCI>"),
+    (r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])|\[[0-9a-f:]*:[0-9a-f:]*\](?::\d{1,5})?|(?<![\w:])::1\b", re.I, "<IP>"),
+    (r"\b0x[0-9a-f][0-9a-f_]*\b", re.I, "<HEX>"),
+    (r"(?<=\bhost )[\w.-]+(?=:\d)|(?<=\bhost=)[\w.-]+", 0, "<HOST>"),
+    (r"[A-Za-z]:\\[^\s'\"]+|(?<![\w/.<>-])(?:\.{1,2})?/[\w.@%+~-]+(?:/[\w.@%+~-]*)*"
+     r"|\b[\w.-]+(?:/[\w.-]+)*\.(?:py|pyc|json|toml|ya?ml|txt|cfg|ini|log|sh|csv|dat|cu|cpp|c|h)\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
+    (r"\b((?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
+    (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I, "<HEX>"),
+    (r"\d+(?:\.\d+)?\s?(?:[KMGTPE]i?B|[kK]B|bytes)\b", 0, "<SIZE>"),
+    (r"\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|seconds?|minutes?|mins?|hours?)\b", 0, "<DUR>"),
+    (r"-?\d+(?:\.\d+)*", 0, "<NUM>"),
+    (r"<(NUM|HEX|SIZE|IP)>(?:[\s,;:x*/-]+<\1>)+", 0, r"<\1>"),  # variable-length lists
+)]
+_WS_RE = re.compile(r"\s+")
+
+
+def primary_line(message: str) -> str:
+    """The line of ``message`` that names the failure (first non-decoration line if none does)."""
+    if "\n" not in message:
+        return _DECORATION_RE.sub("", message)
+    lines = [s for s in (_DECORATION_RE.sub("", ln) for ln in message.splitlines()) if s]
+    if not lines:
+        return ""
+    for index, regex in enumerate(_PRIMARY_LINE_RES):
+        found = [ln for ln in lines if regex.search(ln)]
+        if found:
+            return found[-1] if index == _TRACEBACK_END else found[0]
+    return lines[0]
+
+
+def _protect_code(match: re.Match[str]) -> str:
+    name = "code" if match.group("code") is not None else "xid"
+    start, end = match.span(name)
+    text, base = match.group(0), match.start()
+    return text[:start - base] + text[start - base:end - base].translate(_PROTECT) + text[end - base:]
+
+
+def _mask_quoted(match: re.Match[str]) -> str:
+    inner = match.group(1) if match.group(1) is not None else match.group(2)
+    # 'Too Many Requests' is fixed text that tells errors apart; 'torch', '/tmp/x' are parameters
+    if " " in inner and _PHRASE_RE.fullmatch(inner):
+        return match.group(0)
+    return "<STR>"
+
+
+def make_template(message: str, error_type: str | None = None) -> str:
+    """Mask parameters (numbers, sizes, durations, hex, addresses, PCI ids, paths, uuids, ids,
+    IPs/ports, quoted values, timestamps) in the primary line; prefix the short type name."""
+    line = _LOG_PREFIX_RE.sub("", primary_line(message or "")[:_MAX_LINE_CHARS])
+    line = _FIXED_CODE_RE.sub(_protect_code, line)
+    line = _QUOTED_RE.sub(_mask_quoted, line)
+    for regex, replacement in _MASKS:
+        line = regex.sub(replacement, line)
+    line = line.translate(_UNPROTECT)
+    tokens = _WS_RE.split(line.strip())
+    if len(tokens) > _MAX_TOKENS:
+        tokens = tokens[:_MAX_TOKENS]
+    text = " ".join(t for t in tokens if t)
+    if error_type:
+        short = error_type.rsplit(".", 1)[-1]
+        if not text.startswith(short):
+            text = f"{short}: {text}" if text else short
+    return text

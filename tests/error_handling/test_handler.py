@@ -1,0 +1,420 @@
+"""DistributedErrorHandler: decisions, override precedence, custom categories, events, backpressure."""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from enum import Enum
+
+import duckdb
+import pytest
+
+from error_handling import (DistributedErrorHandler, ErrorCategory, ErrorDecision, ErrorInfo,
+                            RecoveryAction, RetryPolicy)
+from error_handling.handler import Outcome
+from error_handling.retry import DEFAULT_RETRY_POLICIES, DEFAULT_RETRY_POLICY
+
+C = ErrorCategory
+
+
+class StubClassifier:
+    """Classifies by an explicit ``category`` in the error's context (decision tests must not
+    depend on the real rule set)."""
+
+    def __init__(self):
+        self.calls = 0
+        self.rules = []
+
+    def explain(self, info: ErrorInfo):
+        self.calls += 1
+        return info.context.get("force_category", C.UNKNOWN_ERROR), "stub"
+
+    def classify(self, info):
+        return self.explain(info)[0]
+
+    def add_rule(self, rule, first=True):
+        self.rules.append((rule, first))
+
+
+def stub_handler(**kw) -> DistributedErrorHandler:
+    kw.setdefault("classifier", StubClassifier())
+    kw.setdefault("rng", random.Random(0))
+    return DistributedErrorHandler(**kw)
+
+
+def ctx(category, attempt=1, **extra):
+    return {"task_id": "t1", "worker_id": "w1", "hardware_type": "cuda", "attempt": attempt,
+            "force_category": category, **extra}
+
+
+# -- the guide's example ----------------------------------------------------------------------
+
+async def test_guide_example_verbatim():
+    handler = DistributedErrorHandler(retry_policies={ErrorCategory.NETWORK_CONNECTION_ERROR: RetryPolicy(max_retries=5, initial_delay_seconds=1, max_delay_seconds=60, backoff_factor=2.0, jitter_factor=0.2)}, enable_pattern_detection=True, pattern_similarity_threshold=0.8, error_history_size=1000)
+    policy = handler.get_retry_policy(ErrorCategory.NETWORK_CONNECTION_ERROR)
+    assert (policy.max_retries, policy.initial_delay_seconds, policy.max_delay_seconds,
+            policy.backoff_factor, policy.jitter_factor) == (5, 1, 60, 2.0, 0.2)
+    err = ConnectionRefusedError(111, "Connection refused")
+    assert handler.categorize_error(err) == ErrorCategory.NETWORK_CONNECTION_ERROR
+    d = await handler.handle_error(err, {"task_id": "t1", "worker_id": "w1",
+                                         "hardware_type": "cpu", "attempt": 2})
+    assert isinstance(d, ErrorDecision)
+    assert d.category == ErrorCategory.NETWORK_CONNECTION_ERROR
+    assert d.retry is True and d.outcome == Outcome.RETRY == "retry"
+    assert 2 * 0.8 <= d.retry_delay <= 2 * 1.2
+    assert d.actions == ["reconnect"]
+    assert isinstance(d.pattern_id, str) and d.pattern_id
+    assert uuid.UUID(d.event_id).version == 4
+    assert (d.attempt, d.max_retries) == (2, 5)
+    d6 = await handler.handle_error(err, {"task_id": "t1", "worker_id": "w1", "attempt": 6})
+    assert d6.retry is False and d6.retry_delay is None and d6.outcome == "error"
+    assert d6.pattern_id == d.pattern_id  # same error, same pattern
+
+
+def test_categorize_real_errors():
+    handler = DistributedErrorHandler()
+    assert handler.categorize_error(AssertionError("assert 1 == 2")) == C.TEST_EXECUTION_ERROR
+    assert handler.categorize_error({"type": "RuntimeError",
+                                     "message": "CUDA out of memory. Tried to allocate 2.00 GiB"}
+                                    ) == C.RESOURCE_ALLOCATION_ERROR
+    assert isinstance(handler.categorize_error({"type": "X", "message": "???"}), Enum)
+
+
+# -- decisions --------------------------------------------------------------------------------
+
+async def test_strategy_actions_and_delay_per_category():
+    h = stub_handler()
+    d = await h.handle_error({"type": "E", "message": "oom"}, ctx(C.RESOURCE_ALLOCATION_ERROR))
+    assert d.actions == ["request_resource_cleanup", "reallocate_task"]
+    assert d.retry and d.max_retries == DEFAULT_RETRY_POLICIES[C.RESOURCE_ALLOCATION_ERROR].max_retries
+    assert d.rule == "stub"
+    d = await h.handle_error({"type": "E", "message": "x"}, ctx(C.UNKNOWN_ERROR))
+    assert d.actions == [] and d.retry and d.outcome == "retry"
+
+
+async def test_failover_through_the_handler():
+    h = stub_handler()
+    d = await h.handle_error({"message": "refused"}, ctx(C.NETWORK_CONNECTION_ERROR,
+                             reconnect_failures=3, backup_coordinator="ws://b:8080/ws"))
+    assert d.actions == ["reconnect", "failover"]
+
+
+async def test_strategy_cannot_push_a_retry_past_max_retries():
+    pushy_calls = []
+
+    def pushy(error, context):  # always asks for a requeue, even when attempts are spent
+        pushy_calls.append(context["attempt"])
+        return ["mark_worker_crashed", "reassign_task", "reassign_task_to_different_worker"]
+
+    h = stub_handler(recovery_strategies={C.WORKER_CRASH_ERROR: pushy},
+                     retry_policies={C.WORKER_CRASH_ERROR: RetryPolicy(2, 1, 10, 2.0, 0.0)})
+    results = [await h.handle_error({"message": "died"}, ctx(C.WORKER_CRASH_ERROR, attempt=a))
+               for a in (1, 2, 3, 4)]
+    assert [d.retry for d in results] == [True, True, False, False]
+    assert [d.retry_delay for d in results] == [1, 2, None, None]
+    spent = results[2]
+    assert spent.outcome == Outcome.ERROR
+    assert spent.actions == ["mark_worker_crashed"]  # requeue actions are dropped...
+    assert spent.dropped_actions == ("reassign_task", "reassign_task_to_different_worker")
+    assert results[0].actions == ["mark_worker_crashed", "reassign_task",
+                                  "reassign_task_to_different_worker"]
+    assert pushy_calls == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("category", list(ErrorCategory))
+async def test_retry_is_exactly_should_retry_for_every_category(category):
+    h = stub_handler()
+    policy = h.get_retry_policy(category)
+    for attempt in range(1, policy.max_retries + 3):
+        d = await h.handle_error({"message": "m"}, ctx(category, attempt=attempt))
+        assert d.retry is (attempt <= policy.max_retries)
+        assert (d.retry_delay is None) is (not d.retry)
+        if not d.retry:
+            assert not set(d.actions) & {"reassign_task", "reallocate_task",
+                                         "reassign_task_to_different_worker",
+                                         "reassign_task_with_increased_timeout",
+                                         "reallocate_to_compatible_hardware",
+                                         "reallocate_to_alternative_hardware"}
+
+
+async def test_test_failure_is_a_verdict_not_retried():
+    h = stub_handler()
+    d = await h.handle_error(AssertionError("assert 2 == 3"), ctx(C.TEST_EXECUTION_ERROR))
+    assert (d.retry, d.retry_delay, d.outcome, d.actions) == (False, None, Outcome.FAILED,
+                                                              ["record_test_failure"])
+    d = await h.handle_error(ZeroDivisionError("division by zero"), ctx(C.TEST_EXECUTION_ERROR))
+    assert (d.retry, d.outcome, d.actions) == (False, Outcome.ERROR, ["record_test_error"])
+    d = await h.handle_error({"message": "bad yaml"}, ctx(C.TEST_CONFIGURATION_ERROR))
+    assert (d.retry, d.outcome, d.actions) == (False, "error", ["record_test_error"])
+
+
+async def test_task_max_retries_reruns_a_failed_test_on_another_worker():
+    h = stub_handler()
+    c = ctx(C.TEST_EXECUTION_ERROR, max_retries=2)
+    first = await h.handle_error(AssertionError("flaky"), c)
+    assert first.retry and first.outcome == "retry" and first.max_retries == 2
+    assert first.actions == ["reassign_task_to_different_worker"]
+    assert first.dropped_actions == ("record_test_failure",)
+    last = await h.handle_error(AssertionError("flaky"), {**c, "attempt": 3})
+    assert (last.retry, last.outcome, last.actions) == (False, "failed", ["record_test_failure"])
+
+
+async def test_override_precedence_task_then_type_then_category_then_default():
+    class Custom(str, Enum):
+        QUIRK = "quirk"
+
+    h = stub_handler(
+        custom_categories=Custom,
+        retry_policies={C.NETWORK_CONNECTION_ERROR: RetryPolicy(5, 1, 60, 2.0, 0.0)},
+        task_type_policies={"benchmark": RetryPolicy(1, 7, 7, 1.0, 0.0), "pytest": 4,
+                            "chaos": {C.NETWORK_CONNECTION_ERROR: 2}})
+    net = C.NETWORK_CONNECTION_ERROR
+    assert h.resolve_policy(net, {}).max_retries == 5                                  # category
+    assert h.resolve_policy(net, {"task_type": "benchmark"}) == RetryPolicy(1, 7, 7, 1.0, 0.0)
+    assert h.resolve_policy(net, {"task_type": "pytest"}).max_retries == 4              # type
+    assert h.resolve_policy(net, {"task_type": "pytest"}).initial_delay_seconds == 1    # keeps backoff
+    assert h.resolve_policy(net, {"task_type": "chaos"}).max_retries == 2
+    assert h.resolve_policy(C.WORKER_CRASH_ERROR, {"task_type": "chaos"}) == \
+        DEFAULT_RETRY_POLICIES[C.WORKER_CRASH_ERROR]
+    assert h.resolve_policy(net, {"task_type": "benchmark", "max_retries": 9}).max_retries == 9
+    assert h.resolve_policy(net, {"task_type": "pytest", "max_retries": 0}).max_retries == 0
+    assert h.resolve_policy(Custom.QUIRK, {}) == DEFAULT_RETRY_POLICY                    # default
+    d = await h.handle_error({"message": "x"}, ctx(net, attempt=3, task_type="chaos"))
+    assert not d.retry and d.max_retries == 2
+    d = await h.handle_error({"message": "x"}, ctx(net, attempt=3, task_type="chaos", max_retries=3))
+    assert d.retry and d.max_retries == 3 and d.retry_delay == 4
+
+
+@pytest.mark.parametrize("bad", [{"attempt": 0}, {"attempt": "1"}, {"max_retries": -1},
+                                 {"max_retries": True}])
+async def test_invalid_context_is_rejected(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        await stub_handler().handle_error({"message": "x"}, {**ctx(C.UNKNOWN_ERROR), **bad})
+
+
+async def test_register_replaces_policy_and_strategy():
+    h = stub_handler()
+    h.register_recovery_strategy(C.NETWORK_TIMEOUT_ERROR, lambda e, c: ["page_oncall"])
+    h.register_retry_policy("network_timeout_error", RetryPolicy(0, 0, 0, 1.0, 0.0))
+    assert h.get_retry_policy(C.NETWORK_TIMEOUT_ERROR).max_retries == 0
+    d = await h.handle_error({"message": "t"}, ctx(C.NETWORK_TIMEOUT_ERROR))
+    assert d.actions == ["page_oncall"] and not d.retry
+    h.register_recovery_strategy(C.NETWORK_TIMEOUT_ERROR, None)
+    assert h.get_recovery_strategy(C.NETWORK_TIMEOUT_ERROR) is None
+    with pytest.raises(TypeError):
+        h.register_recovery_strategy(C.NETWORK_TIMEOUT_ERROR, "nope")
+    with pytest.raises(ValueError, match="unknown error category"):
+        h.get_retry_policy("no_such_category")
+
+
+async def test_injected_rng_makes_delays_deterministic():
+    a = stub_handler(rng=random.Random(5))
+    b = stub_handler(rng=random.Random(5))
+    da = [(await a.handle_error({"message": "m"}, ctx(C.NETWORK_CONNECTION_ERROR, attempt=n))).retry_delay
+          for n in (1, 2, 3)]
+    db = [(await b.handle_error({"message": "m"}, ctx(C.NETWORK_CONNECTION_ERROR, attempt=n))).retry_delay
+          for n in (1, 2, 3)]
+    assert da == db and len(set(da)) == 3
+
+
+def test_add_rule_delegates_to_the_classifier():
+    stub = StubClassifier()
+    h = stub_handler(classifier=stub)
+    h.add_rule("a rule", first=False)
+    assert stub.rules == [("a rule", False)]
+
+
+async def test_pattern_detection_can_be_disabled():
+    h = stub_handler(enable_pattern_detection=False)
+    d = await h.handle_error({"message": "x"}, ctx(C.UNKNOWN_ERROR))
+    assert d.pattern_id is None and h.aggregator is None
+
+
+async def test_decision_to_dict_is_json():
+    d = await stub_handler().handle_error({"message": "x"}, ctx(C.WORKER_CRASH_ERROR))
+    out = json.loads(json.dumps(d.to_dict()))
+    assert out["category"] == "worker_crash_error" and out["outcome"] == "retry"
+    assert out["actions"] == ["mark_worker_crashed", "reassign_task_to_different_worker"]
+
+
+async def test_without_a_sink_handle_error_only_decides():
+    h = stub_handler()
+    await h.start()  # no-op without a sink
+    await h.handle_error({"message": "x"}, ctx(C.UNKNOWN_ERROR))
+    assert h.record_action("e", RecoveryAction.RECONNECT) is None
+    s = h.stats()
+    assert s["events"] == 1 and s["queue_depth"] == 0 and s["dropped"] == 0
+    await h.stop()
+
+
+# -- custom categories end to end -------------------------------------------------------------
+
+class CustomErrorCategory(str, Enum):
+    QUANTUM_DECOHERENCE = "quantum_decoherence"
+
+
+async def test_custom_category_end_to_end(tmp_path):
+    from error_handling.classify import ClassificationRule
+
+    seen = []
+
+    def recalibrate(error, context):
+        seen.append(context["category"])
+        return ["recalibrate_qubits", RecoveryAction.REASSIGN_TASK]
+
+    path = tmp_path / "events.duckdb"
+    handler = DistributedErrorHandler(
+        custom_categories=CustomErrorCategory,
+        retry_policies={CustomErrorCategory.QUANTUM_DECOHERENCE: RetryPolicy(
+            max_retries=2, initial_delay_seconds=3, max_delay_seconds=30, backoff_factor=2.0,
+            jitter_factor=0.0)},
+        recovery_strategies={CustomErrorCategory.QUANTUM_DECOHERENCE: recalibrate},
+        event_sink=path)
+    handler.add_rule(ClassificationRule(name="quantum_decoherence",
+                                         category=CustomErrorCategory.QUANTUM_DECOHERENCE,
+                                         message=r"decoherence"))
+    await handler.start()
+    err = {"type": "QPUError", "message": "qubit 7 lost coherence: decoherence after 31 us"}
+    assert handler.categorize_error(err) is CustomErrorCategory.QUANTUM_DECOHERENCE
+    d1 = await handler.handle_error(err, {"task_id": "q1", "worker_id": "qpu-1", "attempt": 1,
+                                          "hardware_type": "qpu", "tags": {"model": "vqe"}})
+    d3 = await handler.handle_error(err, {"task_id": "q1", "worker_id": "qpu-2", "attempt": 3})
+    assert d1.category is CustomErrorCategory.QUANTUM_DECOHERENCE
+    assert (d1.retry, d1.retry_delay, d1.actions) == (True, 3, ["recalibrate_qubits", "reassign_task"])
+    assert (d3.retry, d3.outcome, d3.actions, d3.dropped_actions) == (
+        False, "error", ["recalibrate_qubits"], ("reassign_task",))
+    assert seen == [CustomErrorCategory.QUANTUM_DECOHERENCE] * 2
+    handler.record_action(d1.event_id, "recalibrate_qubits", "q1", "qpu-1", True, "done")
+    await handler.stop()
+    con = duckdb.connect(str(path))
+    rows = con.execute("SELECT event_id, category, worker_id, retry, outcome, hardware_type, "
+                       "tags->>'model', pattern_id FROM error_events ORDER BY attempt").fetchall()
+    assert rows == [(d1.event_id, "quantum_decoherence", "qpu-1", True, "retry", "qpu", "vqe", d1.pattern_id),
+                    (d3.event_id, "quantum_decoherence", "qpu-2", False, "error", None, None, d3.pattern_id)]
+    assert con.execute("SELECT event_id, action, success, detail FROM recovery_actions").fetchall() == [
+        (d1.event_id, "recalibrate_qubits", True, "done")]
+    assert con.execute("SELECT category, count FROM error_patterns").fetchall() == [
+        ("quantum_decoherence", 2)]
+    con.close()
+
+
+# -- events, stop, backpressure --------------------------------------------------------------
+
+async def test_stop_flushes_every_event(tmp_path):
+    path = tmp_path / "events.duckdb"
+    h = stub_handler(event_sink=path, queue_size=64)
+    cats = [C.NETWORK_CONNECTION_ERROR, C.WORKER_CRASH_ERROR, C.TEST_EXECUTION_ERROR]
+    decisions = [await h.handle_error({"type": "E", "message": f"failure kind {i % 3}"},
+                                      ctx(cats[i % 3], attempt=1 + i % 4, task_id=f"t{i}"))
+                 for i in range(3000)]
+    await h.stop()
+    assert h.stats()["events"] == 3000 and h.stats()["dropped"] == 0
+    con = duckdb.connect(str(path))
+    assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM error_events").fetchone() == (3000, 3000)
+    by_cat = dict(con.execute("SELECT category, count(*) FROM error_events GROUP BY 1").fetchall())
+    assert by_cat == {c.value: 1000 for c in cats}
+    assert con.execute("SELECT sum(count) FROM error_patterns").fetchone()[0] == 3000
+    row = con.execute("SELECT retry, retry_delay, outcome, actions FROM error_events "
+                      "WHERE event_id = ?", [decisions[0].event_id]).fetchone()
+    assert row == (True, decisions[0].retry_delay, "retry", '["reconnect"]')
+    con.close()
+
+
+class SlowSink:
+    """A sink whose writer is stuck until ``gate`` opens."""
+
+    batch_size = 1
+    running = True
+
+    def __init__(self):
+        self.gate = asyncio.Event()
+        self.submitted: list[dict] = []
+        self.flushed = 0
+
+    @property
+    def pending(self):
+        return len(self.submitted) - self.flushed
+
+    def submit_events(self, rows):
+        self.submitted.extend(rows)
+
+    async def flush(self):
+        await self.gate.wait()
+        self.flushed = len(self.submitted)
+
+
+async def test_backpressure_awaits_without_blocking_the_loop():
+    sink = SlowSink()
+    h = stub_handler(event_sink=sink, queue_size=2)
+    await h.start()
+    ticks = 0
+    stop_ticking = asyncio.Event()
+
+    async def ticker():
+        nonlocal ticks
+        while not stop_ticking.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(ticker())
+    tasks = [asyncio.create_task(h.handle_error({"message": f"m{i}"}, ctx(C.UNKNOWN_ERROR, task_id=f"t{i}")))
+             for i in range(10)]
+
+    async def saturated():
+        while not (h.stats()["queue_depth"] == 2 and sink.pending == 2):
+            await asyncio.sleep(0)
+    await asyncio.wait_for(saturated(), timeout=5)
+    before = ticks
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert ticks > before  # the loop keeps running other coroutines
+    done = [t for t in tasks if t.done()]
+    assert len(done) == 4  # 2 taken by the stuck writer + 2 in the queue; the rest wait
+    assert h.stats()["queue_depth"] == 2
+    # a waiting handle_error can be cancelled, and the cancellation propagates
+    tasks[-1].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[-1]
+    sink.gate.set()
+    await asyncio.wait_for(asyncio.gather(*tasks[:-1]), timeout=5)
+    await asyncio.wait_for(h.stop(), timeout=5)
+    stop_ticking.set()
+    await ticking
+    assert [e["task_id"] for e in sink.submitted] == [f"t{i}" for i in range(9)]
+    assert h.stats()["dropped"] == 0
+
+
+async def test_a_failing_sink_drops_and_counts_but_never_hangs():
+    class BrokenSink:
+        batch_size = 10
+        running = True
+        pending = 0
+
+        def submit_events(self, rows):
+            raise RuntimeError("disk full")
+
+        async def flush(self):
+            return None
+
+    h = stub_handler(event_sink=BrokenSink(), queue_size=4)
+    for i in range(20):
+        await asyncio.wait_for(h.handle_error({"message": "x"}, ctx(C.UNKNOWN_ERROR)), timeout=5)
+    await asyncio.wait_for(h.stop(), timeout=5)
+    assert h.stats()["dropped"] == 20
+
+
+async def test_record_action_and_stats_with_duckdb(tmp_path):
+    h = stub_handler(event_sink=tmp_path / "e.duckdb")
+    d = await h.handle_error({"message": "gone"}, ctx(C.WORKER_DISCONNECTION_ERROR))
+    for action in d.actions:
+        h.record_action(d.event_id, action, "t1", "w1", success=True, detail=None)
+    await h.flush()
+    rows = await h.sink.query("SELECT action, event_id FROM recovery_actions ORDER BY action")
+    assert rows == [{"action": "mark_worker_unavailable", "event_id": d.event_id},
+                    {"action": "reassign_task", "event_id": d.event_id}]
+    s = h.stats()
+    assert s["events_by_category"] == {"worker_disconnection_error": 1}
+    assert s["events_by_outcome"] == {"retry": 1}
+    assert s["actions_recorded"] == 2 and s["queue_size"] == 10000
+    await h.stop()
