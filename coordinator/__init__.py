@@ -1,5 +1,6 @@
-"""dtf coordinator: HTTP API, worker WebSocket, scheduler, durable state."""
+"""dtf coordinator: HTTP API, worker WebSocket, scheduler, durable state, error pipeline."""
 from coordinator.app import Coordinator, create_app
 from coordinator.config import CoordinatorConfig
+from coordinator.error_integration import execute_recovery_action, integrate_error_handler
 
-__all__ = ["Coordinator", "CoordinatorConfig", "create_app"]
+__all__ = ["Coordinator", "CoordinatorConfig", "create_app", "execute_recovery_action", "integrate_error_handler"]

@@ -116,11 +116,18 @@ class Coordinator:
             await ext.on_stop(self, app)
 
     def build_app(self) -> web.Application:
+        from coordinator.error_integration import integrate_error_handler
+        integrate_error_handler(self)  # every failure goes through the pipeline
         self.app = create_app(self.config, self)
         for ext in self._extensions:
             if hasattr(ext, "on_app"):
                 ext.on_app(self, self.app)
         return self.app
+
+    async def execute_recovery_action(self, action: Any, task_id: str | None, worker_id: str | None) -> bool:
+        """Run one built-in recovery action (replace this attribute to add your own)."""
+        from coordinator.error_integration import execute_recovery_action
+        return await execute_recovery_action(self, action, task_id, worker_id)
 
     async def start(self) -> None:
         app = self.build_app()

@@ -32,7 +32,7 @@ class CoordinatorConfig:
     heartbeat_timeout_seconds: float = 5.0
     lease_grace_seconds: float = 10.0
     restart_grace_seconds: float = 10.0
-    probation_seconds: float = 30.0
+    probation_seconds: float = 15.0
     drain_seconds: float = 5.0
     flaky_reruns: int = 0
     backup_coordinator: str | None = None

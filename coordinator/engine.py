@@ -49,6 +49,7 @@ class Engine:
         self.pending_deps: dict[str, set[str]] = {}                # dependant -> open upstreams
         self.status_counts: Counter = Counter()
         self.orphans: dict[str, float] = {}                        # task_id -> reclaim deadline
+        self.last_failure: dict[str, dict[str, Any]] = {}          # task_id -> its latest error report
         self.started_at = now()
         self._seq = 0
         self._kick = asyncio.Event()
@@ -61,6 +62,8 @@ class Engine:
         self.choose_worker: Callable[[Task, list[WorkerRecord]], WorkerRecord] | None = None
         self.on_terminal: list[Callable[[Task], None]] = []
         self.on_command_result: list[Callable[..., Any]] = []
+        from coordinator.health import HealthTracker
+        self.health = HealthTracker(self)
 
     # ---- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -195,6 +198,7 @@ class Engine:
             task.result = result
         self.store.task_changed(task)
         self.orphans.pop(task.task_id, None)
+        self.last_failure.pop(task.task_id, None)
         self.metrics.inc("dtf_tasks_finished_total", status=status.value)
         for hook in self.on_terminal:
             hook(task)
@@ -321,8 +325,11 @@ class Engine:
         w.concurrency = concurrency
         w.connection = conn
         w.last_seen = now()
-        if w.condition in (WorkerState.DISCONNECTED, WorkerState.CRASHED, WorkerState.UNAVAILABLE,
-                           WorkerState.DRAINING):
+        if w.condition in (WorkerState.DISCONNECTED, WorkerState.DRAINING):
+            w.set_condition(None)
+        elif w.condition in (WorkerState.CRASHED, WorkerState.UNAVAILABLE) and \
+                (w.condition_until is None or w.condition_until <= now()):
+            # Back after a crash or silence: a one-slot trial before full service.
             w.set_condition(None)
             w.probation_until = now() + self.config.probation_seconds
         if old_conn is not None and old_conn is not conn:
@@ -393,6 +400,7 @@ class Engine:
         load = body.get("load")
         if isinstance(load, dict):
             w.load = load
+            self.health.on_load(w, load)
         if body.get("draining"):
             w.set_condition(WorkerState.DRAINING)
         held = body.get("held")
@@ -472,6 +480,9 @@ class Engine:
             if w is not None:
                 w.completed += 1
             self.metrics.observe("dtf_task_duration_seconds", ts - match.dispatched_at)
+            duration = item.get("duration_seconds")
+            self.health.on_completed(task, w, float(duration) if isinstance(duration, (int, float))
+                                     else ts - (match.started_at or match.dispatched_at))
             self._set_terminal(task, TaskStatus.COMPLETED, error=None, result=item.get("result"))
             return "accepted", None
         task.details = details
@@ -545,8 +556,7 @@ class Engine:
         for w in list(self.workers.values()):
             if w.connected and ts - w.last_seen > self.config.heartbeat_timeout_seconds:
                 await self.worker_unresponsive(w)
-            if w.probation_until is not None and ts >= w.probation_until:
-                w.probation_until = None
+            self._advance_recovery(w, ts)
             for tid, number in list(w.running.items()):
                 task = self.tasks.get(tid)
                 cur = task.current if task else None
@@ -570,6 +580,34 @@ class Engine:
                         worker_id=cur.worker_id, outcome=AttemptOutcome.LOST,
                         error={"type": "WorkerDisconnected", "message": f"worker {cur.worker_id} did not reclaim "
                                "the task after the coordinator restarted", "context": {"stage": "connection"}}))
+
+    def set_worker_condition(self, w: WorkerRecord, state: WorkerState, factor: float = 1.0) -> None:
+        """An explicit state that lifts after the probation period, followed by a one-slot trial."""
+        w.set_condition(state)
+        w.condition_until = now() + self.config.probation_seconds * factor
+        w.probation_until = None
+        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+        log.info("worker_state", worker_id=w.worker_id, state=state.value,
+                 until=round(w.condition_until - now(), 1))
+        self.kick()
+
+    def _advance_recovery(self, w: WorkerRecord, ts: float) -> None:
+        """Penalty, then trial, then full service: a worker recovers through probation."""
+        if w.condition_until is not None and ts >= w.condition_until:
+            w.condition_until = None
+            w.excluded_hardware.clear()
+            w.unavailable_resources.clear()
+            if w.connected and w.condition in (WorkerState.SLOW, WorkerState.OVERLOADED,
+                                               WorkerState.UNAVAILABLE, WorkerState.CRASHED):
+                w.set_condition(None)
+                w.probation_until = ts + self.config.probation_seconds
+                log.info("worker_probation", worker_id=w.worker_id)
+            self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+            self.kick()
+        if w.probation_until is not None and ts >= w.probation_until:
+            w.probation_until = None
+            log.info("worker_recovered", worker_id=w.worker_id)
+            self.kick()
 
     async def worker_unresponsive(self, w: WorkerRecord) -> None:
         conn = w.connection

@@ -27,7 +27,8 @@ class WorkerRecord:
     running: dict[str, int] = field(default_factory=dict)   # task_id -> attempt
     condition: WorkerState | None = None        # an explicit state (slow, unavailable, ...)
     condition_since: float = 0.0
-    probation_until: float | None = None        # a recovering worker is on probation until then
+    condition_until: float | None = None        # when the explicit state (or exclusions) lift
+    probation_until: float | None = None        # after that, a trial with one slot until then
     excluded_hardware: set[str] = field(default_factory=set)
     unavailable_resources: set[str] = field(default_factory=set)
     error_counts: Counter = field(default_factory=Counter)
@@ -55,8 +56,10 @@ class WorkerRecord:
             return 0
         slots = self.concurrency - len(self.running)
         if self.state is WorkerState.SLOW:
-            # A slow worker gets less work: half its slots, at least one.
-            slots = max(1, self.concurrency // 2) - len(self.running)
+            # A slow worker gets less work: a quarter of its slots, at least one.
+            slots = max(1, self.concurrency // 4) - len(self.running)
+        elif self.probation_until is not None:
+            slots = 1 - len(self.running)  # on probation: one task at a time
         return max(0, slots)
 
     def set_condition(self, state: WorkerState | None) -> None:
@@ -79,6 +82,8 @@ class WorkerRecord:
             "unavailable_resources": sorted(self.unavailable_resources),
             "connected": self.connected,
             "last_seen": self.last_seen,
+            "condition_until": self.condition_until,
+            "probation_until": self.probation_until,
             "load": self.load,
         }
 

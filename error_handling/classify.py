@@ -42,7 +42,7 @@ from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, l
 
 __all__ = ["ClassificationRule", "Classifier", "Tier", "default_rules", "GENERIC_TYPE_NAMES"]
 
-DEFAULT_RULE_FILES = ("gpu.json", "system.json", "network.json", "python.json")
+DEFAULT_RULE_FILES = ("dtf.json", "gpu.json", "system.json", "network.json", "python.json")
 _TRACEBACK_TAIL_CHARS = 3000
 _ERRNO_RE = re.compile(r"\[Errno (-?\d+)\]")
 # "torch.cuda.OutOfMemoryError: CUDA out of memory" at the start of a log line or traceback end
@@ -249,6 +249,10 @@ class Classifier:
             self._groups["last"].extend(rules)
         self._rebuild()
         return rules
+
+    def cache_info(self) -> dict[str, int]:
+        """How many distinct failures are cached, and the bound."""
+        return {"size": len(self._cache), "max_size": self._cache_size}
 
     def classify(self, info: Any) -> Enum:
         return self.explain(info)[0]

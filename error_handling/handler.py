@@ -312,6 +312,13 @@ class DistributedErrorHandler:
     def sink(self) -> Any:
         return self._sink
 
+    def set_event_sink(self, sink: Any, *, owned: bool = True) -> None:
+        """Attach a sink before ``start()`` (the coordinator gives one its --db-path)."""
+        if self._started:
+            raise RuntimeError("set_event_sink must be called before the handler starts")
+        self._sink = sink
+        self._owns_sink = owned
+
     async def start(self) -> None:
         if self._started or self._sink is None:
             return
