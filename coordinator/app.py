@@ -139,21 +139,35 @@ class Coordinator:
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.config.port
 
     async def stop(self) -> None:
+        """Stop assigning, drain running work (bounded), requeue the rest, close sockets, then the rest."""
+        if self.engine is not None and self.app is not None:
+            await self.engine.stop()
+            for ws in list(self.app[SOCKETS]):
+                await ws.close(code=CloseCode.GOING_AWAY, message=b"coordinator shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
     def run(self) -> None:
         """Block serving until SIGINT/SIGTERM, then shut down gracefully."""
-        _install_uvloop()
-        app = self.build_app()
-        web.run_app(app, host=self.config.host, port=self.config.port, print=None,
-                    shutdown_timeout=self.config.drain_seconds + 5)
+        import signal
+
+        async def main() -> None:
+            await self.start()
+            stopping = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stopping.set)
+            log.info("serving", url=f"http://{self.config.host}:{self.bound_port}")
+            await stopping.wait()
+            log.info("shutting_down")
+            await self.stop()
+
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(main())
+        else:
+            uvloop.run(main())
 
 
-def _install_uvloop() -> None:
-    try:
-        import uvloop
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

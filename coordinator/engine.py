@@ -93,6 +93,8 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop assigning, let running work finish for a bounded time, requeue the rest."""
+        if self._stopping:
+            return
         self._stopping = True
         deadline = now() + self.config.drain_seconds
         while any(w.running for w in self.workers.values() if w.connected) and now() < deadline:

@@ -23,6 +23,7 @@ kept, the least recently seen evicted first; the template caches are bounded.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, OrderedDict, deque
 from enum import Enum
@@ -62,11 +63,18 @@ def _is_mask(token: str) -> bool:
     return token == _WILDCARD or (len(token) > 2 and token[0] == "<" and token[-1] == ">" and token[1:-1].isupper())
 
 
+# Error codes (SIGSEGV, ENOSPC, CUDNN_STATUS_NOT_SUPPORTED) name the error: two templates that
+# differ in one are different errors however similar the rest is.
+_CODE_RE = re.compile(r"\bSIG[A-Z]{2,}\b|\bE[A-Z]{3,}\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]\b")
+
+
 def _similarity(pattern_tokens: list[str], tokens: list[str]) -> float:
     same = 0
     for a, b in zip(pattern_tokens, tokens):
         if a == b or a == _WILDCARD or (_is_mask(a) and _is_mask(b)):
             same += 1
+        elif _CODE_RE.search(a) or _CODE_RE.search(b):
+            return 0.0
     return same / len(tokens)
 
 
@@ -99,13 +107,14 @@ def _shares(counter: Counter[str], total: int, top: int | None = None) -> dict[s
     return {k: round(v / total, 4) for k, v in counter.most_common(top)}
 
 
-def summarize_correlations(correlations: Mapping[str, Any], min_share: float = 0.5) -> list[str]:
-    """Plain sentences for dominant values, e.g. ``"87% of these on worker-3"``."""
+def summarize_correlations(correlations: Mapping[str, Any], min_share: float = 0.6) -> list[str]:
+    """Plain sentences for values holding at least ``min_share`` of a pattern's errors,
+    e.g. ``"87% of these on worker-3"``."""
     out: list[str] = []
 
     def add(values: Mapping[str, float], phrase: Callable[[str], str]) -> None:
         if values:
-            value, share = max(values.items(), key=lambda kv: kv[1])
+            value, share = min(values.items(), key=lambda kv: (-kv[1], kv[0]))  # ties: stable order
             if share >= min_share:
                 out.append(f"{round(share * 100)}% of these {phrase(value)}")
 
@@ -311,7 +320,7 @@ class ErrorAggregator:
                 "hardware_type": _shares(pattern.hardware, held, top),
                 "tags": {k: _shares(c, held, top) for k, c in sorted(pattern.tags.items())}}
 
-    def correlation_summary(self, pattern_id: str, min_share: float = 0.5) -> list[str]:
+    def correlation_summary(self, pattern_id: str, min_share: float = 0.6) -> list[str]:
         return summarize_correlations(self.get_correlations(pattern_id), min_share)
 
     def _describe(self, pattern: _Pattern, now: float) -> dict[str, Any]:

@@ -34,6 +34,8 @@ _PRIVATE_DIGITS = "".join(chr(0xE000 + i) for i in range(10))
 _PROTECT = str.maketrans("0123456789", _PRIVATE_DIGITS)
 _UNPROTECT = str.maketrans(_PRIVATE_DIGITS, "0123456789")
 
+# argv lists as Python prints them (CalledProcessError, TimeoutExpired): their length is a parameter too
+_ARGV_RE = re.compile(r"""'?\[(?:(?:'[^'\n]*'|"[^"\n]*")(?:, )?)+\]'?""")
 _QUOTED_RE = re.compile(r"""(?<![\w\\])'([^'\n]{0,200})'(?!\w)|(?<![\w\\])"([^"\n]{0,200})"(?!\w)""")
 _PHRASE_RE = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")
 
@@ -92,6 +94,7 @@ def make_template(message: str, error_type: str | None = None) -> str:
     IPs/ports, quoted values, timestamps) in the primary line; prefix the short type name."""
     line = _LOG_PREFIX_RE.sub("", primary_line(message or "")[:_MAX_LINE_CHARS])
     line = _FIXED_CODE_RE.sub(_protect_code, line)
+    line = _ARGV_RE.sub("<ARGS>", line)
     line = _QUOTED_RE.sub(_mask_quoted, line)
     for regex, replacement in _MASKS:
         line = regex.sub(replacement, line)

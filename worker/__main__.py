@@ -79,12 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     config = WorkerConfig(coordinator=args.coordinator, token=args.token, worker_id=worker_id, hardware=hardware,
                           concurrency=args.concurrency or cpus, work_dir=work_dir, tags=tags,
                           drain_seconds=args.drain_seconds, allow_install=bool(args.allow_install))
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:
-        pass
-
     async def amain() -> int:
         agent = WorkerAgent(config, executors)
         loop = asyncio.get_running_loop()
@@ -97,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             return 3
         return 0
 
-    return asyncio.run(amain())
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(amain())
+    return uvloop.run(amain())
 
 
 if __name__ == "__main__":

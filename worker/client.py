@@ -228,7 +228,9 @@ class WorkerAgent:
             asyncio.create_task(self.drain())
         elif command is CommandName.CLEANUP_RESOURCES:
             from worker.cleanup import cleanup_resources
-            detail = await cleanup_resources(self.config.work_dir, keep=set(self.running))
+            from worker.executors import pool_pids
+            detail = await cleanup_resources(self.config.work_dir, keep=set(self.running),
+                                             protected_pids=pool_pids(self.executors))
             await self._reply(command, True, detail)
 
     async def _reply(self, command: CommandName, ok: bool, detail: dict[str, Any]) -> None:
@@ -304,15 +306,10 @@ class WorkerAgent:
 
     # ---- WorkerControl (used by chaos faults) -------------------------------------------------------
     def disconnect(self) -> None:
+        """Drop the connection (a close frame: a disconnection, not a crash); the worker reconnects."""
         ws = self._ws
-        if ws is not None:
-            # Abort the transport: to the coordinator this is a lost connection, not a goodbye.
-            transport = getattr(getattr(ws, "_response", None), "connection", None)
-            transport = getattr(transport, "transport", None)
-            if transport is not None:
-                transport.abort()
-            else:
-                asyncio.create_task(ws.close(code=CloseCode.RECONNECT))
+        if ws is not None and not ws.closed:
+            asyncio.create_task(ws.close(code=CloseCode.RECONNECT, message=b"disconnect requested"))
 
     def exit_worker(self, code: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL) if code == 137 else os._exit(code)

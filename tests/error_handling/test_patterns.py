@@ -1,0 +1,247 @@
+"""Templates, similarity grouping, stable ids, bounded memory, correlations, trends, corpus grouping."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from error_handling.categories import ErrorCategory as C
+from error_handling.model import ErrorInfo
+from error_handling.patterns import ErrorAggregator, Trend, make_template, pattern_id_for, primary_line, summarize_correlations
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity; 512MB free)",
+     "CUDA out of memory. Tried to allocate <SIZE> (GPU <NUM>; <SIZE> total capacity; <SIZE> free)"),
+    ("segfault at 0x7f3a2b1c0000 ip 00007f3a2b1c4d2e", "segfault at <HEX> ip <HEX>"),
+    ("NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, name=python, GPU has fallen off the bus.",
+     "NVRM: Xid (<PCI>): 79, pid=<NUM>, name=python, GPU has fallen off the bus."),
+    ("[Errno 2] No such file or directory: /var/lib/dtf/work/x.json", "[Errno <NUM>] No such file or directory: <PATH>"),
+    ("run 3f2504e0-4f89-11d3-9a0c-0305e82c3301 failed", "run <UUID> failed"),
+    ("task task-abc123 on worker-3 lost", "task task-<ID> on worker-<ID> lost"),
+    ("Cannot connect to host 10.0.0.5:8080 ssl:default", "Cannot connect to host <IP> ssl:default"),
+    ("No module named 'torch'", "No module named <STR>"),
+    ("429, message='Too Many Requests', url='http://h:1/x'", "429, message='Too Many Requests', url=<STR>"),
+    ("2024-05-01T12:00:03.123Z heartbeat missed", "heartbeat missed"),
+    ("at 2024-05-01 12:00:03 the link dropped after 12.5s", "at <TS> the link dropped after <DUR>"),
+    ("  spaces\t and   tabs  ", "spaces and tabs"),
+    ("Traceback (most recent call last):\n  File \"x.py\", line 3, in f\nValueError: bad value 7",
+     "ValueError: bad value <NUM>"),
+])
+def test_make_template_masks_parameters(message: str, expected: str) -> None:
+    assert make_template(message) == expected
+
+
+def test_make_template_prefixes_short_type_and_picks_primary_line() -> None:
+    assert make_template("boom 3", "pkg.mod.WidgetError") == "WidgetError: boom <NUM>"
+    assert make_template("WidgetError: boom", "WidgetError") == "WidgetError: boom"
+    pytest_output = ("============ test session starts ============\ncollected 1 item\n\ntest_a.py F\n"
+                     ">       assert 1 == 2\nE       assert 1 == 2\n=== 1 failed in 0.03s ===")
+    assert primary_line(pytest_output).startswith("E       assert 1 == 2")
+    assert make_template(pytest_output) == "E assert <NUM> == <NUM>"
+
+
+def oom(gib: str, gpu: int, total: str) -> dict:
+    return {"type": "torch.cuda.OutOfMemoryError",
+            "message": f"CUDA out of memory. Tried to allocate {gib} GiB (GPU {gpu}; {total} GiB total capacity)"}
+
+
+def test_same_error_different_parameters_groups() -> None:
+    agg = ErrorAggregator()
+    ids = {agg.add_error(oom(g, i, t)) for g, i, t in (("2.00", 0, "15.78"), ("1.50", 3, "23.65"), ("20.00", 1, "79.15"))}
+    assert len(ids) == 1
+    assert agg.get_pattern(ids.pop())["count"] == 3
+
+
+def test_near_identical_messages_group_and_different_errors_do_not() -> None:
+    agg = ErrorAggregator(similarity_threshold=0.8)
+    a = agg.add_error({"type": "", "message": "worker alpha lost its lease on the scheduler queue during drain"})
+    b = agg.add_error({"type": "", "message": "worker gamma lost its lease on the scheduler queue during drain"})
+    c = agg.add_error({"type": "ConnectionRefusedError", "message": "[Errno 111] Connection refused"})
+    d = agg.add_error({"type": "ConnectionResetError", "message": "[Errno 104] Connection reset by peer"})
+    e = agg.add_error({"type": "MemoryError", "message": ""})
+    assert a == b
+    assert len({a, c, d, e}) == 4
+    assert agg.get_pattern(a)["template"] == "worker <*> lost its lease on the scheduler queue during drain"
+    strict = ErrorAggregator(similarity_threshold=0.95)
+    assert strict.add_error({"type": "", "message": "worker alpha lost its lease on the scheduler queue during drain"}) != \
+        strict.add_error({"type": "", "message": "worker gamma lost its lease on the scheduler queue during drain"})
+
+
+def test_grouping_stays_within_category() -> None:
+    agg = ErrorAggregator()
+    x = agg.add_error({"type": "", "message": "the widget failed"}, category=C.WORKER_CRASH_ERROR)
+    y = agg.add_error({"type": "", "message": "the widget failed"}, category="worker_overload_error")
+    z = agg.add_error({"type": "", "message": "the widget failed"}, category=C.WORKER_CRASH_ERROR)
+    assert x != y and x == z
+    assert agg.get_pattern(x)["category"] == "worker_crash_error"
+
+
+def test_ids_are_stable_across_instances_and_orders() -> None:
+    errors = [oom("2.00", 0, "15.78"), {"type": "MemoryError", "message": ""},
+              {"type": "", "message": "worker worker-3 missed heartbeat"}, {"type": "KeyError", "message": "'model'"}]
+    first, second = ErrorAggregator(), ErrorAggregator()
+    ids_first = [first.add_error(e, category="unknown_error") for e in errors]
+    ids_second = [second.add_error(e, category="unknown_error") for e in reversed(errors)][::-1]
+    assert ids_first == ids_second
+    template = first.get_pattern(ids_first[1])["template"]
+    assert ids_first[1] == pattern_id_for(template, "unknown_error")
+    assert ErrorAggregator().add_error(errors[1]) != ids_first[1]  # category is part of the id
+
+
+def test_seeded_patterns_keep_ids_of_joined_variants() -> None:
+    base = {"type": "", "message": "worker alpha lost its lease on the scheduler queue during drain"}
+    variant = {"type": "", "message": "worker gamma lost its lease on the scheduler queue during drain"}
+    before = ErrorAggregator()
+    pid = before.add_error(base)
+    assert before.add_error(variant) == pid
+    stored = before.get_patterns()
+    after = ErrorAggregator()
+    assert after.seed_patterns(stored) == 1
+    assert after.add_error(variant) == pid  # the variant arrives first after the restart
+
+
+def test_accepts_exceptions_mappings_and_error_info() -> None:
+    agg = ErrorAggregator()
+    a = agg.add_error(ValueError("bad value 3"))
+    b = agg.add_error({"type": "ValueError", "message": "bad value 4"})
+    c = agg.add_error(ErrorInfo(type="ValueError", message="bad value 5"))
+    assert a == b == c
+    with pytest.raises(TypeError):
+        agg.add_error(42)
+
+
+def test_history_is_a_bounded_ring() -> None:
+    agg = ErrorAggregator(error_history_size=50)
+    for i in range(500):
+        agg.add_error({"type": "", "message": f"failure kind {i % 7} on shard {i}"}, {"worker_id": f"w{i % 3}"})
+        assert len(agg) <= 50
+    assert len(agg) == 50
+    assert sum(p["held"] for p in agg.get_patterns()) == 50
+    assert sum(p["count"] for p in agg.get_patterns()) == 500
+
+
+def test_pattern_count_is_capped_least_recently_seen_first() -> None:
+    clock = Clock()
+    agg = ErrorAggregator(error_history_size=1000, max_patterns=10, clock=clock)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima",
+             "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango"]
+    ids = []
+    for word in words:
+        clock.now += 1
+        ids.append(agg.add_error({"type": "", "message": f"{word} subsystem exploded"}))
+    assert len(agg.get_patterns()) == 10
+    assert agg.get_pattern(ids[0]) is None and agg.get_pattern(ids[-1]) is not None
+    # touching an old pattern keeps it alive
+    clock.now += 1
+    agg.add_error({"type": "", "message": "kilo subsystem exploded"})
+    for word in ("x1", "x2", "x3"):
+        agg.add_error({"type": "", "message": f"{word} module melted down badly"})
+    assert agg.get_pattern(ids[words.index("kilo")]) is not None
+    assert len(agg) == 24  # held errors are not lost with their pattern
+
+
+def test_correlations_and_summary() -> None:
+    agg = ErrorAggregator()
+    pid = ""
+    for i in range(100):
+        worker = "worker-3" if i < 87 else f"worker-{i % 5 + 4}"
+        pid = agg.add_error(oom("2.00", i % 2, "15.78"),
+                            {"worker_id": worker, "hardware_type": "cuda", "tags": {"model": "bert" if i % 2 else "gpt2"}})
+    corr = agg.get_correlations(pid)
+    assert corr["worker_id"]["worker-3"] == 0.87
+    assert corr["hardware_type"] == {"cuda": 1.0}
+    assert corr["tags"]["model"] == {"bert": 0.5, "gpt2": 0.5}
+    assert agg.correlation_summary(pid) == ["87% of these on worker-3", "100% of these on cuda hardware"]
+    assert summarize_correlations(corr, min_share=0.4)[-1] == "50% of these with model=bert"
+    assert agg.get_patterns()[0]["summary"][0] == "87% of these on worker-3"
+    with pytest.raises(KeyError):
+        agg.get_correlations("pat-0000")
+
+
+def test_correlations_follow_the_ring() -> None:
+    agg = ErrorAggregator(error_history_size=10)
+    for i in range(10):
+        pid = agg.add_error({"type": "", "message": "disk hiccup"}, {"worker_id": "worker-1"})
+    for i in range(10):
+        agg.add_error({"type": "", "message": "disk hiccup"}, {"worker_id": "worker-2"})
+    assert agg.get_correlations(pid)["worker_id"] == {"worker-2": 1.0}
+
+
+def test_trend_and_frequency_with_injected_clock() -> None:
+    clock = Clock()
+    agg = ErrorAggregator(clock=clock, window_seconds=60, error_history_size=1000)
+    msg = {"type": "", "message": "flaky link"}
+    pid = agg.add_error(msg)
+    assert agg.trend(pid) is Trend.NEW
+    clock.now += 61  # previous window: 1 error; then 6 in the current window
+    for _ in range(6):
+        clock.now += 5
+        agg.add_error(msg)
+    assert agg.trend(pid) is Trend.RISING
+    assert agg.frequency(pid) == 6
+    assert agg.frequency(pid, window_seconds=12) == 3
+    clock.now += 60  # those 6 are now the previous window, 1 in the current one
+    agg.add_error(msg)
+    assert agg.trend(pid) is Trend.FALLING
+    clock.now += 60
+    agg.add_error(msg)
+    assert agg.trend(pid) is Trend.STEADY  # 1 now, 1 before
+    frequent = agg.get_frequent_patterns(min_count=3)
+    assert frequent[0]["pattern_id"] == pid and frequent[0]["trend"] == "steady"
+    assert {"pattern_id", "template", "count", "first_seen", "last_seen", "trend"} <= frequent[0].keys()
+
+
+def test_frequent_patterns_ordering() -> None:
+    agg = ErrorAggregator()
+    for name, n in (("alpha", 2), ("bravo", 5), ("charlie", 3)):
+        for _ in range(n):
+            agg.add_error({"type": "", "message": f"{name} exploded badly"})
+    frequent = agg.get_frequent_patterns(min_count=3)
+    assert [p["count"] for p in frequent] == [5, 3]
+    assert frequent[0]["template"] == "bravo exploded badly"
+
+
+@pytest.mark.parametrize("kwargs", [{"similarity_threshold": 0}, {"similarity_threshold": 1.5}, {"error_history_size": 0},
+                                    {"window_seconds": 0}, {"max_patterns": 0}])
+def test_invalid_settings(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        ErrorAggregator(**kwargs)
+
+
+def _pairwise_f1(labels: list[str], clusters: list[str]) -> float:
+    from collections import Counter
+
+    def pairs(counter: Counter) -> int:
+        return sum(n * (n - 1) // 2 for n in counter.values())
+
+    both = pairs(Counter(zip(labels, clusters)))
+    precision = both / pairs(Counter(clusters))
+    recall = both / pairs(Counter(labels))
+    return 2 * precision * recall / (precision + recall)
+
+
+def test_corpus_grouping_beats_drain3() -> None:
+    from error_handling.classify import Classifier
+
+    entries = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+    labels = [e["pattern"] for e in entries]
+    clf, agg = Classifier(), ErrorAggregator(error_history_size=10_000)
+    ours = _pairwise_f1(labels, [agg.add_error(e, category=clf.classify(e)) for e in entries])
+    assert ours >= 0.9
+    drain3 = pytest.importorskip("drain3")
+    miner = drain3.TemplateMiner()
+    texts = [f"{e['type'].rsplit('.', 1)[-1]}: {e['message']}" if e["type"] else e["message"] for e in entries]
+    theirs = _pairwise_f1(labels, [str(miner.add_log_message(t)["cluster_id"]) for t in texts])
+    assert ours > theirs
