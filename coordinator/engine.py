@@ -62,8 +62,10 @@ class Engine:
         self.choose_worker: Callable[[Task, list[WorkerRecord]], WorkerRecord] | None = None
         self.on_terminal: list[Callable[[Task], None]] = []
         self.on_command_result: list[Callable[..., Any]] = []
+        from coordinator.bus import EventBus
         from coordinator.health import HealthTracker
         self.health = HealthTracker(self)
+        self.bus = EventBus()
 
     # ---- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -191,6 +193,11 @@ class Engine:
         self.status_counts[status] += 1
         task.status = status
         task.updated_at = now()
+        if self.bus.active:
+            cur = task.current
+            self.bus.publish("task", task_id=task.task_id, status=status.value, type=task.type,
+                             worker_id=cur.worker_id if cur else None, attempt=cur.number if cur else 0,
+                             flaky=task.flaky, tags=task.tags)
 
     def _set_terminal(self, task: Task, status: TaskStatus, *, error: dict | None,
                       result: Any = None) -> None:
@@ -362,7 +369,7 @@ class Engine:
                         outcome=AttemptOutcome.LOST,
                         error={"type": "WorkerDisconnected",
                                "message": f"worker {wid} reconnected without task {tid}"})))
-        self.store.save_worker(wid, hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+        self.worker_changed(w)
         self.metrics.inc("dtf_worker_connections_total")
         log.info("worker_connected", worker_id=wid, hardware=hardware.get("types"), concurrency=concurrency,
                  reclaimed=len(w.running))
@@ -380,7 +387,7 @@ class Engine:
         if w.condition is not WorkerState.UNAVAILABLE:
             crashed = abnormal and bool(lost)
             w.set_condition(WorkerState.CRASHED if crashed else WorkerState.DISCONNECTED)
-        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, now())
+        self.worker_changed(w)
         log.warning("worker_disconnected", worker_id=w.worker_id, state=w.state.value, running=len(lost),
                     reason=reason)
         etype = "WorkerCrashed" if w.condition is WorkerState.CRASHED else "WorkerDisconnected"
@@ -583,12 +590,18 @@ class Engine:
                         error={"type": "WorkerDisconnected", "message": f"worker {cur.worker_id} did not reclaim "
                                "the task after the coordinator restarted", "context": {"stage": "connection"}}))
 
+    def worker_changed(self, w: WorkerRecord) -> None:
+        """Persist and announce a worker's registry entry after a state change."""
+        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+        if self.bus.active:
+            self.bus.publish("worker", **w.to_api())
+
     def set_worker_condition(self, w: WorkerRecord, state: WorkerState, factor: float = 1.0) -> None:
         """An explicit state that lifts after the probation period, followed by a one-slot trial."""
         w.set_condition(state)
         w.condition_until = now() + self.config.probation_seconds * factor
         w.probation_until = None
-        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+        self.worker_changed(w)
         log.info("worker_state", worker_id=w.worker_id, state=state.value,
                  until=round(w.condition_until - now(), 1))
         self.kick()
@@ -604,7 +617,7 @@ class Engine:
                 w.set_condition(None)
                 w.probation_until = ts + self.config.probation_seconds
                 log.info("worker_probation", worker_id=w.worker_id)
-            self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+            self.worker_changed(w)
             self.kick()
         if w.probation_until is not None and ts >= w.probation_until:
             w.probation_until = None
@@ -616,7 +629,7 @@ class Engine:
         w.set_condition(WorkerState.UNAVAILABLE)
         w.connection = None
         log.warning("worker_unresponsive", worker_id=w.worker_id, silent_seconds=round(now() - w.last_seen, 2))
-        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+        self.worker_changed(w)
         for tid, number in list(w.running.items()):
             w.running.pop(tid, None)
             await self.report_failure(FailureEvent(

@@ -134,6 +134,15 @@ class ErrorPipeline:
         engine.last_failure[task.task_id] = {**event.error, "hardware_type": ctx.get("hardware_type")}
         decision = await self.handler.handle_error(error, ctx)
         engine.metrics.inc("dtf_errors_total", category=decision.category.value)
+        if engine.bus.active:
+            engine.bus.publish("error", event_id=decision.event_id, task_id=task.task_id,
+                               worker_id=event.worker_id, attempt=decision.attempt,
+                               category=decision.category.value, type=error.get("type"),
+                               message=str(error.get("message"))[:2000], traceback=error.get("traceback"),
+                               hardware_type=ctx.get("hardware_type"), pattern_id=decision.pattern_id,
+                               retry=decision.retry, retry_delay=decision.retry_delay,
+                               outcome=decision.outcome.value, actions=[str(a) for a in decision.actions],
+                               tags=task.tags)
         return decision
 
     async def after_decision(self, task: Task, event: FailureEvent, decision: Any) -> None:
@@ -150,8 +159,7 @@ class ErrorPipeline:
             except Exception as exc:  # a user's action must not take the coordinator down
                 log.exception("recovery_action_failed", action=name, task_id=task.task_id)
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
-            self.handler.record_action(decision.event_id, name, task.task_id, event.worker_id, bool(ok),
-                                       detail or None)
+            self._record_action(decision.event_id, name, task.task_id, event.worker_id, bool(ok), detail)
             self.coordinator.engine.metrics.inc("dtf_recovery_actions_total", action=name,
                                                 success=str(bool(ok)).lower())
             log.info("recovery_action", action=name, task_id=task.task_id, worker_id=event.worker_id,
@@ -160,13 +168,22 @@ class ErrorPipeline:
 
     def report_health(self, action: str, worker: "WorkerRecord", detail: str) -> None:
         """A state change detected by the health tracker, stored like any executed action."""
-        self.handler.record_action(None, action, None, worker.worker_id, True, detail)
+        self._record_action(None, action, None, worker.worker_id, True, detail)
         log.info("worker_health", action=action, worker_id=worker.worker_id, detail=detail)
 
     async def command_result(self, worker_id: str, body: dict[str, Any]) -> None:
         if body.get("command") == "cleanup_resources":
-            self.handler.record_action(None, "request_resource_cleanup", None, worker_id, bool(body.get("ok")),
-                                       f"worker confirmed cleanup: {body.get('detail')}")
+            self._record_action(None, "request_resource_cleanup", None, worker_id, bool(body.get("ok")),
+                                f"worker confirmed cleanup: {body.get('detail')}")
+
+    def _record_action(self, event_id: str | None, action: str, task_id: str | None, worker_id: str | None,
+                       ok: bool, detail: str) -> None:
+        """Store an executed action (DuckDB) and announce it on the live feed."""
+        self.handler.record_action(event_id, action, task_id, worker_id, ok, detail or None)
+        bus = self.coordinator.engine.bus
+        if bus.active:
+            bus.publish("action", event_id=event_id, action=action, task_id=task_id, worker_id=worker_id,
+                        success=ok, detail=detail)
 
 
 async def _call_user_executor(fn: Any, coordinator: Any, action: str, task_id: str, worker_id: str | None) -> bool:

@@ -100,7 +100,7 @@ async def mark_hardware_unavailable(engine, task, w, failure) -> Result:
         return False, "no hardware type known for this failure"
     w.excluded_hardware.add(hw)
     w.condition_until = max(w.condition_until or 0, now() + engine.config.probation_seconds)
-    engine.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
+    engine.worker_changed(w)
     return True, f"{hw} on {w.worker_id} excluded from matching"
 
 
