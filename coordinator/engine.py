@@ -50,6 +50,7 @@ class Engine:
         self.status_counts: Counter = Counter()
         self.orphans: dict[str, float] = {}                        # task_id -> reclaim deadline
         self.last_failure: dict[str, dict[str, Any]] = {}          # task_id -> its latest error report
+        self.expect_reconnect: dict[str, float] = {}               # worker_id -> until when
         self.started_at = now()
         self._seq = 0
         self._kick = asyncio.Event()
@@ -384,6 +385,16 @@ class Engine:
             return
         w.connection = None
         lost = list(w.running.items())
+        if not abnormal and self.expect_reconnect.pop(w.worker_id, 0) > now():
+            # We asked it to reconnect (or fail over): its tasks keep running and are reclaimed
+            # by its next hello; whatever is not reclaimed in time is handled as lost.
+            w.set_condition(WorkerState.DISCONNECTED)
+            self.worker_changed(w)
+            deadline = now() + self.config.restart_grace_seconds
+            for tid, _ in lost:
+                self.orphans[tid] = deadline
+            log.info("worker_reconnecting", worker_id=w.worker_id, running=len(lost))
+            return
         if w.condition is not WorkerState.UNAVAILABLE:
             crashed = abnormal and bool(lost)
             w.set_condition(WorkerState.CRASHED if crashed else WorkerState.DISCONNECTED)
@@ -588,7 +599,7 @@ class Engine:
                         source=FailureSource.COORDINATOR_RESTART, task_id=tid, attempt=cur.number,
                         worker_id=cur.worker_id, outcome=AttemptOutcome.LOST,
                         error={"type": "WorkerDisconnected", "message": f"worker {cur.worker_id} did not reclaim "
-                               "the task after the coordinator restarted", "context": {"stage": "connection"}}))
+                               "the task in time after a restart or reconnect", "context": {"stage": "connection"}}))
 
     def worker_changed(self, w: WorkerRecord) -> None:
         """Persist and announce a worker's registry entry after a state change."""

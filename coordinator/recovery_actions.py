@@ -78,8 +78,9 @@ async def increase_timeout(engine, task, w, failure) -> Result:
 async def reconnect(engine, task, w, failure) -> Result:
     if w is None or not w.connected:
         return False, "worker not connected (it reconnects by itself)"
+    engine.expect_reconnect[w.worker_id] = now() + engine.config.restart_grace_seconds
     sent = await engine.send_command(w, CommandName.RECONNECT)
-    return sent, "worker told to reconnect" if sent else "command not delivered"
+    return sent, "worker told to reconnect; its running tasks carry over" if sent else "command not delivered"
 
 
 async def failover(engine, task, w, failure) -> Result:
@@ -88,6 +89,7 @@ async def failover(engine, task, w, failure) -> Result:
         return False, "no backup coordinator configured"
     if w is None or not w.connected:
         return False, "worker not connected"
+    engine.expect_reconnect[w.worker_id] = now() + engine.config.restart_grace_seconds
     sent = await engine.send_command(w, CommandName.FAILOVER, url=backup)
     return sent, f"worker told to fail over to {backup}"
 

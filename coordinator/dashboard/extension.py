@@ -1,0 +1,49 @@
+"""``integrate_dashboard(coordinator)``: the page, its static files and the live stream, in-process."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from coordinator.dashboard.pages import add_page_routes
+from coordinator.dashboard.stream import StreamHub
+
+if TYPE_CHECKING:
+    from coordinator.app import Coordinator
+
+
+class DashboardExtension:
+    """A coordinator extension: routes in ``on_app``, the engine hook in ``on_start``, streams
+    closed on shutdown (before aiohttp waits for handlers, so a stop is never held by a browser)."""
+
+    def __init__(self, *, heartbeat_seconds: float = 15.0, queue_size: int = 1000,
+                 max_clients: int = 100) -> None:
+        self.hub = StreamHub(heartbeat_seconds=heartbeat_seconds, queue_size=queue_size,
+                             max_clients=max_clients)
+
+    def on_app(self, coordinator: "Coordinator", app: web.Application) -> None:
+        add_page_routes(app, error_tracking=True, mode="embedded")
+        app.router.add_get("/api/v1/stream", self.hub.handle)
+        app.on_shutdown.append(self.hub.shutdown)
+
+    async def on_start(self, coordinator: "Coordinator", app: Any) -> None:
+        engine = coordinator.engine
+        assert engine is not None
+        if self.hub.task_finished not in engine.on_terminal:
+            engine.on_terminal.append(self.hub.task_finished)
+
+    async def on_stop(self, coordinator: "Coordinator", app: Any) -> None:
+        await self.hub.shutdown()
+
+
+def integrate_dashboard(coordinator: "Coordinator", **options: Any) -> DashboardExtension:
+    """Serve /dashboard, /dashboard/static/... and /api/v1/stream from this coordinator. Idempotent.
+
+    Call before ``start()``/``run()``. ``options``: heartbeat_seconds, queue_size, max_clients.
+    """
+    for ext in coordinator._extensions:
+        if isinstance(ext, DashboardExtension):
+            return ext
+    ext = DashboardExtension(**options)
+    coordinator.add_extension(ext)
+    return ext
