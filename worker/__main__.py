@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(args.work_dir or Path(tempfile.gettempdir()) / f"dtf-worker-{worker_id}")
     work_dir.mkdir(parents=True, exist_ok=True)
     allowed = [t.strip() for t in args.allow_types.split(",") if t.strip()] or None
-    hw = detect_hardware(None if args.hardware == "auto" else args.hardware)
+    try:
+        hw = detect_hardware(None if args.hardware == "auto" else args.hardware)
+    except ValueError as exc:
+        print(f"dtf-worker: {exc}", file=sys.stderr)
+        return 2
     hardware = hw.to_dict()
     hardware["allow_install"] = bool(args.allow_install)
     if allowed:
