@@ -41,11 +41,11 @@ def demo_tasks(suite_dir: Path) -> list[tuple[str, dict[str, Any]]]:
                                   "timeout_seconds": 2}),
         ("out of memory, 1st attempt", {"type": "chaos", "config": {"fault": "oom", "on_attempts": [1]},
                                         "tags": {"model": "llama-7b"}}),
-        ("CUDA unavailable (falls back to cpu)", {"type": "chaos", "config": {
+        ("CUDA unavailable, 1st attempt", {"type": "chaos", "config": {
             "fault": "hardware_unavailable", "on_attempts": [1]}, "requirements": {"hardware": ["cpu"]},
             "tags": {"model": "resnet50"}}),
         ("assertion (test failure)", {"type": "chaos", "config": {"fault": "assertion"}}),
-        ("missing module (dependency error)", {"type": "chaos", "config": {"fault": "import"}}),
+        ("missing module (dependency error)", {"type": "chaos", "config": {"fault": "import"}, "max_retries": 1}),
         ("bad config (configuration error)", {"type": "chaos", "config": {"fault": "config"}}),
         ("slow task", {"type": "chaos", "config": {"fault": "slow", "seconds": 1}}),
     ]

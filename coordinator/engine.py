@@ -334,6 +334,7 @@ class Engine:
         w.tags = body.get("tags") or {}
         w.concurrency = concurrency
         w.connection = conn
+        w.reconnect_requested = False
         w.last_seen = now()
         if w.condition in (WorkerState.DISCONNECTED, WorkerState.DRAINING):
             w.set_condition(None)
@@ -364,7 +365,14 @@ class Engine:
             if tid not in held:
                 w.running.pop(tid)
                 task = self.tasks.get(tid)
-                if task is not None and task.current and task.current.number == number and task.status.active:
+                if task is None or not task.current or task.current.number != number or not task.status.active:
+                    continue
+                self.orphans.pop(tid, None)
+                if task.current.started_at is None:
+                    # Sent while the old connection was closing and never started: not a failure.
+                    self._give_back(task, f"assignment to {wid} crossed its reconnect")
+                    self.kick()
+                else:
                     asyncio.create_task(self.report_failure(FailureEvent(
                         source=FailureSource.CONNECTION_LOST, task_id=tid, attempt=number, worker_id=wid,
                         outcome=AttemptOutcome.LOST,

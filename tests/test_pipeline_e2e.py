@@ -235,3 +235,14 @@ coordinator.run()
     rows = duckdb.connect(str(tmp_path / "e.duckdb"), read_only=True).execute(
         "SELECT action, success FROM recovery_actions WHERE task_id = ?", [tid]).fetchall()
     assert ("reconnect", True) in rows
+
+
+def test_reconnect_action_keeps_the_workers_other_tasks(cluster):
+    cluster.start_coordinator()
+    cluster.start_worker("solo", concurrency=2)
+    slow, net = cluster.submit([{"type": "chaos", "config": {"fault": "slow", "seconds": 2}},
+                                {"type": "chaos", "config": {"fault": "network", "on_attempts": [1]}}])
+    cluster.wait_all_terminal(2, timeout=60)
+    assert cluster.task(net)["attempts"][0]["error_category"] == "network_connection_error"
+    task = cluster.task(slow)
+    assert task["status"] == "completed" and len(task["attempts"]) == 1, task["attempts"]
