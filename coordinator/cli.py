@@ -79,19 +79,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load_tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.file:
-        raw = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+        try:
+            raw = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+        except OSError as exc:
+            raise ApiError(f"--file {args.file}: {exc.strerror or exc}") from None
         raw = raw.strip()
         try:
             data = json.loads(raw)
         except json.JSONDecodeError:
-            data = [json.loads(line) for line in raw.splitlines() if line.strip()]
+            data = []
+            for n, line in enumerate(raw.splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    data.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ApiError(f"--file {args.file}: line {n} is not JSON (nor is the whole file): {exc}") \
+                        from None
         if isinstance(data, dict):
             data = data["tasks"] if "tasks" in data and "type" not in data else [data]
+        if not isinstance(data, list):
+            raise ApiError(f"--file {args.file}: expected a task object, a list of tasks or {{'tasks': [...]}}")
         return data
     if args.shell:
         task: dict[str, Any] = {"type": "command", "config": {"command": args.shell}}
     elif args.type:
-        task = {"type": args.type, "config": json.loads(args.config) if args.config else {}}
+        try:
+            config = json.loads(args.config) if args.config else {}
+        except json.JSONDecodeError as exc:
+            raise ApiError(f"--config: not JSON: {exc}") from None
+        task = {"type": args.type, "config": config}
     else:
         raise ApiError("give --file, --command or --type (with --config)")
     for key, value in (("priority", args.priority), ("timeout_seconds", args.timeout),
@@ -113,7 +130,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 0
     summary = wait_for(client, ids, show_progress=True)
     print_summary(summary)
-    return 0 if all(s in ("completed",) for s in summary["status"]) else 1
+    return 0 if set(summary["counts"]) <= {"completed"} else 1
 
 
 def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_seconds: float = 3600

@@ -376,3 +376,4 @@ def test_compose_commands_run_as_processes_pass_the_healthcheck_and_complete_a_t
     assert task["status"] == "completed" and task["result"] == 5, task
     assert task["attempts"][-1]["worker_id"] == expected_id
     assert (data_dir / "coordinator_state.sqlite").exists(), "state must live in the /data volume"
+    wait_until(lambda: (data_dir / "dtf_events.duckdb").exists(), 10, message="DuckDB file in the /data volume")

@@ -22,17 +22,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worker-id", default=env("DTF_WORKER_ID"), help="stable id (default: hostname-pid)")
     p.add_argument("--hardware", default=env("DTF_HARDWARE", "auto"),
                    help="'auto' to detect, or a list such as cpu,cuda to declare")
-    p.add_argument("--concurrency", type=int, default=int(env("DTF_CONCURRENCY", "0") or 0),
+    p.add_argument("--concurrency", type=int, default=env("DTF_CONCURRENCY", "0") or "0",
                    help="tasks held at once (default: CPU count)")
-    p.add_argument("--pool-size", type=int, default=int(env("DTF_POOL_SIZE", "0") or 0),
+    p.add_argument("--pool-size", type=int, default=env("DTF_POOL_SIZE", "0") or "0",
                    help="child processes for python/benchmark tasks (default: CPU count)")
     p.add_argument("--work-dir", default=env("DTF_WORK_DIR"), help="scratch space for tasks")
     p.add_argument("--tags", default=env("DTF_TAGS", ""), help="k=v,k=v labels for this worker")
     p.add_argument("--allow-types", default=env("DTF_ALLOW_TYPES", ""),
                    help="comma list of task types this worker runs (default: all)")
-    p.add_argument("--allow-install", action="store_true", default=env("DTF_ALLOW_INSTALL", "") in ("1", "true"),
+    p.add_argument("--allow-install", action="store_true", default=env("DTF_ALLOW_INSTALL", "").lower() in ("1", "true", "yes", "on"),
                    help="install declared packages that are missing")
-    p.add_argument("--drain-seconds", type=float, default=float(env("DTF_DRAIN_SECONDS", "30")),
+    p.add_argument("--drain-seconds", type=float, default=env("DTF_DRAIN_SECONDS", "30"),
                    help="on SIGTERM, how long running tasks may finish")
     p.add_argument("--log-level", default=env("DTF_LOG_LEVEL", "INFO"))
     p.add_argument("--log-format", default=env("DTF_LOG_FORMAT", "console"), choices=["json", "console"])
