@@ -82,8 +82,10 @@ async def list_tasks(request: web.Request) -> web.Response:
     try:
         cursor = int(cursor_raw)
     except ValueError:
+        cursor = -1
+    if not 0 <= cursor < 2 ** 63:  # SQLite integers are 64-bit: a larger one would be a 500
         raise ValidationError("'cursor' must be the next_cursor of a previous page", "cursor",
-                              "invalid_query") from None
+                              "invalid_query")
     await engine.store.barrier()
     sql = ("SELECT task_id, seq, type, spec, status, failures, result, error, details, flaky, not_before, "
            "excluded_workers, created_at, updated_at FROM tasks WHERE seq > ?")

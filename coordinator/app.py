@@ -118,6 +118,8 @@ class Coordinator:
     def build_app(self) -> web.Application:
         from coordinator.error_integration import integrate_error_handler
         integrate_error_handler(self)  # every failure goes through the pipeline
+        from coordinator.analytics import add_analytics
+        add_analytics(self)  # the error and result endpoints exist on every coordinator
         self.app = create_app(self.config, self)
         for ext in self._extensions:
             if hasattr(ext, "on_app"):

@@ -81,6 +81,10 @@ class Engine:
         for task in resumed:
             self.tasks[task.task_id] = task
             self.status_counts[task.status] += 1
+        # Terminal tasks stay on disk only, but /api/v1/status and the gauges count every task.
+        for status, count in (await self.store.count_by_status()).items():
+            if TaskStatus(status).terminal:
+                self.status_counts[TaskStatus(status)] += count
         for task in resumed:
             if task.status is TaskStatus.QUEUED:
                 self._enqueue_or_wait(task)
@@ -210,6 +214,7 @@ class Engine:
         self.orphans.pop(task.task_id, None)
         self.last_failure.pop(task.task_id, None)
         self.metrics.inc("dtf_tasks_finished_total", status=status.value)
+        self.metrics.observe("dtf_task_completion_seconds", task.updated_at - task.created_at)
         for hook in self.on_terminal:
             hook(task)
         dependants = self.waiting_on.pop(task.task_id, set())
@@ -283,6 +288,7 @@ class Engine:
                                   dispatched_at=ts,
                                   lease_deadline=ts + task.timeout_seconds + self.config.lease_grace_seconds)
                     task.attempts.append(att)
+                    self.metrics.observe("dtf_task_dispatch_latency_seconds", ts - (task.ready_at or ts))
                     self._set_status(task, TaskStatus.ASSIGNED)
                     w.running[task.task_id] = att.number
                     self.store.attempt_changed(task.task_id, att)

@@ -1,22 +1,43 @@
 """JSON error bodies, auth and limits for the HTTP API: 4xx naming the problem, never a stack trace."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Awaitable, Callable
 
 import structlog
 from aiohttp import web
 
+from coordinator.ratelimit import FailureCounter, RateLimitSettings, TokenBucketLimiter, retry_after_header
+
 log = structlog.get_logger("dtf.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = ("/health", "/openapi.json")
+UNLIMITED_PATHS = ("/health",)
+# The /ws handler records failed worker authentications here (a request-scoped key: no app state).
+AUTH_FAILURES = "dtf.auth_failures"
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, "field": field}}, status=status)
+def error_response(status: int, code: str, message: str, field: str | None = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, "field": field}}, status=status,
+                             headers=headers)
 
 
-def make_middlewares(api_token: str | None) -> list:
+def _too_many(seconds: float, message: str) -> web.Response:
+    return error_response(429, "rate_limited", message, None, {"Retry-After": retry_after_header(seconds)})
+
+
+def _presented_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
+
+
+def make_middlewares(api_token: str | None, limits: RateLimitSettings | None = None) -> list:
+    limits = RateLimitSettings.from_env() if limits is None else limits
+    buckets = TokenBucketLimiter(limits.http_rate_per_second, limits.http_burst, max_keys=limits.max_clients)
+    failures = FailureCounter(limits.auth_failures_per_minute, 60.0, max_keys=limits.max_clients)
+
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -32,15 +53,40 @@ def make_middlewares(api_token: str | None) -> list:
             return error_response(500, "internal_error", "internal error; see the coordinator log")
 
     @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in UNLIMITED_PATHS:
+            return await handler(request)
+        remote = request.remote or "unknown"
+        if request.path == "/ws":
+            # The worker token travels inside the socket (hello); only the address is known here.
+            request[AUTH_FAILURES] = failures
+            wait = failures.retry_after(("ws", remote))
+            if wait:
+                return _too_many(wait, "too many failed worker authentications from this address; "
+                                       "check the worker token")
+        # Per client: its address and the credential it presents (hashed: no token kept in memory).
+        credential = hashlib.sha256(_presented_token(request).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        wait = buckets.acquire((remote, credential))
+        if wait:
+            return _too_many(wait, f"rate limit of {limits.http_rate_per_second:g} requests/s "
+                                   f"(burst {limits.http_burst}) exceeded; retry later")
+        return await handler(request)
+
+    @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if api_token is None or request.path in OPEN_PATHS or request.path == "/ws" \
                 or request.path.startswith("/dashboard/static"):
             return await handler(request)
-        header = request.headers.get("Authorization", "")
-        given = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
-        if not hmac.compare_digest(given.encode(), api_token.encode()):
+        given = _presented_token(request)
+        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), api_token.encode()):
+            remote = ("api", request.remote or "unknown")
+            wait = failures.retry_after(remote)
+            if wait:
+                return _too_many(wait, "too many failed authentications from this address")
+            failures.record(remote)
+            log.warning("api_auth_failed", peer=request.remote, path=request.path)
             return error_response(401, "unauthorized", "missing or wrong API token: send "
                                   "'Authorization: Bearer <token>'")
         return await handler(request)
 
-    return [errors, auth]
+    return [errors, rate_limit, auth]

@@ -5,5 +5,13 @@ from typing import Any
 
 
 def apply_flags(coordinator: Any) -> None:
-    """Nothing is optional yet beyond what the flags name; later parts register here."""
-    return None
+    """Install the extensions the coordinator's flags ask for."""
+    if coordinator.config.dashboard:
+        from coordinator.dashboard import integrate_dashboard
+        integrate_dashboard(coordinator)
+    if coordinator.config.result_aggregator:
+        from coordinator.analytics import integrate_result_aggregator
+        integrate_result_aggregator(coordinator)
+    if coordinator.config.load_balancer:
+        from coordinator.analytics import integrate_load_balancer
+        integrate_load_balancer(coordinator)

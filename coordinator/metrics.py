@@ -18,6 +18,13 @@ HELP = {
     "dtf_worker_connections_total": "Worker connections accepted",
     "dtf_task_duration_seconds": "From dispatch to accepted result",
     "dtf_sqlite_commit_seconds": "Group commits of the durable state",
+    "dtf_task_dispatch_latency_seconds": "From runnable (queued or retry due) to handed to a worker",
+    "dtf_task_completion_seconds": "From submission to a terminal status",
+    "dtf_errors_total": "Error events by category (every failure, classified)",
+    "dtf_recovery_actions_total": "Recovery actions executed, by action and success",
+    "dtf_protocol_errors_total": "Malformed or refused worker messages",
+    "dtf_duckdb_flush_seconds": "DuckDB history writes (one batch each)",
+    "dtf_duckdb_rows_written_total": "Rows written to the DuckDB history",
     "dtf_sqlite_rows_written_total": "Rows written by group commits",
 }
 

@@ -108,6 +108,7 @@ class Task:
     excluded_workers: set[str] = field(default_factory=set)
     failures: int = 0            # failed attempts so far (the policy's `attempt`)
     spec_json: str | None = None  # cached serialised spec; call spec_changed() after editing it
+    ready_at: float = 0.0         # when it last became runnable (for the dispatch latency metric)
 
     @property
     def current(self) -> Attempt | None:

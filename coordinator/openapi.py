@@ -28,10 +28,12 @@ TASK_SCHEMA = {
             "hardware": {"type": "array", "items": {"type": "string", "minLength": 1}},
             "min_memory_gb": {"type": "number", "minimum": 0},
             "packages": {"type": "array", "items": {"type": "string", "minLength": 1}}}},
-        "priority": {"type": "integer"},
-        "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 604800},
+        "priority": {"type": "integer", "minimum": -(2 ** 31), "maximum": 2 ** 31 - 1},
+        # OpenAPI 3.0: exclusiveMinimum is a flag beside minimum, and "type" is never a list.
+        "timeout_seconds": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 604800},
         "max_retries": {"type": "integer", "minimum": 0, "maximum": 100},
-        "tags": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+        "tags": {"type": "object", "additionalProperties": {"nullable": True, "anyOf": [
+            {"type": "string"}, {"type": "number"}, {"type": "boolean"}]}},
         "depends_on": {"type": "array", "items": {"type": "string"}},
     },
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import heapq
+import time
 from collections import defaultdict
 from typing import Callable, Iterable
 
@@ -19,6 +20,7 @@ class ReadyQueue:
         self._heap: list[tuple[int, int, str]] = []
 
     def push(self, task: Task) -> None:
+        task.ready_at = time.time()
         heapq.heappush(self._heap, (task.priority, task.seq, task.task_id))
 
     def __len__(self) -> int:
@@ -53,8 +55,11 @@ class ReadyQueue:
                 if len(skipped) >= SKIP_LIMIT:
                     break
                 continue
-            if choose is not None and len(candidates) > 1:
+            if choose is not None and (len(candidates) > 1 or getattr(choose, "may_defer", False)):
                 best = choose(task, candidates)
+                if best is None:  # the load balancer holds it back for a better worker (bounded)
+                    skipped.append(entry)
+                    continue
             else:
                 best = max(candidates, key=lambda w: free[w.worker_id])
             wid = best.worker_id

@@ -236,6 +236,9 @@ class Store:
             task.attempts.append(row_to_attempt(r))
         return task
 
+    async def count_by_status(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in await self.fetchall("SELECT status, COUNT(*) FROM tasks GROUP BY status")}
+
     async def max_seq(self) -> int:
         rows = await self.fetchall("SELECT COALESCE(MAX(seq), 0) FROM tasks")
         return int(rows[0][0])

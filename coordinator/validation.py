@@ -11,6 +11,11 @@ ALLOWED_REQUIREMENTS = frozenset({"hardware", "min_memory_gb", "packages"})
 DEFAULT_TIMEOUT_SECONDS = 300.0
 MAX_TIMEOUT_SECONDS = 7 * 86400.0
 MAX_BATCH = 10_000
+# Stored as JSON and served inside listings: orjson writes at most 254 levels, so deeper input
+# would be accepted and then break the durable write (and every commit after it).
+MAX_NESTING = 64
+PRIORITY_RANGE = (-(2 ** 31), 2 ** 31 - 1)  # SQLite and sort keys take 64-bit; keep far inside
+MAX_ID_CHARS = 256
 
 
 class ValidationError(Exception):
@@ -23,6 +28,18 @@ class ValidationError(Exception):
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if level > limit:
+            return True
+        stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def validate_task(raw: Any, where: str = "") -> dict[str, Any]:
@@ -41,6 +58,8 @@ def validate_task(raw: Any, where: str = "") -> dict[str, Any]:
     config = raw.get("config", {})
     if not isinstance(config, dict):
         raise ValidationError("'config' must be an object", where + "config")
+    if _too_deep(config):
+        raise ValidationError(f"'config' nests deeper than {MAX_NESTING} levels", where + "config")
     _validate_config(ttype, config, where + "config")
     reqs = raw.get("requirements", {}) or {}
     if not isinstance(reqs, dict):
@@ -63,8 +82,10 @@ def validate_task(raw: Any, where: str = "") -> dict[str, Any]:
     if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
         raise ValidationError("'requirements.packages' must be a list of package names", where + "requirements.packages")
     priority = raw.get("priority", 5)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise ValidationError("'priority' must be an integer (lower runs first)", where + "priority")
+    if not isinstance(priority, int) or isinstance(priority, bool) \
+            or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+        raise ValidationError(f"'priority' must be an integer from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]} "
+                              "(lower runs first)", where + "priority")
     timeout = raw.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
     if not _number(timeout) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
         raise ValidationError(f"'timeout_seconds' must be a number in (0, {MAX_TIMEOUT_SECONDS:.0f}]",
@@ -78,7 +99,8 @@ def validate_task(raw: Any, where: str = "") -> dict[str, Any]:
             not all(v is None or isinstance(v, (str, int, float, bool)) for v in tags.values()):
         raise ValidationError("'tags' must be an object of string keys and scalar values", where + "tags")
     depends_on = raw.get("depends_on", []) or []
-    if not isinstance(depends_on, list) or not all(isinstance(d, str) and d for d in depends_on):
+    if not isinstance(depends_on, list) or not all(isinstance(d, str) and d and len(d) <= MAX_ID_CHARS
+                                                   for d in depends_on):
         raise ValidationError("'depends_on' must be a list of task ids", where + "depends_on")
     return {"type": ttype, "config": config,
             "requirements": {"hardware": hardware, "min_memory_gb": float(mem), "packages": packages},

@@ -10,9 +10,12 @@ from coordinator.models import WorkerState, now
 # States set explicitly (by detection or recovery actions); idle/busy are derived.
 CONDITION_STATES = frozenset({WorkerState.SLOW, WorkerState.OVERLOADED, WorkerState.UNAVAILABLE,
                               WorkerState.CRASHED, WorkerState.DISCONNECTED, WorkerState.DRAINING})
-# States in which a worker gets no new work at all.
+# States in which a worker gets no new work at all. Overloaded is throttled, not stopped: its
+# load report is the host's load average, which co-located workers share and which lags by a
+# minute, so stopping every overloaded worker can stall the whole fleet.
 NO_WORK_STATES = frozenset({WorkerState.UNAVAILABLE, WorkerState.CRASHED, WorkerState.DISCONNECTED,
-                            WorkerState.DRAINING, WorkerState.OVERLOADED})
+                            WorkerState.DRAINING})
+THROTTLED_STATES = frozenset({WorkerState.SLOW, WorkerState.OVERLOADED})
 
 
 @dataclass(slots=True, kw_only=True)
@@ -56,8 +59,8 @@ class WorkerRecord:
         if not self.connected or self.state in NO_WORK_STATES or self.reconnect_requested:
             return 0
         slots = self.concurrency - len(self.running)
-        if self.state is WorkerState.SLOW:
-            # A slow worker gets less work: a quarter of its slots, at least one.
+        if self.state in THROTTLED_STATES:
+            # A slow or overloaded worker gets less work: a quarter of its slots, at least one.
             slots = max(1, self.concurrency // 4) - len(self.running)
         elif self.probation_until is not None:
             slots = 1 - len(self.running)  # on probation: one task at a time

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import WSMsgType, web
 
+from coordinator.httperrors import AUTH_FAILURES
 from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, MessageType, ProtocolError, decode, encode)
 
 if TYPE_CHECKING:
@@ -17,12 +18,18 @@ if TYPE_CHECKING:
 log = structlog.get_logger("dtf.ws")
 HELLO_TIMEOUT_SECONDS = 10.0
 WORKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# aiohttp buffers at most this much of one frame. Frames between MAX_FRAME_BYTES and this reach
+# decode() and are closed with 4413; larger ones are cut by aiohttp itself with 1009 (too big).
+READER_LIMIT_BYTES = 2 * MAX_FRAME_BYTES
+INTERNAL_ERROR = 1011
+FOREIGN_ATTEMPT = "attempt belongs to another worker"
 
 
 class WorkerConnection:
-    def __init__(self, ws: web.WebSocketResponse, worker_id: str) -> None:
+    def __init__(self, ws: web.WebSocketResponse, worker_id: str, peer: str | None = None) -> None:
         self.ws = ws
         self.worker_id = worker_id
+        self.peer = peer
         self.superseded = False
 
     async def send(self, text: str) -> None:
@@ -44,7 +51,7 @@ def token_ok(expected: str | None, given: str) -> bool:
 async def worker_socket(request: web.Request, engine: "Engine", worker_token: str | None,
                         connections: set[web.WebSocketResponse]) -> web.StreamResponse:
     # No per-message deflate: batches are small JSON and compressing them costs more CPU than it saves.
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=None, autoping=True, compress=False)
+    ws = web.WebSocketResponse(max_msg_size=READER_LIMIT_BYTES, heartbeat=None, autoping=True, compress=False)
     await ws.prepare(request)
     connections.add(ws)
     conn: WorkerConnection | None = None
@@ -68,13 +75,18 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
             return ws
         if not token_ok(worker_token, hello.body["token"]):
             log.warning("worker_rejected", reason="bad token", peer=request.remote)
+            engine.metrics.inc("dtf_worker_auth_failures_total")
+            failures = request.get(AUTH_FAILURES)
+            if failures is not None:
+                failures.record(("ws", request.remote or "unknown"))
             await ws.close(code=CloseCode.UNAUTHORIZED, message=b"invalid worker token")
             return ws
         worker_id = hello.body["worker_id"]
         if not WORKER_ID.match(worker_id):
             await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"invalid worker_id")
             return ws
-        conn = WorkerConnection(ws, worker_id)
+        _note_takeover(engine, worker_id, request.remote)
+        conn = WorkerConnection(ws, worker_id, request.remote)
         try:
             welcome = engine.hello(conn, hello.body)
         except ProtocolError as exc:
@@ -88,10 +100,21 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
                 try:
                     await _handle(engine, conn, msg.data)
                 except ProtocolError as exc:
-                    log.warning("protocol_error", worker_id=worker_id, error=str(exc))
+                    log.warning("protocol_error", worker_id=worker_id, error=str(exc), peer=request.remote)
                     engine.metrics.inc("dtf_protocol_errors_total")
                     reason = f"protocol error: {exc}"
                     await ws.close(code=exc.code, message=str(exc).encode()[:120])
+                    break
+                except (ConnectionError, RuntimeError) as exc:  # our reply could not be sent
+                    reason = f"send failed: {exc}"
+                    break
+                except Exception:
+                    # A frame we failed to handle: this connection ends, the coordinator and the
+                    # other workers carry on.
+                    log.exception("frame_handling_failed", worker_id=worker_id)
+                    engine.metrics.inc("dtf_protocol_errors_total")
+                    reason = "internal error handling a frame"
+                    await ws.close(code=INTERNAL_ERROR, message=b"internal error")
                     break
             elif msg.type is WSMsgType.CLOSE:
                 # A close frame is a clean goodbye; a socket that just ends is a crash or a cut link.
@@ -106,6 +129,7 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
                 reason = f"socket error: {ws.exception()}"
                 if ws.close_code == 1009:
                     reason = "frame too large"
+                    engine.metrics.inc("dtf_protocol_errors_total")
                 break
             else:  # CLOSED / CLOSING: the transport ended without a close frame
                 break
@@ -114,6 +138,21 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
         if conn is not None and not conn.superseded:
             await engine.connection_closed(conn, abnormal=abnormal, reason=reason)
     return ws
+
+
+def _note_takeover(engine: "Engine", worker_id: str, peer: str | None) -> None:
+    """A hello for a worker id that is connected right now supersedes that connection.
+
+    Workers share one token, so the coordinator cannot tell a fast reconnect (the old socket is
+    half-open) from another token holder taking the id over: it allows it, and makes it visible.
+    """
+    record = engine.workers.get(worker_id)
+    old = record.connection if record is not None else None
+    if old is None:
+        return
+    engine.metrics.inc("dtf_worker_takeovers_total")
+    log.warning("worker_connection_superseded", worker_id=worker_id, old_peer=getattr(old, "peer", None),
+                new_peer=peer, running=len(record.running))
 
 
 async def _handle(engine: "Engine", conn: WorkerConnection, raw: str) -> None:
@@ -128,6 +167,11 @@ async def _handle(engine: "Engine", conn: WorkerConnection, raw: str) -> None:
     elif t is MessageType.RESULTS:
         engine.heartbeat(conn, {})
         acks = await engine.results(conn, body["items"])
+        foreign = sum(1 for a in acks if a.get("reason") == FOREIGN_ATTEMPT)
+        if foreign:
+            # Only the assigned worker knows an attempt's lease: this is impersonation or a bug.
+            engine.metrics.inc("dtf_foreign_results_refused_total", foreign)
+            log.warning("foreign_results_refused", worker_id=conn.worker_id, peer=conn.peer, count=foreign)
         await conn.send(encode(MessageType.RESULT_ACKS, items=acks))
     elif t is MessageType.COMMAND_RESULT:
         engine.heartbeat(conn, {})

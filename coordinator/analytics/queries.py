@@ -121,11 +121,14 @@ def correlations(pattern_ids: list[str], since: datetime | None, until: datetime
     where.params.append(pattern_ids)
     sql = ("WITH ev AS (SELECT pattern_id, worker_id, hardware_type, tags FROM error_events"
            f"{where.sql()}), "
-           "tagged AS (SELECT pattern_id, k, json_extract_string(tags, '$.\"' || k || '\"') AS v "
-           "FROM (SELECT pattern_id, tags, unnest(json_keys(tags)) AS k FROM ev WHERE tags IS NOT NULL "
-           "AND json_type(tags) = 'OBJECT')) "
+           # JSON work per distinct tag set, not per event: tag sets repeat across a suite's tasks.
+           "tag_sets AS (SELECT pattern_id, CAST(tags AS VARCHAR) AS tags, count(*) AS n FROM ev "
+           "WHERE tags IS NOT NULL GROUP BY ALL), "
+           "tagged AS (SELECT pattern_id, k, json_extract_string(tags, '$.\"' || k || '\"') AS v, n "
+           "FROM (SELECT pattern_id, tags, n, unnest(json_keys(tags)) AS k FROM tag_sets "
+           "WHERE json_type(tags) = 'OBJECT')) "
            "SELECT pattern_id, 'worker_id' AS dim, worker_id AS value, count(*) AS n FROM ev GROUP BY ALL "
            "UNION ALL SELECT pattern_id, 'hardware_type', hardware_type, count(*) FROM ev GROUP BY ALL "
-           "UNION ALL SELECT pattern_id, 'tag:' || k, v, count(*) FROM tagged GROUP BY ALL "
+           "UNION ALL SELECT pattern_id, 'tag:' || k, v, sum(n) FROM tagged GROUP BY ALL "
            "UNION ALL SELECT pattern_id, 'total', NULL, count(*) FROM ev GROUP BY ALL")
     return sql, where.params

@@ -29,6 +29,7 @@ class DashboardExtension:
     async def on_start(self, coordinator: "Coordinator", app: Any) -> None:
         engine = coordinator.engine
         assert engine is not None
+        self.hub.reopen()  # a coordinator may be started again after a stop
         if self.hub.task_finished not in engine.on_terminal:
             engine.on_terminal.append(self.hub.task_finished)
 

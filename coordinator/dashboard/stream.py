@@ -1,7 +1,7 @@
 """``GET /api/v1/stream``: the engine's live events as Server-Sent Events.
 
 A client first gets ``retry`` and a ``snapshot`` (status, workers, running and recent tasks), then
-every bus event as ``event: <kind>`` (task, worker, error, action), a coalesced ``status`` at most
+every bus event as ``event: <kind>`` (task, worker, error_event, action), a coalesced ``status`` at most
 once a second while tasks move, and a ``heartbeat`` after 15 s of silence so proxies keep the
 connection and the page can tell a stalled stream from a quiet one. Each client reads its own
 bounded bus subscription: a slow browser loses its oldest events (and is told, ``dropped``), it
@@ -26,6 +26,9 @@ log = structlog.get_logger("dtf.dashboard")
 
 _CLOSE = {"kind": "_close"}  # the sentinel shutdown puts into every subscription
 _BATCH_MAX = 200             # events written per socket write at most
+# EventSource fires its own "error" on connection trouble, so an SSE event named "error" would be
+# mistaken for one: the bus's error events go out as "error_event".
+_WIRE_NAMES = {"error": "error_event"}
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                "X-Accel-Buffering": "no", "X-Content-Type-Options": "nosniff"}
 
@@ -130,7 +133,7 @@ class StreamHub:
                 kind = event.get("kind", "message")
                 status_dirty = status_dirty or kind == "task"
                 seq += 1
-                out += sse_frame(kind, event, seq)
+                out += sse_frame(_WIRE_NAMES.get(kind, kind), event, seq)
             if sub.dropped != dropped:
                 out += sse_frame("dropped", {"count": sub.dropped - dropped})
                 dropped = sub.dropped
@@ -147,6 +150,9 @@ class StreamHub:
             if out:
                 await resp.write(bytes(out))
                 last_write = now
+
+    def reopen(self) -> None:
+        self._closing = False
 
     async def shutdown(self, app: web.Application | None = None) -> None:
         """Tell every open stream to say ``bye`` and end (called from on_shutdown)."""
