@@ -340,7 +340,7 @@ class Engine:
         w.tags = body.get("tags") or {}
         w.concurrency = concurrency
         w.connection = conn
-        w.reconnect_requested = False
+        w.reconnect_requested_until = 0.0
         w.last_seen = now()
         if w.condition in (WorkerState.DISCONNECTED, WorkerState.DRAINING):
             w.set_condition(None)
@@ -587,6 +587,8 @@ class Engine:
 
     async def check_health(self) -> None:
         ts = now()
+        if self.status_counts[TaskStatus.QUEUED]:
+            self.kick()  # conditions lift with time (probation, reconnects): look again
         for w in list(self.workers.values()):
             if w.connected and ts - w.last_seen > self.config.heartbeat_timeout_seconds:
                 await self.worker_unresponsive(w)

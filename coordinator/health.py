@@ -1,7 +1,7 @@
 """Worker health detected from what the coordinator sees: slowness, overload, blame, poison tasks.
 
 - slow: a worker whose durations for the same work run far above the rest of the fleet's;
-- overloaded: a worker whose own load report says it is past its capacity;
+- overloaded: a worker whose own load report says it is past its capacity (loop lag, memory);
 - blame: a worker that fails many different tasks which then pass elsewhere is quarantined
   (a bad worker, not bad tests);
 - poison: a task that crashed several different workers is stopped (a bad task, not bad workers).
@@ -28,7 +28,6 @@ class HealthSettings:
     slow_factor: float = 3.0          # median duration this many times the fleet's marks a worker slow
     slow_min_samples: int = 3         # samples needed from the worker and from the rest of the fleet
     slow_min_seconds: float = 0.2     # ignore differences among tasks faster than this
-    overload_factor: float = 2.0      # 1-minute load average above factor x CPUs is overload
     blame_threshold: int = 3          # distinct tasks failed here and passed elsewhere -> quarantine
     blame_window_seconds: float = 3600.0
     poison_threshold: int = 3         # distinct workers crashed by one task -> poison
@@ -78,14 +77,11 @@ class HealthTracker:
 
     # ---- overload ---------------------------------------------------------------------------------
     def on_load(self, worker: WorkerRecord, load: dict[str, Any]) -> None:
-        cpus = float(worker.hardware.get("cpu_count") or 1)
-        load_avg = load.get("load_avg_1m")
-        overloaded = bool(load.get("overloaded")) or (
-            isinstance(load_avg, (int, float)) and load_avg > self.settings.overload_factor * cpus)
-        if overloaded and worker.state not in (WorkerState.OVERLOADED, WorkerState.UNAVAILABLE,
-                                               WorkerState.CRASHED, WorkerState.DRAINING):
+        if load.get("overloaded") is True and worker.state not in (
+                WorkerState.OVERLOADED, WorkerState.UNAVAILABLE, WorkerState.CRASHED, WorkerState.DRAINING):
             self.engine.set_worker_condition(worker, WorkerState.OVERLOADED)
-            self.report("mark_worker_slow", worker, f"worker reports overload (load {load_avg}, {cpus:g} CPUs)")
+            self.report("mark_worker_slow", worker, f"worker reports overload (event loop lag "
+                        f"{load.get('loop_lag_seconds')}s, memory {load.get('memory_percent')}%)")
 
     # ---- blame and poison ---------------------------------------------------------------------------
     def _blame_earlier_failures(self, task: Task, passed_on: WorkerRecord) -> None:

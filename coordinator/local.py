@@ -73,7 +73,8 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"dtf is up: coordinator {base} with {args.workers} local workers")
         print(f"  API        {base}/api/v1/status")
         if _has_dashboard():
-            print(f"  dashboard  {base}/dashboard")
+            hint = "?token=<your DTF_API_TOKEN>" if token_env.get("DTF_API_TOKEN") else ""
+            print(f"  dashboard  {base}/dashboard{hint}")
         print(f"  metrics    {base}/metrics")
         print(f"  state      {data_dir} (SQLite state, DuckDB history, logs)")
         if args.demo:

@@ -79,7 +79,7 @@ async def reconnect(engine, task, w, failure) -> Result:
     if w is None or not w.connected:
         return False, "worker not connected (it reconnects by itself)"
     engine.expect_reconnect[w.worker_id] = now() + engine.config.restart_grace_seconds
-    w.reconnect_requested = True
+    w.reconnect_requested_until = now() + engine.config.restart_grace_seconds
     sent = await engine.send_command(w, CommandName.RECONNECT)
     return sent, "worker told to reconnect; its running tasks carry over" if sent else "command not delivered"
 
@@ -91,7 +91,7 @@ async def failover(engine, task, w, failure) -> Result:
     if w is None or not w.connected:
         return False, "worker not connected"
     engine.expect_reconnect[w.worker_id] = now() + engine.config.restart_grace_seconds
-    w.reconnect_requested = True
+    w.reconnect_requested_until = now() + engine.config.restart_grace_seconds
     sent = await engine.send_command(w, CommandName.FAILOVER, url=backup)
     return sent, f"worker told to fail over to {backup}"
 

@@ -33,9 +33,11 @@ class ReadyQueue:
         free: dict[str, int] = {}
         pool: dict[str, WorkerRecord] = {}
         available_hw: set[str] = set()
+        serving: list[WorkerRecord] = []
         for w in workers:
             if w.connected and w.state not in NO_WORK_STATES:
                 available_hw.update(w.hardware_types)
+                serving.append(w)
             slots = w.free_slots
             if slots > 0:
                 free[w.worker_id] = slots
@@ -50,6 +52,12 @@ class ReadyQueue:
                 continue
             candidates = [pool[wid] for wid in free if matches(pool[wid], task)]
             candidates = _prefer_hardware(task, candidates, available_hw)
+            if not candidates and task.excluded_workers and _only_excluded_could_serve(task, serving):
+                # Every worker that could run it was excluded by earlier recovery: better to try
+                # one of them again than to leave the task queued forever.
+                task.excluded_workers.clear()
+                candidates = _prefer_hardware(task, [pool[wid] for wid in free if matches(pool[wid], task)],
+                                              available_hw)
             if not candidates:
                 skipped.append(entry)
                 if len(skipped) >= SKIP_LIMIT:
@@ -70,6 +78,16 @@ class ReadyQueue:
         for entry in skipped:
             heapq.heappush(heap, entry)
         return plan
+
+
+def _only_excluded_could_serve(task: Task, serving: list[WorkerRecord]) -> bool:
+    excluded = task.excluded_workers
+    task.excluded_workers = set()
+    try:
+        able = [w for w in serving if matches(w, task)]
+    finally:
+        task.excluded_workers = excluded
+    return bool(able) and all(w.worker_id in excluded for w in able)
 
 
 def _prefer_hardware(task: Task, candidates: list[WorkerRecord], available_hw: set[str]) -> list[WorkerRecord]:

@@ -32,7 +32,7 @@ class WorkerRecord:
     condition_since: float = 0.0
     condition_until: float | None = None        # when the explicit state (or exclusions) lift
     probation_until: float | None = None        # after that, a trial with one slot until then
-    reconnect_requested: bool = False           # told to reconnect: no new work until its next hello
+    reconnect_requested_until: float = 0.0      # told to reconnect: no new work until its hello (or then)
     excluded_hardware: set[str] = field(default_factory=set)
     unavailable_resources: set[str] = field(default_factory=set)
     error_counts: Counter = field(default_factory=Counter)
@@ -56,7 +56,7 @@ class WorkerRecord:
 
     @property
     def free_slots(self) -> int:
-        if not self.connected or self.state in NO_WORK_STATES or self.reconnect_requested:
+        if not self.connected or self.state in NO_WORK_STATES or self.reconnect_requested_until > now():
             return 0
         slots = self.concurrency - len(self.running)
         if self.state in THROTTLED_STATES:

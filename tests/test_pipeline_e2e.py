@@ -125,9 +125,9 @@ def test_slow_worker_marked_slow_gets_less_work_and_recovers(cluster):
     for proc, cpu in ((slow, 0), (quick, 1)):
         for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
             p.cpu_affinity([cpu])
-    # Three CPU hogs share core 0 with the slow worker: it gets about a quarter of a core.
+    # Five CPU hogs share core 0 with the slow worker: it gets about a sixth of a core.
     hogs = [subprocess.Popen([sys.executable, "-c", "import os; os.sched_setaffinity(0, {0})\nwhile True: pass"])
-            for _ in range(3)]
+            for _ in range(5)]
     try:
         ids = cluster.submit([{"type": "python", "config": {"callable": "tests.workload:burn", "args": [0.05]}}
                               for _ in range(40)])

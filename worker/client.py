@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import structlog
 import tenacity
 
@@ -58,6 +59,7 @@ class WorkerAgent:
         self._stop = asyncio.Event()
         self._draining = False
         self._heartbeat_interval = 1.0
+        self._last_beat = 0.0
         self._acked = asyncio.Event()
         self.connected = asyncio.Event()
         self.sessions = 0
@@ -84,7 +86,8 @@ class WorkerAgent:
         retrying = tenacity.AsyncRetrying(
             wait=tenacity.wait_exponential_jitter(initial=self.config.reconnect_initial_seconds,
                                                   max=self.config.reconnect_max_seconds),
-            retry=tenacity.retry_if_exception_type((aiohttp.ClientError, OSError, asyncio.TimeoutError)),
+            retry=tenacity.retry_if_exception_type((aiohttp.ClientError, OSError, asyncio.TimeoutError,
+                                                    ProtocolError)),
             before_sleep=lambda rs: log.info("reconnecting", attempt=rs.attempt_number,
                                              error=str(rs.outcome.exception()) if rs.outcome else None),
             reraise=True)
@@ -94,9 +97,17 @@ class WorkerAgent:
                     return
                 ws = await http.ws_connect(self.coordinator_url, max_msg_size=MAX_FRAME_BYTES, heartbeat=None, compress=0,
                                            timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+                # The handshake is part of connecting: a coordinator that dies (or stalls) between
+                # accept and welcome is retried with backoff, not fatal to the worker.
+                try:
+                    held, welcome = await self._hello(ws)
+                except BaseException:
+                    await ws.close()
+                    raise
         if self._stop.is_set():
+            await ws.close()
             return
-        await self._session(ws)
+        await self._session(ws, held, welcome)
 
     def stop(self) -> None:
         self._stop.set()
@@ -120,7 +131,7 @@ class WorkerAgent:
         self.stop()
 
     # ---- one connection -------------------------------------------------------------------------
-    async def _session(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _hello(self, ws: aiohttp.ClientWebSocketResponse) -> tuple[list[dict[str, Any]], Any]:
         held = [{"task_id": tid, "attempt": a, "lease": lease} for tid, (a, lease, _) in self.running.items()]
         held += [{"task_id": it["task_id"], "attempt": it["attempt"], "lease": it["lease"]}
                  for it in self.unacked.values() if it["task_id"] not in self.running]
@@ -133,9 +144,14 @@ class WorkerAgent:
             if code == CloseCode.UNAUTHORIZED:
                 raise FatalWorkerError("the coordinator refused the worker token")
             raise aiohttp.ClientConnectionError(f"coordinator closed the connection during hello (code {code})")
+        if first.type is not aiohttp.WSMsgType.TEXT:
+            raise aiohttp.ClientConnectionError(f"no welcome from the coordinator ({first.type.name})")
         welcome = decode(first.data)
         if welcome.type is not MessageType.WELCOME:
             raise ProtocolError("expected welcome")
+        return held, welcome
+
+    async def _session(self, ws: aiohttp.ClientWebSocketResponse, held: list[dict[str, Any]], welcome: Any) -> None:
         self._heartbeat_interval = float(welcome.body.get("heartbeat_interval") or 1.0)
         self.backup_url = welcome.body.get("backup_coordinator") or self.backup_url
         for item in welcome.body.get("cancel") or []:
@@ -179,11 +195,19 @@ class WorkerAgent:
         if ws is None or ws.closed:
             return
         held = [{"task_id": tid, "attempt": a, "lease": lease} for tid, (a, lease, _) in self.running.items()]
+        # Overload is this worker's own judgement: its event loop falling behind (heartbeats late by
+        # more than a second) or memory nearly exhausted. The machine's load average is reported but
+        # not used: several workers may share a machine, and it says nothing about this one.
+        ts = time.monotonic()
+        lag = max(0.0, ts - self._last_beat - self._heartbeat_interval) if self._last_beat else 0.0
+        self._last_beat = ts
+        memory_percent = psutil.virtual_memory().percent
+        load = {"running": len(self.running), "slots": self.config.concurrency, "loop_lag_seconds": round(lag, 3),
+                "memory_percent": memory_percent, "overloaded": lag > 1.0 or memory_percent > 95.0}
         try:
-            load = {"load_avg_1m": os.getloadavg()[0], "running": len(self.running),
-                    "slots": self.config.concurrency}
+            load["load_avg_1m"] = os.getloadavg()[0]
         except OSError:
-            load = {"running": len(self.running), "slots": self.config.concurrency}
+            pass
         await ws.send_str(encode(MessageType.HEARTBEAT, load=load, held=held, draining=self._draining))
 
     async def _on_message(self, msg: Any) -> None:
