@@ -140,11 +140,19 @@ class Store:
             self._wake.clear()
             if self.commit_interval_seconds:
                 await asyncio.sleep(self.commit_interval_seconds)
-            batches = [(UPSERT_TASK, [task_row(t) for t in self._dirty_tasks.values()]),
-                       (UPSERT_ATTEMPT, [attempt_row(tid, a) for tid, a in self._dirty_attempts.values()]),
-                       (UPSERT_WORKER, list(self._dirty_workers.values()))]
-            self._dirty_tasks, self._dirty_attempts, self._dirty_workers = {}, {}, {}
             waiters, self._waiters = self._waiters, []
+            try:
+                batches = [(UPSERT_TASK, [task_row(t) for t in self._dirty_tasks.values()]),
+                           (UPSERT_ATTEMPT, [attempt_row(tid, a) for tid, a in self._dirty_attempts.values()]),
+                           (UPSERT_WORKER, list(self._dirty_workers.values()))]
+            except Exception as exc:  # one unserialisable row must not stop the writer for good
+                log.error("rows_not_serialisable", error=str(exc))
+                batches = []
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(exc)
+                waiters = []
+            self._dirty_tasks, self._dirty_attempts, self._dirty_workers = {}, {}, {}
             rows = sum(len(r) for _, r in batches)
             if not rows and not waiters:
                 continue

@@ -20,6 +20,7 @@ import tenacity
 
 from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, CommandName, MessageType, ProtocolError, decode,
                                   encode)
+from error_handling.retry import RetryPolicy
 from worker.executors.base import ExecContext, ExecResult, Outcome
 
 log = structlog.get_logger("dtf.worker")
@@ -50,6 +51,11 @@ class WorkerAgent:
         self.coordinator_url = config.coordinator
         self.backup_url: str | None = None
         self.executors = executors
+        # The same policy type (and tenacity wait) the coordinator schedules retries with.
+        self.reconnect_policy = RetryPolicy(max_retries=1_000_000,
+                                            initial_delay_seconds=config.reconnect_initial_seconds,
+                                            max_delay_seconds=config.reconnect_max_seconds,
+                                            backoff_factor=2.0, jitter_factor=0.5)
         self.running: dict[str, tuple[int, str, asyncio.Task]] = {}
         self.unacked: dict[str, dict[str, Any]] = {}   # task_id -> result item awaiting ack
         self._pending_results: list[dict[str, Any]] = []
@@ -70,11 +76,18 @@ class WorkerAgent:
             await ex.start()
         try:
             async with aiohttp.ClientSession() as http:
+                # Sessions that end quickly (a coordinator refusing us after hello, a crash loop)
+                # back off like failed connects do, so a worker never hammers the coordinator.
+                pause = self.reconnect_policy.wait
+                short_sessions = 0
                 while not self._stop.is_set():
-                    try:
-                        await self._connect_with_retry(http)
-                    except FatalWorkerError:
-                        raise
+                    began = time.monotonic()
+                    await self._connect_with_retry(http)
+                    short_sessions = short_sessions + 1 if time.monotonic() - began < 5.0 else 0
+                    if short_sessions > 1 and not self._stop.is_set():
+                        state = tenacity.RetryCallState(None, None, (), {})
+                        state.attempt_number = short_sessions - 1
+                        await asyncio.sleep(pause(state))
         finally:
             for _, _, t in self.running.values():
                 t.cancel()
@@ -84,8 +97,7 @@ class WorkerAgent:
 
     async def _connect_with_retry(self, http: aiohttp.ClientSession) -> None:
         retrying = tenacity.AsyncRetrying(
-            wait=tenacity.wait_exponential_jitter(initial=self.config.reconnect_initial_seconds,
-                                                  max=self.config.reconnect_max_seconds),
+            wait=self.reconnect_policy.wait,
             retry=tenacity.retry_if_exception_type((aiohttp.ClientError, OSError, asyncio.TimeoutError,
                                                     ProtocolError)),
             before_sleep=lambda rs: log.info("reconnecting", attempt=rs.attempt_number,
