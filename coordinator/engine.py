@@ -24,6 +24,8 @@ from coordinator.workers import WorkerRecord
 
 log = structlog.get_logger("dtf.engine")
 
+FLAKY_EVIDENCE = frozenset({AttemptOutcome.FAILED, AttemptOutcome.ERROR, AttemptOutcome.TIMED_OUT,
+                            AttemptOutcome.CRASHED})
 TERMINAL_FROM_OUTCOME = {
     "failed": TaskStatus.FAILED,
     "error": TaskStatus.ERROR,
@@ -510,7 +512,9 @@ class Engine:
             match.outcome = outcome
             self.store.attempt_changed(tid, match)
             task.details = details
-            task.flaky = task.failures > 0
+            # Flaky: an earlier attempt of the task itself failed. Attempts lost with a worker or a
+            # connection say nothing about the test.
+            task.flaky = any(a.outcome in FLAKY_EVIDENCE for a in task.attempts[:-1])
             if w is not None:
                 w.completed += 1
             self.metrics.observe("dtf_task_duration_seconds", ts - match.dispatched_at)

@@ -75,6 +75,8 @@ class ErrorPipeline:
         await handler.start()
         engine = coordinator.engine
         assert engine is not None
+        from coordinator.reconcile import backfill_error_events
+        await backfill_error_events(coordinator)  # what a crash kept out of DuckDB, from SQLite
         engine.decide = self.decide
         engine.after_decision = self.after_decision
         engine.health.report = self.report_health

@@ -107,7 +107,10 @@ class WorkerAgent:
             with attempt:
                 if self._stop.is_set():
                     return
-                ws = await http.ws_connect(self.coordinator_url, max_msg_size=MAX_FRAME_BYTES, heartbeat=None, compress=0,
+                # WebSocket pings notice a silent partition from this side too (no pong within 2.5 s
+                # closes the socket and the worker reconnects, or fails over).
+                ws = await http.ws_connect(self.coordinator_url, max_msg_size=MAX_FRAME_BYTES, heartbeat=5.0,
+                                           compress=0,
                                            timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
                 # The handshake is part of connecting: a coordinator that dies (or stalls) between
                 # accept and welcome is retried with backoff, not fatal to the worker.

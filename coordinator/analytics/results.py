@@ -32,6 +32,8 @@ class ResultAggregator:
     async def on_start(self, coordinator: "Coordinator", app: Any) -> None:
         assert coordinator.engine is not None
         coordinator.engine.on_terminal.append(self.on_terminal)
+        from coordinator.reconcile import backfill_task_results
+        await backfill_task_results(coordinator)  # results a crash kept out of DuckDB, from SQLite
 
     async def on_stop(self, coordinator: "Coordinator", app: Any) -> None:
         return None  # the error pipeline flushes and closes the sink after us (reverse order)
