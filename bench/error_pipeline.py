@@ -1,17 +1,29 @@
 """Events/second through the whole error pipeline: classify + aggregate + decide + DuckDB.
 
-    .venv/bin/python bench/error_pipeline.py [--events 100000] [--baseline-events 2000]
+    .venv/bin/python bench/error_pipeline.py [--events 100000] [--repeat 3] [--baseline-events 2000]
 
-Measures ``DistributedErrorHandler.handle_error`` for every event with a real DuckDB file,
-up to the moment ``handler.stop()`` returns (everything committed), and compares it with a
-naive baseline doing the same classify + aggregate + decide but one INSERT per event.
-Uses tests/data/error_corpus.jsonl when present, else a built-in mix of real-world messages.
+Measures ``DistributedErrorHandler.handle_error`` for every event with a real DuckDB file, from
+the first ``handle_error`` to the moment ``handler.stop()`` returns (everything committed and
+checkpointed), with a fresh handler and database per run (cold caches). Mixes:
+
+- realistic: the built-in mix of real-world messages, ``--distinct`` concrete messages
+  (default 2000, ~1.2k of them drawn) with a Zipf-like skew, as a fleet repeats its failures;
+- all-distinct: every event's parameters fresh (the worst case for the per-message caches);
+- corpus: tests/data/error_corpus.jsonl cycled (real tracebacks), when present.
+
+Each is run ``--repeat`` times; the median decides whether the 50,000 events/s target (on the
+realistic mix) is met. A naive baseline (same decisions, one INSERT per event) runs in the same
+process for comparison. The generated input is moved out of the garbage collector's sight
+(``gc.freeze``) before timing: a coordinator receives events one by one and never holds 300k
+pre-built input dicts, which full collections would otherwise re-scan on every pass.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import cProfile
+import gc
+import statistics
 import itertools
 import json
 import pstats
@@ -161,41 +173,67 @@ def stage_costs(events) -> dict[str, float]:
     return out
 
 
+def _measure(label: str, events, tmp: Path, repeat: int, profile: bool = False) -> float:
+    """Median events/s of ``repeat`` pipeline runs (fresh handler and database each)."""
+    gc.collect()
+    gc.freeze()
+    rates = []
+    try:
+        for i in range(repeat):
+            path = tmp / f"{label}-{i}.duckdb"
+            if profile and i == 0:
+                prof = cProfile.Profile()
+                prof.enable()
+            elapsed, stored = asyncio.run(run_pipeline(events, path))
+            if profile and i == 0:
+                prof.disable()
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+            assert stored == len(events), (stored, len(events))
+            rates.append(len(events) / elapsed)
+            path.unlink(missing_ok=True)
+    finally:
+        gc.unfreeze()
+    median = statistics.median(rates)
+    distinct = len({e["message"] for e, _ in events})
+    print(f"pipeline, {label} ({len(events)} events, {distinct} distinct messages): "
+          f"{median:,.0f} events/s median  [runs: {', '.join(f'{r:,.0f}' for r in rates)}]")
+    return median
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--distinct-events", type=int, default=50_000,
+                    help="events in the all-distinct run")
     ap.add_argument("--baseline-events", type=int, default=2_000)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per mix (median reported)")
     ap.add_argument("--distinct", type=int, default=2_000,
-                    help="distinct messages in the built-in mix (0: all fresh, worst case)")
-    ap.add_argument("--profile", action="store_true", help="cProfile the pipeline run")
+                    help="distinct messages in the realistic built-in mix")
+    ap.add_argument("--no-corpus", action="store_true", help="skip the corpus mix")
+    ap.add_argument("--profile", action="store_true", help="cProfile one realistic run")
     args = ap.parse_args(argv)
-    source = "tests/data/error_corpus.jsonl" if CORPUS.exists() else "built-in mix"
-    make = corpus_events if CORPUS.exists() else builtin_events
-    events = make(args.events, args.distinct)
-    distinct = len({e["message"] for e, _ in events})
-    print(f"source: {source}; {len(events)} events, {distinct} distinct messages")
-    with tempfile.TemporaryDirectory(prefix="dtf-bench-") as tmp:
-        costs = stage_costs(events[:20_000])
-        print("in-memory stage costs per event: " + ", ".join(f"{k}={v:.1f}" for k, v in costs.items()))
-        if args.profile:
-            prof = cProfile.Profile()
-            prof.enable()
-        elapsed, stored = asyncio.run(run_pipeline(events, Path(tmp) / "pipeline.duckdb"))
-        if args.profile:
-            prof.disable()
-            pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
-        assert stored == len(events), (stored, len(events))
-        rate = len(events) / elapsed
-        print(f"pipeline (handle_error + batched DuckDB sink, until flushed): "
-              f"{rate:,.0f} events/s ({len(events)} events in {elapsed:.2f} s)")
-        base = events[:args.baseline_events]
-        b_elapsed, b_stored = run_naive(base, Path(tmp) / "naive.duckdb")
+    realistic = builtin_events(args.events, args.distinct)
+    print("handle_error (classify + aggregate + decide + enqueue) and the batched DuckDB sink, "
+          "timed from the first handle_error until everything is committed")
+    costs = stage_costs(realistic[:20_000])
+    print("in-memory stage costs per event, realistic mix (us): "
+          + ", ".join(f"{k}={v:.1f}" for k, v in costs.items()))
+    with tempfile.TemporaryDirectory(prefix="dtf-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        rate = _measure("realistic mix", realistic, tmp, args.repeat, args.profile)
+        del realistic
+        _measure("all-distinct messages", builtin_events(args.distinct_events, 0, seed=2), tmp,
+                 args.repeat)
+        if CORPUS.exists() and not args.no_corpus:
+            _measure("corpus with tracebacks", corpus_events(args.events), tmp, args.repeat)
+        base = builtin_events(args.baseline_events, args.distinct)
+        b_elapsed, b_stored = run_naive(base, tmp / "naive.duckdb")
         assert b_stored == len(base)
         b_rate = len(base) / b_elapsed
-        print(f"naive baseline (same decisions, one INSERT per event): "
+        print(f"naive baseline (same decisions, one INSERT per event, realistic mix): "
               f"{b_rate:,.0f} events/s ({len(base)} events in {b_elapsed:.2f} s)")
-        print(f"speed-up: {rate / b_rate:.1f}x; target 50,000 events/s: "
-              f"{'met' if rate >= 50_000 else 'NOT met'}")
+        print(f"speed-up over naive: {rate / b_rate:.1f}x; target 50,000 events/s on the "
+              f"realistic mix: {'met' if rate >= 50_000 else 'NOT met'} ({rate:,.0f} median)")
     return 0
 
 

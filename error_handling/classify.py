@@ -150,7 +150,13 @@ def _match(rule: ClassificationRule, facts: _Facts) -> int | None:
 
 
 class _RuleSet:
-    """Rules of one group, bucketed by tier and pre-sorted."""
+    """Rules of one group, bucketed by tier and pre-sorted.
+
+    Type tiers are indexed by type name and errno so a failure is matched only against rules
+    that can match it (the best rule is a minimum over matches, so the order of trying does not
+    matter); the other tiers are first-match in sorted order, rules with a regex alone taking a
+    shortcut past ``_match``.
+    """
 
     def __init__(self, rules: list[ClassificationRule]) -> None:
         self.rules = rules
@@ -159,12 +165,39 @@ class _RuleSet:
             tiers[rule.tier].append((order, rule))
         self.tiers = [(tier, sorted(items, key=lambda p: (-p[1].priority, -p[1].specificity, p[0])))
                       for tier, items in sorted(tiers.items()) if items]
-
-    def decide(self, facts: _Facts) -> ClassificationRule | None:
+        self._plan: list[tuple[Tier, Any]] = []
         for tier, items in self.tiers:
             if tier in (Tier.SPECIFIC_TYPE, Tier.GENERIC_TYPE):
-                best: tuple | None = None
+                by_type: dict[str, list[tuple[int, ClassificationRule]]] = {}
+                by_errno: dict[int, list[tuple[int, ClassificationRule]]] = {}
                 for order, rule in items:
+                    if rule.types:
+                        for t in set(rule.types):
+                            by_type.setdefault(t, []).append((order, rule))
+                    else:  # a type-tier rule without types has errnos
+                        for e in set(rule.errnos):
+                            by_errno.setdefault(e, []).append((order, rule))
+                self._plan.append((tier, (by_type, by_errno)))
+            else:
+                self._plan.append((tier, [
+                    (rule, rule.regex.search if rule.regex is not None else None,
+                     bool(rule.types or rule.errnos or rule.exit_codes or rule.signals
+                          or rule.context) or rule.regex is None)
+                    for _order, rule in items]))
+
+    def decide(self, facts: _Facts) -> ClassificationRule | None:
+        for tier, plan in self._plan:
+            if tier is Tier.SPECIFIC_TYPE or tier is Tier.GENERIC_TYPE:
+                by_type, by_errno = plan
+                candidates: dict[int, ClassificationRule] = {}
+                for name in facts.type_ranks:
+                    for order, rule in by_type.get(name, ()):
+                        candidates[order] = rule
+                if by_errno and facts.errno is not None:
+                    for order, rule in by_errno.get(facts.errno, ()):
+                        candidates[order] = rule
+                best: tuple | None = None
+                for order, rule in candidates.items():
                     rank = _match(rule, facts)
                     if rank is None:
                         continue
@@ -174,10 +207,19 @@ class _RuleSet:
                 if best is not None:
                     return best[1]
                 continue
-            for _order, rule in items:
-                if _match(rule, facts) is not None:
+            if tier is Tier.EXIT_STATUS and facts.exit_code is None and not facts.signals:
+                continue  # every rule of this tier needs an exit code or a signal
+            text = facts.text
+            for rule, search, full in plan:
+                if full:
+                    if _match(rule, facts) is not None:
+                        return rule
+                elif search(text) is not None:
                     return rule
         return None
+
+
+_PLAIN_KEY_TYPES = frozenset({str, int, float, bool})
 
 
 def _hashable(value: Any) -> Any:
@@ -264,9 +306,18 @@ class Classifier:
         ctx = info.context
         exc = info.exception
         tb = info.traceback
-        key = (type(exc) if exc is not None else info.type, info.message,
-               tb[-_TRACEBACK_TAIL_CHARS:] if tb else None, info.exit_code, info.signal, info.errno,
-               tuple(_hashable(ctx.get(k)) for k in self._context_keys) if ctx else None)
+        if tb and len(tb) > _TRACEBACK_TAIL_CHARS:  # else the string itself: its hash is cached
+            tb = tb[-_TRACEBACK_TAIL_CHARS:]
+        if ctx:
+            values = []
+            for k in self._context_keys:
+                v = ctx.get(k)
+                values.append(v if v is None or type(v) in _PLAIN_KEY_TYPES else _hashable(v))
+            ctx_key: tuple | None = tuple(values)
+        else:
+            ctx_key = None
+        key = (type(exc) if exc is not None else info.type, info.message, tb or None,
+               info.exit_code, info.signal, info.errno, ctx_key)
         cached = self._cache.get(key)
         if cached is not None:
             return cached

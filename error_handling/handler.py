@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 
 import structlog
 
+from error_handling.backlog import EventBacklog
 from error_handling.categories import CategoryRegistry, ErrorCategory
 from error_handling.classify import Classifier
 from error_handling.events import DuckDBEventSink
@@ -41,6 +42,7 @@ log = structlog.get_logger(__name__)
 
 _ACTIONS_BY_VALUE = {a.value: a for a in RecoveryAction}
 _CACHE_LIMIT = 8192
+_YIELD_EVERY = 1024
 
 
 class Outcome(str, Enum):
@@ -114,7 +116,7 @@ class DistributedErrorHandler:
         self._owns_sink = isinstance(event_sink, (str, Path))
         self._sink: Any = DuckDBEventSink(event_sink) if self._owns_sink else event_sink
         self._queue_size = queue_size
-        self._queue: asyncio.Queue[dict[str, Any]] | None = None
+        self._queue: EventBacklog | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._started = False
         self._events_by_category: dict[str, int] = {}
@@ -125,6 +127,9 @@ class DistributedErrorHandler:
     # -- configuration -----------------------------------------------------------------------
 
     def _category(self, category: Any) -> Enum:
+        # Built-in members always resolve to themselves (custom values may not clash with them).
+        if type(category) is ErrorCategory:
+            return category
         return self.categories.resolve(category)
 
     def register_retry_policy(self, category: Any, policy: RetryPolicy) -> None:
@@ -159,9 +164,10 @@ class DistributedErrorHandler:
                        ) -> RetryPolicy:
         """The one place overrides resolve: per task (``context["max_retries"]``), then per
         task type (``task_type_policies``), then per category, then the default."""
-        cat = self._category(category)
+        return self._resolve_policy(self._category(category), context or {})
+
+    def _resolve_policy(self, cat: Enum, ctx: Mapping[str, Any]) -> RetryPolicy:
         policy = self._policies.get(cat, DEFAULT_RETRY_POLICY)
-        ctx = context or {}
         task_type = ctx.get("task_type")
         if task_type is not None and self._task_type_policies:
             override = self._task_type_policies.get(task_type)
@@ -228,31 +234,38 @@ class DistributedErrorHandler:
         attempt = ctx.get("attempt")
         if attempt is None:  # a caller that does not count attempts: this is the first
             attempt = 1
-        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
-            raise ValueError(f"context attempt must be an integer >= 1, got {attempt!r}")
-        policy = self.resolve_policy(category, ctx)
+        if type(attempt) is not int or attempt < 1:
+            if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+                raise ValueError(f"context attempt must be an integer >= 1, got {attempt!r}")
+        policy = self._resolve_policy(category, ctx)
         actions = self._strategy_actions(category, info, ctx)
         retry = policy.should_retry(attempt)
-        if retry:
+        if not actions:
+            kept: list[Any] = []
+            outcome = Outcome.RETRY if retry else Outcome.ERROR
+            delay: float | None = policy.get_retry_delay(attempt) if retry else None
+        elif retry:
             kept = [a for a in actions if a not in TERMINAL_ACTIONS]
             if len(kept) != len(actions) and not any(a in NEXT_ATTEMPT_ACTIONS for a in kept):
                 kept.append(RecoveryAction.REASSIGN_TASK_TO_DIFFERENT_WORKER)
             outcome = Outcome.RETRY
-            delay: float | None = policy.get_retry_delay(attempt)
+            delay = policy.get_retry_delay(attempt)
         else:
             kept = [a for a in actions if a not in NEXT_ATTEMPT_ACTIONS]
             outcome = Outcome.FAILED if RecoveryAction.RECORD_TEST_FAILURE in actions \
                 else Outcome.ERROR
             delay = None
-        dropped = tuple(a for a in actions if a not in kept)
+        dropped = tuple([a for a in actions if a not in kept]) if actions else ()
         pattern_id = None
+        now = self._clock()  # one reading: the decision and its pattern share the timestamp
         if self.aggregator is not None:
-            pattern_id = self.aggregator.add_error(info, None, category)  # info.context has ctx
+            # info.context has ctx
+            pattern_id = self.aggregator.add_error(info, None, category, timestamp=now)
         decision = ErrorDecision(
             category=category, retry=retry, retry_delay=delay, actions=kept,
             pattern_id=pattern_id, outcome=outcome, event_id=self._event_ids(),
             attempt=attempt, max_retries=policy.max_retries, rule=rule,
-            dropped_actions=dropped, timestamp=self._clock())
+            dropped_actions=dropped, timestamp=now)
         return decision, info
 
     async def handle_error(self, error: Any, context: Mapping[str, Any] | None = None
@@ -265,9 +278,18 @@ class DistributedErrorHandler:
         if self._sink is not None:
             if not self._started:
                 await self.start()
-            assert self._queue is not None
-            # Awaits while the queue is full: backpressure without blocking the loop.
-            await self._queue.put(self._event_row(decision, info))
+            queue = self._queue
+            assert queue is not None
+            row = self._event_row(decision, info)
+            if queue.full():
+                # Awaits while the backlog is full: backpressure without blocking the loop.
+                await queue.put(row)
+            else:
+                queue.put_nowait(row)
+                if queue.qsize() % _YIELD_EVERY == 0:
+                    # Let the pump hand a batch to the writer now rather than when the backlog
+                    # is full: the writer trails by less, so less is left to write at the end.
+                    await asyncio.sleep(0)
         return decision
 
     def _event_row(self, d: ErrorDecision, info: ErrorInfo) -> dict[str, Any]:
@@ -277,8 +299,11 @@ class DistributedErrorHandler:
         if pid is not None:
             template = self._templates.get(pid)
             if template is None and self.aggregator is not None:
-                pattern = self.aggregator.get_pattern(pid)
-                template = _template_of(pattern)
+                # The shown template alone (get_pattern would also work out trend and
+                # correlations, the largest cost of a message's first sight).
+                shown = getattr(self.aggregator, "pattern_template", None)
+                template = shown(pid) if shown is not None else \
+                    _template_of(self.aggregator.get_pattern(pid))
                 if len(self._templates) >= _CACHE_LIMIT:
                     self._templates.clear()
                 self._templates[pid] = template
@@ -325,7 +350,7 @@ class DistributedErrorHandler:
         if not getattr(self._sink, "running", True):
             await self._sink.start()
             self._owns_sink = True
-        self._queue = asyncio.Queue(maxsize=self._queue_size)
+        self._queue = EventBacklog(self._queue_size)
         self._pump_task = asyncio.create_task(self._pump(), name="dtf-error-event-pump")
         self._started = True
 
@@ -362,9 +387,7 @@ class DistributedErrorHandler:
         limit = max(1, int(getattr(sink, "batch_size", 1000)))
         high_water = limit * 2
         while True:
-            batch = [await queue.get()]
-            while len(batch) < limit and not queue.empty():
-                batch.append(queue.get_nowait())
+            batch = await queue.get_batch(limit)
             try:
                 sink.submit_events(batch)
                 if getattr(sink, "pending", 0) >= high_water:
@@ -375,8 +398,7 @@ class DistributedErrorHandler:
                 self._dropped += len(batch)
                 log.error("error_event_sink_failed", error=repr(exc), dropped=len(batch))
             finally:
-                for _ in batch:
-                    queue.task_done()
+                queue.task_done(len(batch))
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -36,12 +36,57 @@ def _exc_type_name(exc: BaseException) -> str:
     return f"{mod}.{cls.__qualname__}"
 
 
+def _int_or_none(value: Any) -> int | None:
+    """An int for an int/float (never a bool), else None."""
+    cls = type(value)
+    if cls is int:
+        return value
+    if value is None or cls is bool:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    return None
+
+
+def _from_mapping(error: Mapping[str, Any], context: Mapping[str, Any] | None) -> ErrorInfo:
+    get = error.get
+    raw_ctx = get("context")
+    ctx = dict(raw_ctx) if raw_ctx else {}
+    if context:
+        ctx.update(context)
+    errno = get("errno")
+    message = get("message")
+    if message is None:
+        message = ""
+    stderr = get("stderr")
+    if stderr and str(stderr) not in str(message):
+        message = f"{message}\n{stderr}" if message else str(stderr)
+    tb = get("traceback")
+    typ = get("type")
+    exit_code = get("exit_code")
+    sig = get("signal")
+    return ErrorInfo(
+        type=typ if type(typ) is str else str(typ or ""),
+        message=message if type(message) is str else str(message),
+        traceback=(tb if type(tb) is str else str(tb)) if tb else None,
+        exit_code=exit_code if exit_code is None or type(exit_code) is int
+        else _int_or_none(exit_code),
+        signal=sig if sig is None or type(sig) is int else _int_or_none(sig),
+        errno=errno if type(errno) is int else
+        (int(errno) if isinstance(errno, int) and not isinstance(errno, bool) else None),
+        context=ctx,
+    )
+
+
 def normalize_error(error: Any, context: Mapping[str, Any] | None = None) -> ErrorInfo:
     """Turn an exception, a mapping or an ErrorInfo into an ErrorInfo.
 
     Raises TypeError for anything else, naming what was given.
     """
-    ctx: dict[str, Any] = {}
+    # Plain dicts (worker reports) first: ``isinstance(x, typing.Mapping)`` is an ABC check
+    # that costs more than the rest of the conversion.
+    if type(error) is dict:
+        return _from_mapping(error, context)
     if isinstance(error, ErrorInfo):
         if context:
             ctx = {**error.context, **context}
@@ -56,27 +101,7 @@ def normalize_error(error: Any, context: Mapping[str, Any] | None = None) -> Err
                          errno=getattr(error, "errno", None) if isinstance(getattr(error, "errno", None), int) else None,
                          context=dict(context or {}), exception=error)
     if isinstance(error, Mapping):
-        ctx = dict(error.get("context") or {})
-        if context:
-            ctx.update(context)
-        exit_code = error.get("exit_code")
-        sig = error.get("signal")
-        errno = error.get("errno")
-        message = error.get("message")
-        if message is None:
-            message = ""
-        stderr = error.get("stderr")
-        if stderr and str(stderr) not in str(message):
-            message = f"{message}\n{stderr}" if message else str(stderr)
-        return ErrorInfo(
-            type=str(error.get("type") or ""),
-            message=str(message),
-            traceback=str(error["traceback"]) if error.get("traceback") else None,
-            exit_code=int(exit_code) if isinstance(exit_code, (int, float)) and not isinstance(exit_code, bool) else None,
-            signal=int(sig) if isinstance(sig, (int, float)) and not isinstance(sig, bool) else None,
-            errno=int(errno) if isinstance(errno, int) and not isinstance(errno, bool) else None,
-            context=ctx,
-        )
+        return _from_mapping(error, context)
     if isinstance(error, str):
         return ErrorInfo(message=error, context=dict(context or {}))
     raise TypeError(f"cannot interpret {type(error).__name__} as an error: "

@@ -234,11 +234,14 @@ class ErrorAggregator:
         if context:
             ctx = {**ctx, **context} if ctx else context
         if isinstance(category, Enum):  # before the str check: ErrorCategory is a str Enum
-            category = category.value
+            category = category._value_
         elif category is not None:
             category = str(category)
         now = self._clock() if timestamp is None else timestamp
-        pattern = self._find(category, self.template_for(info.type, info.message))
+        template = self._templates.get((info.type, info.message))
+        if template is None:
+            template = self.template_for(info.type, info.message)
+        pattern = self._exact.get((category, template)) or self._find(category, template)
         self._patterns.move_to_end(pattern.pattern_id)
         pattern.count += 1
         if pattern.first_seen is None:
@@ -248,11 +251,16 @@ class ErrorAggregator:
         hardware = ctx.get("hardware_type") if ctx else None
         tags: tuple = ()
         raw_tags = ctx.get("tags") if ctx else None
-        if isinstance(raw_tags, Mapping) and raw_tags:
-            tags = tuple((str(k)[:_MAX_TAG_CHARS], str(v)[:_MAX_TAG_CHARS])
-                         for k, v in list(raw_tags.items())[:_MAX_TAGS])
-        worker = None if worker is None else str(worker)
-        hardware = None if hardware is None else str(hardware)
+        if raw_tags and (type(raw_tags) is dict or isinstance(raw_tags, Mapping)):
+            items = raw_tags.items() if len(raw_tags) <= _MAX_TAGS \
+                else list(raw_tags.items())[:_MAX_TAGS]
+            tags = tuple([(k if type(k) is str and len(k) <= _MAX_TAG_CHARS else _short(k),
+                           v if type(v) is str and len(v) <= _MAX_TAG_CHARS else _short(v))
+                          for k, v in items])
+        if worker is not None and type(worker) is not str:
+            worker = str(worker)
+        if hardware is not None and type(hardware) is not str:
+            hardware = str(hardware)
         if len(self._history) >= self.error_history_size:
             self._forget(self._history.popleft())
         self._history.append((pattern, now, worker, hardware, tags))
@@ -274,9 +282,19 @@ class ErrorAggregator:
         if pattern.times:
             pattern.times.popleft()
         if worker is not None:
-            _decrement(pattern.workers, worker)
+            counter = pattern.workers
+            left = counter[worker] - 1
+            if left > 0:
+                counter[worker] = left
+            else:
+                counter.pop(worker, None)
         if hardware is not None:
-            _decrement(pattern.hardware, hardware)
+            counter = pattern.hardware
+            left = counter[hardware] - 1
+            if left > 0:
+                counter[hardware] = left
+            else:
+                counter.pop(hardware, None)
         for key, value in tags:
             counter = pattern.tags.get(key)
             if counter is not None:
@@ -331,6 +349,11 @@ class ErrorAggregator:
                 "trend": self._trend(pattern, now).value, "correlations": correlations,
                 "summary": summarize_correlations(correlations)}
 
+    def pattern_template(self, pattern_id: str) -> str | None:
+        """The pattern's shown template (``get_pattern(id)["template"]``), None if unknown."""
+        pattern = self._patterns.get(pattern_id)
+        return None if pattern is None else pattern.shown_template
+
     def get_pattern(self, pattern_id: str) -> dict[str, Any] | None:
         pattern = self._patterns.get(pattern_id)
         return None if pattern is None else self._describe(pattern, self._clock())
@@ -352,6 +375,13 @@ class ErrorAggregator:
         self._patterns.clear()
         self._exact.clear()
         self._buckets.clear()
+
+
+def _short(value: Any) -> str:
+    """A tag key or value as stored for correlation: text, at most _MAX_TAG_CHARS long."""
+    if type(value) is str and len(value) <= _MAX_TAG_CHARS:
+        return value
+    return str(value)[:_MAX_TAG_CHARS]
 
 
 def _decrement(counter: Counter[str], key: str) -> None:

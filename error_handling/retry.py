@@ -45,9 +45,17 @@ class wait_exponential_proportional_jitter(wait_base):
         self.jitter = float(jitter)
         # The module-level functions share one global Random; an injected one makes tests exact.
         self._uniform = (rng or random).uniform
+        # The exponential part depends on the attempt number alone: computed once per number
+        # (tenacity's call is a large share of a decision); attempts are small integers.
+        self._base: dict[int, float] = {}
 
     def __call__(self, retry_state: Any) -> float:
-        delay = float(self.exponential(retry_state))
+        attempt = retry_state.attempt_number
+        delay = self._base.get(attempt) if type(attempt) is int else None
+        if delay is None:
+            delay = float(self.exponential(retry_state))
+            if type(attempt) is int and len(self._base) < 256:
+                self._base[attempt] = delay
         if self.jitter:
             delay *= self._uniform(1.0 - self.jitter, 1.0 + self.jitter)
         return min(max(delay, 0.0), self.max_seconds)

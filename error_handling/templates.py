@@ -58,6 +58,31 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"<(NUM|HEX|SIZE|IP)>(?:[\s,;:x*/-]+<\1>)+", 0, r"<\1>"),  # variable-length lists
 )]
 _WS_RE = re.compile(r"\s+")
+_DIGIT_RE = re.compile(r"\d")
+
+# What each mask cannot match without (same order as _MASKS): whether it needs a digit, and
+# substrings one of which must be present. Skipping a regex that cannot match saves most of a
+# cold template's cost; the masks never add digits, so "no digit" holds for the whole line.
+_MASK_NEEDS: list[tuple[bool, tuple[str, ...]]] = [
+    (True, (":",)),                 # timestamp with date
+    (True, (":",)),                 # time of day
+    (False, ("://",)),              # URL
+    (False, ("-",)),                # uuid
+    (False, (":",)),                # PCI
+    (False, (".", ":")),            # IP (dotted quad, [v6], ::1)
+    (False, ("0x", "0X")),          # 0x hex
+    (False, ("host",)),             # host names
+    (False, ("/", "\\", ".")),      # paths
+    (True, ()),                     # ids (need a digit)
+    (True, ()),                     # long hex (needs a digit)
+    (True, ()),                     # sizes
+    (True, ()),                     # durations
+    (True, ()),                     # numbers
+    (False, ("<",)),                # runs of the same mask
+]
+assert len(_MASK_NEEDS) == len(_MASKS)
+_MASK_PLAN = [(regex.sub, replacement, digit, needs)
+              for (regex, replacement), (digit, needs) in zip(_MASKS, _MASK_NEEDS)]
 
 
 def primary_line(message: str) -> str:
@@ -92,12 +117,26 @@ def _mask_quoted(match: re.Match[str]) -> str:
 def make_template(message: str, error_type: str | None = None) -> str:
     """Mask parameters (numbers, sizes, durations, hex, addresses, PCI ids, paths, uuids, ids,
     IPs/ports, quoted values, timestamps) in the primary line; prefix the short type name."""
-    line = _LOG_PREFIX_RE.sub("", primary_line(message or "")[:_MAX_LINE_CHARS])
-    line = _FIXED_CODE_RE.sub(_protect_code, line)
-    line = _ARGV_RE.sub("<ARGS>", line)
-    line = _QUOTED_RE.sub(_mask_quoted, line)
-    for regex, replacement in _MASKS:
-        line = regex.sub(replacement, line)
+    line = primary_line(message or "")[:_MAX_LINE_CHARS]
+    has_digit = _DIGIT_RE.search(line) is not None
+    if has_digit or ":" in line:  # every log prefix has a digit or "kernel:"
+        line = _LOG_PREFIX_RE.sub("", line)
+    if has_digit:
+        line = _FIXED_CODE_RE.sub(_protect_code, line)
+    if "[" in line:
+        line = _ARGV_RE.sub("<ARGS>", line)
+    if "'" in line or '"' in line:
+        line = _QUOTED_RE.sub(_mask_quoted, line)
+    for sub, replacement, digit, needs in _MASK_PLAN:
+        if digit and not has_digit:
+            continue
+        if needs:
+            for needle in needs:
+                if needle in line:
+                    break
+            else:
+                continue
+        line = sub(replacement, line)
     line = line.translate(_UNPROTECT)
     tokens = _WS_RE.split(line.strip())
     if len(tokens) > _MAX_TOKENS:

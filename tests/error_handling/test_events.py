@@ -47,15 +47,19 @@ def test_migrations_dir_is_found_relative_to_the_package():
     assert MIGRATIONS_DIR.name == "duckdb" and MIGRATIONS_DIR.parent.name == "migrations"
 
 
+LATEST = len(discover())
+
+
 def test_fresh_database_gets_schema_and_version(tmp_path):
     con = duckdb.connect(str(tmp_path / "a.duckdb"))
-    assert apply_migrations(con) == 1
+    assert apply_migrations(con) == LATEST
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert EXPECTED_TABLES <= tables
-    assert con.execute("SELECT version, name FROM schema_version").fetchall() == [(1, "initial")]
+    versions = con.execute("SELECT version, name FROM schema_version ORDER BY version").fetchall()
+    assert versions[0] == (1, "initial") and [v for v, _ in versions] == list(range(1, LATEST + 1))
     # idempotent: a second start applies nothing
-    assert apply_migrations(con) == 1
-    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+    assert apply_migrations(con) == LATEST
+    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == LATEST
     indexes = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes()").fetchall()}
     assert {"idx_error_events_category", "idx_error_events_worker", "idx_error_events_task",
             "idx_error_events_pattern", "idx_error_events_time"} <= indexes
@@ -75,7 +79,7 @@ async def test_sink_start_refuses_newer_database(tmp_path):
     path = str(tmp_path / "new.duckdb")
     con = duckdb.connect(path)
     apply_migrations(con)
-    con.execute("INSERT INTO schema_version (version, name) VALUES (2, 'future')")
+    con.execute("INSERT INTO schema_version (version, name) VALUES (?, 'future')", [LATEST + 1])
     con.close()
     sink = DuckDBEventSink(path)
     with pytest.raises(SchemaTooNewError, match="upgrade dtf"):
@@ -110,7 +114,7 @@ def test_bad_migration_names(tmp_path, files, message):
 
 async def test_submit_flush_query_roundtrip(tmp_path):
     async with DuckDBEventSink(tmp_path / "e.duckdb") as sink:
-        assert sink.schema_version == 1
+        assert sink.schema_version == LATEST
         sink.submit_event(event(1))
         aid = sink.submit_action(event_id="e1", action="reconnect", task_id="t1",
                                  worker_id="w1", success=True, detail="ok")
@@ -235,7 +239,7 @@ async def test_reopen_keeps_rows_and_version(tmp_path):
     async with DuckDBEventSink(path) as sink:
         sink.submit_event(event(2))
         assert (await sink.query("SELECT count(*) AS n FROM error_events")) == [{"n": 2}]
-        assert (await sink.query("SELECT count(*) AS n FROM schema_version")) == [{"n": 1}]
+        assert (await sink.query("SELECT count(*) AS n FROM schema_version")) == [{"n": LATEST}]
 
 
 CRASH_SCRIPT = textwrap.dedent("""
