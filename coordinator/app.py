@@ -24,6 +24,9 @@ log = structlog.get_logger("dtf.coordinator")
 
 
 def create_app(config: CoordinatorConfig, coordinator: "Coordinator | None" = None) -> web.Application:
+    """The aiohttp application. Without a coordinator one is made, so the error pipeline is always in."""
+    if coordinator is None:
+        return Coordinator(config=config).build_app()
     app = web.Application(middlewares=make_middlewares(config.api_token), client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[METRICS] = Metrics()

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from coordinator.failures import FailureEvent, simple_decision
+from coordinator.failures import FailureEvent
 from coordinator.models import AttemptOutcome, Task
 
 if TYPE_CHECKING:
@@ -15,10 +15,9 @@ log = structlog.get_logger("dtf.decisions")
 
 
 async def decide_and_apply(engine: "Engine", task: Task, event: FailureEvent) -> None:
-    if engine.decide is not None:
-        decision = await engine.decide(task, event)
-    else:
-        decision = simple_decision(event, task.failures, task.max_retries)
+    if engine.decide is None:
+        raise RuntimeError("no error pipeline installed: build the app through Coordinator")
+    decision = await engine.decide(task, event)
     verdict = getattr(decision.outcome, "value", decision.outcome)
     category = getattr(decision.category, "value", decision.category)
     if decision.retry and event.outcome is AttemptOutcome.FAILED:

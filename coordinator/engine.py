@@ -59,7 +59,7 @@ class Engine:
         self._stopping = False
         self._bg: list[asyncio.Task] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        # Set by integrate_error_handler; None means the bounded fallback policy decides.
+        # Set by integrate_error_handler (Coordinator always installs it).
         self.decide: Callable[..., Any] | None = None
         self.after_decision: Callable[..., Any] | None = None
         self.choose_worker: Callable[[Task, list[WorkerRecord]], WorkerRecord] | None = None
@@ -531,7 +531,7 @@ class Engine:
 
     # ---- failures ------------------------------------------------------------------------------
     async def report_failure(self, event: FailureEvent) -> None:
-        """The one entry point for every failure. Decides (pipeline or fallback) and applies."""
+        """The one entry point for every failure: the error pipeline decides, the engine applies."""
         task = self.tasks.get(event.task_id)
         if task is None or task.status.terminal:
             return

@@ -1,7 +1,6 @@
 """The foundation's promises, on real coordinator and worker processes over real sockets."""
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess

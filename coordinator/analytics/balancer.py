@@ -17,15 +17,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from coordinator.analytics.dims import FAILED_OUTCOMES, hardware_for, model_of
 from coordinator.analytics.stats import wilson_lower
 from coordinator.models import Task
 from coordinator.workers import NO_WORK_STATES, WorkerRecord, matches
 
-if TYPE_CHECKING:
-    from coordinator.app import Coordinator
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

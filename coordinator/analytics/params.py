@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from coordinator.validation import ValidationError
 

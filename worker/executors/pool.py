@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 
 from worker.executors._pool_child import Op, Status, encode
-from worker.executors.base import ExecutorError
 from worker.executors.pool_records import (CallResult, CallStatus, ChildProcess, KillReason,
                                            PendingCall, PoolClosedError, PoolStartError, PoolStats,
                                            exit_error,
