@@ -84,6 +84,14 @@ class ErrorPipeline:
         metrics = engine.metrics
         metrics.gauge("dtf_error_pipeline_queue_depth", lambda: float(handler.stats().get("queue_depth", 0)),
                       "Error events waiting for the DuckDB writer")
+        sink = handler.sink
+        metrics.gauge("dtf_duckdb_flushes", lambda: float(getattr(sink, "flushes", 0)), "DuckDB history batches written")
+        metrics.gauge("dtf_duckdb_flush_seconds_sum", lambda: float(getattr(sink, "flush_seconds_total", 0.0)),
+                      "Time spent writing DuckDB history batches")
+        metrics.gauge("dtf_duckdb_last_flush_seconds", lambda: float(getattr(sink, "last_flush_seconds", 0.0)),
+                      "Duration of the latest DuckDB history batch")
+        metrics.gauge("dtf_duckdb_rows_written", lambda: float(sum(getattr(sink, "written", {}).values())),
+                      "Rows written to the DuckDB history")
 
     async def on_stop(self, coordinator: "Coordinator", app: Any) -> None:
         await self.handler.stop()

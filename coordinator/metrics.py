@@ -23,8 +23,6 @@ HELP = {
     "dtf_errors_total": "Error events by category (every failure, classified)",
     "dtf_recovery_actions_total": "Recovery actions executed, by action and success",
     "dtf_protocol_errors_total": "Malformed or refused worker messages",
-    "dtf_duckdb_flush_seconds": "DuckDB history writes (one batch each)",
-    "dtf_duckdb_rows_written_total": "Rows written to the DuckDB history",
     "dtf_worker_auth_failures_total": "WebSocket connections refused for a wrong worker token",
     "dtf_worker_takeovers_total": "Worker connections replaced by a new connection with the same id",
     "dtf_foreign_results_refused_total": "Results sent with another worker's attempt, refused",

@@ -159,6 +159,10 @@ class DuckDBEventSink:
         self._tmpdir: Path | None = None
         self.schema_version: int | None = None
         self.written = {n: 0 for n in _TABLES}
+        # Written by the writer thread only; read for metrics (float/int stores are atomic).
+        self.flushes = 0
+        self.flush_seconds_total = 0.0
+        self.last_flush_seconds = 0.0
         self.write_errors = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -354,6 +358,7 @@ class DuckDBEventSink:
         if not any(buffers.values()):
             return None
         assert self._tmpdir is not None
+        started = time.perf_counter()
         con.execute("BEGIN TRANSACTION")
         try:
             for name, rows in buffers.items():
@@ -375,6 +380,9 @@ class DuckDBEventSink:
             return exc
         for name, rows in buffers.items():
             self.written[name] += len(rows)
+        self.last_flush_seconds = time.perf_counter() - started
+        self.flush_seconds_total += self.last_flush_seconds
+        self.flushes += 1
         return None
 
     def _load(self, con: duckdb.DuckDBPyConnection, table: _Table,

@@ -85,7 +85,11 @@ class RawWorker:
             if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
                             aiohttp.WSMsgType.ERROR):
                 if msg.type is aiohttp.WSMsgType.CLOSE:
+                    # The code the server sent; answering may find the socket already gone
+                    # (which would overwrite close_code with 1006).
+                    code = msg.data
                     await self.ws.close()
+                    return code
                 return self.ws.close_code
 
     async def close(self) -> None:
