@@ -86,10 +86,18 @@ async def list_tasks(request: web.Request) -> web.Response:
     if not 0 <= cursor < 2 ** 63:  # SQLite integers are 64-bit: a larger one would be a 500
         raise ValidationError("'cursor' must be the next_cursor of a previous page", "cursor",
                               "invalid_query")
+    ids_raw = request.query.get("ids")
+    ids = [i for i in (ids_raw or "").split(",") if i]
+    if ids_raw is not None and not 1 <= len(ids) <= MAX_LIMIT:
+        raise ValidationError(f"'ids' must list 1 to {MAX_LIMIT} task ids, comma-separated", "ids",
+                              "invalid_query")
     await engine.store.barrier()
     sql = ("SELECT task_id, seq, type, spec, status, failures, result, error, details, flaky, not_before, "
            "excluded_workers, created_at, updated_at FROM tasks WHERE seq > ?")
     params: list[Any] = [cursor]
+    if ids:
+        sql += f" AND task_id IN ({','.join('?' * len(ids))})"
+        params += ids
     if status:
         sql += " AND status = ?"
         params.append(status)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import sys
 from typing import Any, AsyncIterator
 
@@ -48,6 +49,10 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     # The SQLite thread hands the GIL back after each step; a busy loop holding it for the
     # default 5 ms switch interval would stall every group commit behind it.
     sys.setswitchinterval(0.0005)
+    # Many long-lived small objects (tasks, attempts): full cyclic collections would stall the
+    # loop for longer and longer; collect young objects less often and leave start-up state out.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     store = Store(config.state_path, synchronous=config.sqlite_synchronous.upper())
     await store.open()
     engine = Engine(config, store, app[METRICS])

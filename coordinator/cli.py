@@ -135,18 +135,25 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_seconds: float = 3600
              ) -> dict[str, Any]:
-    pending = set(ids)
+    pending = list(ids)
     status: dict[str, str] = {}
     flaky = 0
     start = time.monotonic()
     tty = sys.stderr.isatty()
     while pending and time.monotonic() - start < timeout_seconds:
-        for tid in list(pending)[:200]:
-            task = client.get(f"/api/v1/tasks/{tid}")
-            if task["status"] in TERMINAL:
-                pending.discard(tid)
-                status[tid] = task["status"]
-                flaky += bool(task.get("flaky"))
+        still = []
+        for i in range(0, len(pending), 200):  # one request per 200 tasks (URL length stays small)
+            chunk = pending[i:i + 200]
+            page = client.get(f"/api/v1/tasks?limit=1000&ids={','.join(chunk)}")
+            seen = {t["task_id"]: t for t in page["items"]}
+            for tid in chunk:
+                task = seen.get(tid)
+                if task is not None and task["status"] in TERMINAL:
+                    status[tid] = task["status"]
+                    flaky += bool(task.get("flaky"))
+                else:
+                    still.append(tid)
+        pending = still
         if show_progress:
             _progress(len(ids) - len(pending), len(ids), time.monotonic() - start, tty)
         if pending:

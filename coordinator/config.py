@@ -38,6 +38,7 @@ class CoordinatorConfig:
     backup_coordinator: str | None = None
     sqlite_synchronous: str = "NORMAL"
     max_body_bytes: int = 16 * 1024 * 1024
+    max_finished_in_memory: int = 50_000
     log_level: str = "INFO"
     log_format: str = "console"
 
@@ -52,6 +53,8 @@ class CoordinatorConfig:
             raise ConfigError("--log-format must be json or console")
         if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ConfigError("--sqlite-synchronous must be OFF, NORMAL, FULL or EXTRA")
+        if self.max_finished_in_memory < 0:
+            raise ConfigError("--max-finished-in-memory must be >= 0")
         if self.flaky_reruns < 0:
             raise ConfigError("--flaky-reruns must be >= 0")
         if not _is_loopback(self.host) and not (self.worker_token and self.api_token):
@@ -88,6 +91,8 @@ _FLAGS: list[tuple[str, str, Any, str]] = [
     ("--backup-coordinator", "backup_coordinator", str, "URL of a backup coordinator handed to workers"),
     ("--sqlite-synchronous", "sqlite_synchronous", str, "SQLite synchronous mode (NORMAL: durable across "
                                                          "process crashes; FULL: across power loss)"),
+    ("--max-finished-in-memory", "max_finished_in_memory", int, "finished tasks kept in memory (older ones "
+                                                                  "are read back from SQLite)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     ("--log-format", "log_format", str, "json or console"),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from typing import Any, Callable
 
 import structlog
@@ -17,7 +17,7 @@ from coordinator.config import CoordinatorConfig
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.metrics import Metrics
 from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now
-from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode
+from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode, encode_frame
 from coordinator.scheduler import ReadyQueue
 from coordinator.store import Store
 from coordinator.workers import WorkerRecord
@@ -56,6 +56,9 @@ class Engine:
         self.started_at = now()
         self._seq = 0
         self._kick = asyncio.Event()
+        self._finished: deque[str] = deque()
+        self._lease_prefix = secrets.token_hex(4)
+        self._lease_counter = 0
         self._stopping = False
         self._bg: list[asyncio.Task] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -123,6 +126,11 @@ class Engine:
 
     def kick(self) -> None:
         self._kick.set()
+
+    def _next_lease(self) -> str:
+        """A fencing token: unique per attempt for this coordinator's life and across restarts."""
+        self._lease_counter += 1
+        return f"{self._lease_prefix}{self._lease_counter:x}"
 
     # ---- submission ---------------------------------------------------------------------------
     async def submit(self, specs: list[dict[str, Any]]) -> list[str]:
@@ -215,6 +223,12 @@ class Engine:
         self.store.task_changed(task)
         self.orphans.pop(task.task_id, None)
         self.last_failure.pop(task.task_id, None)
+        self._finished.append(task.task_id)
+        if len(self._finished) > self.config.max_finished_in_memory:
+            # Memory stays bounded: old finished tasks are read back from SQLite when asked for.
+            old = self.tasks.get(self._finished.popleft())
+            if old is not None and old.status.terminal and not self.waiting_on.get(old.task_id):
+                del self.tasks[old.task_id]
         self.metrics.inc("dtf_tasks_finished_total", status=status.value)
         self.metrics.observe("dtf_task_completion_seconds", task.updated_at - task.created_at)
         for hook in self.on_terminal:
@@ -286,7 +300,7 @@ class Engine:
                 w = self.workers[wid]
                 items = []
                 for task in tasks:
-                    att = Attempt(number=len(task.attempts) + 1, worker_id=wid, lease=secrets.token_hex(8),
+                    att = Attempt(number=len(task.attempts) + 1, worker_id=wid, lease=self._next_lease(),
                                   dispatched_at=ts,
                                   lease_deadline=ts + task.timeout_seconds + self.config.lease_grace_seconds)
                     task.attempts.append(att)
@@ -315,7 +329,7 @@ class Engine:
                 if conn is None or w.connection is not conn:
                     continue  # the disconnect handler requeues what it held
                 self.metrics.inc("dtf_tasks_dispatched_total", len(items))
-                await conn.send(encode(MessageType.TASKS, items=items))
+                await conn.send(encode_frame(MessageType.TASKS, items=items))
             self.kick()  # more may fit (credits left, or tasks arrived meanwhile)
 
     # ---- worker connections ---------------------------------------------------------------------

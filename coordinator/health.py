@@ -45,7 +45,9 @@ class HealthTracker:
                  report: Callable[[str, WorkerRecord, str], None] | None = None) -> None:
         self.engine = engine
         self.settings = settings or HealthSettings()
-        self._durations: dict[str, deque[tuple[str, float]]] = defaultdict(lambda: deque(maxlen=200))
+        self._mine: dict[tuple[str, str], deque[float]] = {}
+        self._fleet: dict[str, deque[tuple[str, float]]] = defaultdict(lambda: deque(maxlen=60))
+        self._seen = 0
         self._blame: dict[str, dict[str, float]] = defaultdict(dict)   # worker -> task -> when
         self.report = report or (lambda action, worker, detail: None)
 
@@ -54,18 +56,29 @@ class HealthTracker:
         if worker is None:
             return
         key = work_key(task)
-        samples = self._durations[key]
-        samples.append((worker.worker_id, duration_seconds))
-        self._check_slow(worker, samples)
-        self._blame_earlier_failures(task, worker)
+        wid = worker.worker_id
+        mine = self._mine.get((key, wid))
+        if mine is None:
+            if len(self._mine) > 10_000:  # bounded: forget the least recent kinds of work
+                self._mine.clear()
+                self._fleet.clear()
+            mine = self._mine[(key, wid)] = deque(maxlen=10)
+        mine.append(duration_seconds)
+        fleet = self._fleet[key]
+        fleet.append((wid, duration_seconds))
+        # Judge every few completions of this worker: cheap on the hot path, never on one sample.
+        self._seen += 1
+        if len(mine) >= self.settings.slow_min_samples and self._seen % 8 == 0:
+            self._check_slow(worker, mine, fleet)
+        if len(task.attempts) > 1:
+            self._blame_earlier_failures(task, worker)
 
-    def _check_slow(self, worker: WorkerRecord, samples: deque[tuple[str, float]]) -> None:
+    def _check_slow(self, worker: WorkerRecord, mine: deque[float], fleet: deque[tuple[str, float]]) -> None:
         s = self.settings
-        mine = [d for wid, d in samples if wid == worker.worker_id]
-        fleet = [d for wid, d in samples if wid != worker.worker_id]
-        if len(mine) < s.slow_min_samples or len(fleet) < s.slow_min_samples:
+        others = [d for wid, d in fleet if wid != worker.worker_id]
+        if len(others) < s.slow_min_samples:
             return
-        my_median, fleet_median = statistics.median(mine[-10:]), statistics.median(fleet[-50:])
+        my_median, fleet_median = statistics.median(mine), statistics.median(others)
         if my_median < s.slow_min_seconds or my_median < s.slow_factor * max(fleet_median, 1e-6):
             return
         if worker.state in (WorkerState.SLOW, WorkerState.UNAVAILABLE, WorkerState.CRASHED):

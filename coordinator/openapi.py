@@ -54,7 +54,8 @@ def document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
                                   "items": {"$ref": "#/components/schemas/Task"}}}}]}}}},
                      "responses": {"201": {"description": "durable and queued", **_OBJ_CONTENT}, "400": _ERROR}},
             "get": {"summary": "List tasks", "parameters": [
-                _q("status", {"type": "string", "enum": [s.value for s in TaskStatus]}), *LIST_PARAMS],
+                _q("status", {"type": "string", "enum": [s.value for s in TaskStatus]}),
+                _q("ids", {"type": "string"}, "comma-separated task ids (at most 1000)"), *LIST_PARAMS],
                     "responses": {"200": _OBJ, "400": _ERROR}}},
         "/api/v1/tasks/{task_id}": {"get": {"summary": "One task with its attempts", "parameters": [_p("task_id")],
                                             "responses": {"200": _OBJ, "404": _ERROR}}},

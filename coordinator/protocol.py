@@ -74,9 +74,15 @@ class Message:
 
 
 def encode(type_: MessageType, **body: Any) -> str:
+    return encode_frame(type_, **body).decode()
+
+
+def encode_frame(type_: MessageType, **body: Any) -> bytes:
+    """The UTF-8 payload of a text frame (send it with ``send_frame(..., WSMsgType.TEXT)``:
+    no str round trip for the big batched frames)."""
     body["v"] = PROTOCOL_VERSION
     body["type"] = type_.value
-    return orjson.dumps(body).decode()
+    return orjson.dumps(body)
 
 
 # Which fields each message must carry, and their JSON types. Checked at the one decode point.

@@ -30,7 +30,14 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    if isinstance(value, dict) and all(isinstance(v, _SCALARS) or
+                                       (isinstance(v, list) and all(isinstance(x, _SCALARS) for x in v))
+                                       for v in value.values()):
+        return False  # the common shape (scalars and flat lists) is two levels deep at most
     stack = [(value, 1)]
     while stack:
         node, level = stack.pop()

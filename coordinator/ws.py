@@ -10,7 +10,8 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from coordinator.httperrors import AUTH_FAILURES
-from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, MessageType, ProtocolError, decode, encode)
+from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, MessageType, ProtocolError, decode, encode,
+                                encode_frame)
 
 if TYPE_CHECKING:
     from coordinator.engine import Engine
@@ -32,10 +33,13 @@ class WorkerConnection:
         self.peer = peer
         self.superseded = False
 
-    async def send(self, text: str) -> None:
+    async def send(self, text: str | bytes) -> None:
         if self.ws.closed:
             raise ConnectionError(f"connection to {self.worker_id} is closed")
-        await self.ws.send_str(text)
+        if isinstance(text, bytes):
+            await self.ws.send_frame(text, WSMsgType.TEXT)  # already UTF-8 JSON: a text frame
+        else:
+            await self.ws.send_str(text)
 
     async def close_with(self, code: int, message: str) -> None:
         if not self.ws.closed:
@@ -172,7 +176,7 @@ async def _handle(engine: "Engine", conn: WorkerConnection, raw: str) -> None:
             # Only the assigned worker knows an attempt's lease: this is impersonation or a bug.
             engine.metrics.inc("dtf_foreign_results_refused_total", foreign)
             log.warning("foreign_results_refused", worker_id=conn.worker_id, peer=conn.peer, count=foreign)
-        await conn.send(encode(MessageType.RESULT_ACKS, items=acks))
+        await conn.send(encode_frame(MessageType.RESULT_ACKS, items=acks))
     elif t is MessageType.COMMAND_RESULT:
         engine.heartbeat(conn, {})
         await engine.command_result(conn, body)

@@ -19,7 +19,7 @@ import structlog
 import tenacity
 
 from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, CommandName, MessageType, ProtocolError, decode,
-                                  encode)
+                                  encode, encode_frame)
 from error_handling.retry import RetryPolicy
 from worker.executors.base import ExecContext, ExecResult, Outcome
 
@@ -335,11 +335,15 @@ class WorkerAgent:
             return  # kept in unacked; resent on reconnect
         started, self._pending_started = self._pending_started, []
         results, self._pending_results = self._pending_results, []
+        if started and results:
+            # A task that started and finished within one flush needs only its result.
+            done = {r["task_id"] for r in results}
+            started = [item for item in started if item["task_id"] not in done]
         try:
             if started:
-                await ws.send_str(encode(MessageType.STARTED, items=started))
+                await ws.send_frame(encode_frame(MessageType.STARTED, items=started), aiohttp.WSMsgType.TEXT)
             if results:
-                await ws.send_str(encode(MessageType.RESULTS, items=results))
+                await ws.send_frame(encode_frame(MessageType.RESULTS, items=results), aiohttp.WSMsgType.TEXT)
         except (ConnectionError, RuntimeError) as exc:
             log.info("flush_failed", error=str(exc))
 
