@@ -35,6 +35,7 @@ SAMPLES: dict[str, object] = {
     "flaky_reruns": 2,
     "backup_coordinator": "http://backup:8080",
     "sqlite_synchronous": "FULL",
+    "max_finished_in_memory": 1234,
     "log_level": "DEBUG",
     "log_format": "json",
 }
