@@ -257,3 +257,15 @@ def test_reconnect_action_keeps_the_workers_other_tasks(cluster):
     assert cluster.task(net)["attempts"][0]["error_category"] == "network_connection_error"
     task = cluster.task(slow)
     assert task["status"] == "completed" and len(task["attempts"]) == 1, task["attempts"]
+
+
+def test_declared_packages_steer_matching(cluster):
+    cluster.start_coordinator()
+    cluster.start_worker("w1", concurrency=2)
+    have, lack = cluster.submit([
+        {"type": "python", "config": {"callable": "operator:add", "args": [2, 2]},
+         "requirements": {"packages": ["pytest>=7"]}},
+        {"type": "python", "config": {"callable": "operator:add", "args": [2, 2]},
+         "requirements": {"packages": ["dtf-no-such-package-xyz"]}}])
+    wait_until(lambda: cluster.task(have)["status"] == "completed", 30, message="task with present package")
+    assert cluster.task(lack)["status"] == "queued", "no worker has the package: it waits for one that does"

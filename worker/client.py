@@ -21,6 +21,7 @@ import tenacity
 from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, CommandName, MessageType, ProtocolError, decode,
                                   encode, encode_frame)
 from error_handling.retry import RetryPolicy
+from worker.deps import ensure_packages
 from worker.executors.base import ExecContext, ExecResult, Outcome
 
 log = structlog.get_logger("dtf.worker")
@@ -297,7 +298,12 @@ class WorkerAgent:
         self._schedule_flush()
         executor = self.executors.get(item["type"])
         try:
-            if executor is None:
+            packages = (item.get("requirements") or {}).get("packages") or []
+            dep_error = await ensure_packages(packages, allow_install=self.config.allow_install) \
+                if packages else None
+            if dep_error is not None:
+                res = ExecResult(outcome=Outcome.ERROR, error=dep_error)
+            elif executor is None:
                 res = ExecResult(outcome=Outcome.ERROR, error={
                     "type": "UnsupportedTaskType", "message": f"worker {self.config.worker_id} does not run "
                     f"{item['type']!r} tasks", "context": {"stage": "dispatch"}})
