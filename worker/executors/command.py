@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.executors.base import ExecContext, ExecResult, Outcome
-from worker.executors.process import ProcessRun, run_process, task_directory
+from worker.executors.process import ProcessRun, SubprocessExecutor, run_process, task_directory
 from worker.executors.reporting import (finish, ExecutorConfigError, Stage, error_dict, exec_error_dict,
                                         get_field, killed_message, last_lines, signal_name)
 
@@ -32,18 +32,8 @@ def resolve_cwd(config: dict[str, Any], base: Path) -> Path | None:
     return path if path.is_absolute() else base / path
 
 
-class CommandExecutor:
+class CommandExecutor(SubprocessExecutor):
     type_name = "command"
-
-    def __init__(self, settings: Any) -> None:
-        self._tail_bytes = settings.output_tail_bytes
-        self._grace = settings.kill_grace_seconds
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
     async def run(self, config: dict[str, Any], ctx: ExecContext) -> ExecResult:
         started = time.monotonic()

@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 # After the main process exits, how long a grandchild may keep its stdout/stderr open before the
 # group is killed (a backgrounded `server &` holds the pipes and would stall the task forever).
@@ -145,3 +145,18 @@ async def task_directory(work_dir: Path, task_id: str, attempt: int) -> AsyncIte
     finally:
         # a test may leave a large tree behind: remove it off the event loop
         await asyncio.to_thread(shutil.rmtree, path, True)
+
+
+class SubprocessExecutor:
+    """Base of executors that start one subprocess per task: nothing to start or close."""
+    type_name = ""
+
+    def __init__(self, settings: Any) -> None:
+        self._tail_bytes = settings.output_tail_bytes
+        self._grace = settings.kill_grace_seconds
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

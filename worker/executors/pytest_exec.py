@@ -11,7 +11,7 @@ from typing import Any
 
 from worker.executors.base import ExecContext, ExecResult, Outcome
 from worker.executors.command import parse_env, process_details, resolve_cwd, timeout_result
-from worker.executors.process import run_process, task_directory
+from worker.executors.process import SubprocessExecutor, run_process, task_directory
 from worker.executors.reporting import (finish, ExecutorConfigError, Stage, error_dict, exec_error_dict,
                                         get_field, killed_message, last_lines, signal_name)
 
@@ -98,18 +98,8 @@ def find_exception(text: str, *, last: bool = False) -> tuple[str, str] | None:
     return found
 
 
-class PytestExecutor:
+class PytestExecutor(SubprocessExecutor):
     type_name = "pytest"
-
-    def __init__(self, settings: Any) -> None:
-        self._tail_bytes = settings.output_tail_bytes
-        self._grace = settings.kill_grace_seconds
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
 
     async def run(self, config: dict[str, Any], ctx: ExecContext) -> ExecResult:
         started = time.monotonic()
