@@ -17,9 +17,11 @@ from coordinator.config import CoordinatorConfig
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.metrics import Metrics
 from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now
-from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode, encode_frame
+from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
 from coordinator.scheduler import ReadyQueue
 from coordinator.store import Store
+from coordinator.engine_monitor import HealthMonitor
+from coordinator.engine_workers import WorkerSessions
 from coordinator.workers import WorkerRecord
 
 log = structlog.get_logger("dtf.engine")
@@ -39,7 +41,7 @@ class SubmissionError(Exception):
         self.message, self.field = message, field
 
 
-class Engine:
+class Engine(WorkerSessions, HealthMonitor):
     def __init__(self, config: CoordinatorConfig, store: Store, metrics: Metrics) -> None:
         self.config = config
         self.store = store
@@ -332,152 +334,6 @@ class Engine:
                 await conn.send(encode_frame(MessageType.TASKS, items=items))
             self.kick()  # more may fit (credits left, or tasks arrived meanwhile)
 
-    # ---- worker connections ---------------------------------------------------------------------
-    def hello(self, conn: Any, body: dict[str, Any]) -> dict[str, Any]:
-        """Register (or re-register) a worker; returns the welcome body."""
-        wid = conn.worker_id
-        hardware = body.get("hardware") or {}
-        concurrency = body.get("concurrency", 1)
-        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= 10_000:
-            raise ProtocolError("hello: 'concurrency' must be an integer from 1 to 10000")
-        held_items = body.get("held") or []
-        if not isinstance(held_items, list):
-            raise ProtocolError("hello: 'held' must be a list")
-        held = {}
-        for item in held_items:
-            tid, attempt, lease = attempt_key(item)
-            held[tid] = (attempt, lease)
-        w = self.workers.get(wid)
-        old_conn = w.connection if w else None
-        if w is None:
-            w = WorkerRecord(worker_id=wid, hardware=hardware)
-            self.workers[wid] = w
-        w.hardware = hardware
-        w.tags = body.get("tags") or {}
-        w.concurrency = concurrency
-        w.connection = conn
-        w.reconnect_requested_until = 0.0
-        w.last_seen = now()
-        if w.condition in (WorkerState.DISCONNECTED, WorkerState.DRAINING):
-            w.set_condition(None)
-        elif w.condition in (WorkerState.CRASHED, WorkerState.UNAVAILABLE) and \
-                (w.condition_until is None or w.condition_until <= now()):
-            # Back after a crash or silence: a one-slot trial before full service.
-            w.set_condition(None)
-            w.probation_until = now() + self.config.probation_seconds
-        if old_conn is not None and old_conn is not conn:
-            old_conn.superseded = True
-            asyncio.create_task(old_conn.close_with(4409, "superseded by a new connection"))
-        cancel = []
-        for tid, (attempt, lease) in held.items():
-            task = self.tasks.get(tid)
-            cur = task.current if task else None
-            if task is not None and task.status.active and cur and cur.number == attempt and cur.lease == lease \
-                    and cur.worker_id == wid:
-                w.running[tid] = attempt
-                self.orphans.pop(tid, None)
-            elif not (task is not None and cur and cur.number == attempt and cur.lease == lease
-                      and cur.outcome is not None):
-                # An attempt we gave up (or never knew): fenced; the worker stops it.
-                cancel.append({"task_id": tid, "attempt": attempt, "lease": lease})
-                self.metrics.inc("dtf_stale_attempts_fenced_total")
-                log.info("stale_attempt_fenced", task_id=tid, attempt=attempt, worker_id=wid)
-        # Tasks we thought it ran but it no longer holds were lost with its previous connection.
-        for tid, number in list(w.running.items()):
-            if tid not in held:
-                w.running.pop(tid)
-                task = self.tasks.get(tid)
-                if task is None or not task.current or task.current.number != number or not task.status.active:
-                    continue
-                self.orphans.pop(tid, None)
-                if task.current.started_at is None:
-                    # Sent while the old connection was closing and never started: not a failure.
-                    self._give_back(task, f"assignment to {wid} crossed its reconnect")
-                    self.kick()
-                else:
-                    asyncio.create_task(self.report_failure(FailureEvent(
-                        source=FailureSource.CONNECTION_LOST, task_id=tid, attempt=number, worker_id=wid,
-                        outcome=AttemptOutcome.LOST,
-                        error={"type": "WorkerDisconnected",
-                               "message": f"worker {wid} reconnected without task {tid}"})))
-        self.worker_changed(w)
-        self.metrics.inc("dtf_worker_connections_total")
-        log.info("worker_connected", worker_id=wid, hardware=hardware.get("types"), concurrency=concurrency,
-                 reclaimed=len(w.running))
-        self.kick()
-        return {"worker_id": wid, "heartbeat_interval": self.config.heartbeat_interval_seconds,
-                "heartbeat_timeout": self.config.heartbeat_timeout_seconds,
-                "backup_coordinator": self.config.backup_coordinator, "cancel": cancel}
-
-    async def connection_closed(self, conn: Any, *, abnormal: bool, reason: str) -> None:
-        w = self.workers.get(conn.worker_id)
-        if w is None or w.connection is not conn:
-            return
-        w.connection = None
-        lost = list(w.running.items())
-        if not abnormal and self.expect_reconnect.pop(w.worker_id, 0) > now():
-            # We asked it to reconnect (or fail over): its tasks keep running and are reclaimed
-            # by its next hello; whatever is not reclaimed in time is handled as lost.
-            w.set_condition(WorkerState.DISCONNECTED)
-            self.worker_changed(w)
-            deadline = now() + self.config.restart_grace_seconds
-            for tid, _ in lost:
-                self.orphans[tid] = deadline
-            log.info("worker_reconnecting", worker_id=w.worker_id, running=len(lost))
-            return
-        if w.condition is not WorkerState.UNAVAILABLE:
-            crashed = abnormal and bool(lost)
-            w.set_condition(WorkerState.CRASHED if crashed else WorkerState.DISCONNECTED)
-        self.worker_changed(w)
-        log.warning("worker_disconnected", worker_id=w.worker_id, state=w.state.value, running=len(lost),
-                    reason=reason)
-        etype = "WorkerCrashed" if w.condition is WorkerState.CRASHED else "WorkerDisconnected"
-        for tid, number in lost:
-            w.running.pop(tid, None)
-            await self.report_failure(FailureEvent(
-                source=FailureSource.CONNECTION_LOST, task_id=tid, attempt=number, worker_id=w.worker_id,
-                outcome=AttemptOutcome.LOST,
-                error={"type": etype, "message": f"worker {w.worker_id} connection closed while running "
-                                                 f"the task ({reason})", "context": {"stage": "connection"}}))
-        self.kick()
-
-    def heartbeat(self, conn: Any, body: dict[str, Any]) -> None:
-        w = self.workers.get(conn.worker_id)
-        if w is None:
-            return
-        ts = now()
-        w.last_seen = ts
-        load = body.get("load")
-        if isinstance(load, dict):
-            w.load = load
-            self.health.on_load(w, load)
-        if body.get("draining"):
-            w.set_condition(WorkerState.DRAINING)
-        held = body.get("held")
-        if isinstance(held, list):
-            # Tasks waiting locally for a free executor keep their lease alive.
-            for item in held:
-                if isinstance(item, dict):
-                    task = self.tasks.get(item.get("task_id", ""))
-                    cur = task.current if task else None
-                    if cur and cur.number == item.get("attempt") and cur.started_at is None:
-                        cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
-
-    def started(self, conn: Any, items: list[Any]) -> None:
-        ts = now()
-        for item in items:
-            tid, attempt, lease = attempt_key(item)
-            task = self.tasks.get(tid)
-            cur = task.current if task else None
-            if task is None or cur is None or cur.number != attempt or cur.lease != lease \
-                    or cur.worker_id != conn.worker_id or task.status is not TaskStatus.ASSIGNED:
-                continue
-            cur.started_at = item.get("started_at") if isinstance(item.get("started_at"), float) else ts
-            cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
-            # Kept in memory only: after a crash "assigned" and "running" recover the same way,
-            # and the result carries its timing, so this costs no write.
-            self._set_status(task, TaskStatus.RUNNING)
-
     async def results(self, conn: Any, items: list[Any]) -> list[dict[str, Any]]:
         acks = []
         for item in items:
@@ -596,108 +452,6 @@ class Engine:
             status = TaskStatus.TIMED_OUT
         self._set_terminal(task, status, error=error)
 
-    # ---- health ---------------------------------------------------------------------------------
-    async def _monitor_loop(self) -> None:
-        interval = min(0.25, self.config.heartbeat_interval_seconds / 2)
-        while True:
-            await asyncio.sleep(interval)
-            await self.check_health()
-
-    async def check_health(self) -> None:
-        ts = now()
-        if self.status_counts[TaskStatus.QUEUED]:
-            self.kick()  # conditions lift with time (probation, reconnects): look again
-        for w in list(self.workers.values()):
-            if w.connected and ts - w.last_seen > self.config.heartbeat_timeout_seconds:
-                await self.worker_unresponsive(w)
-            self._advance_recovery(w, ts)
-            for tid, number in list(w.running.items()):
-                task = self.tasks.get(tid)
-                cur = task.current if task else None
-                if cur is not None and cur.number == number and ts > cur.lease_deadline:
-                    await self.report_failure(FailureEvent(
-                        source=FailureSource.LEASE_EXPIRED, task_id=tid, attempt=number, worker_id=w.worker_id,
-                        outcome=AttemptOutcome.TIMED_OUT,
-                        error={"type": "LeaseExpired", "message": f"no result from {w.worker_id} within "
-                               f"{task.timeout_seconds:.1f}s timeout + {self.config.lease_grace_seconds:.1f}s grace",
-                               "context": {"stage": "execution"}}))
-                    if w.connected:
-                        await self.send_command(w, CommandName.CANCEL, task_id=tid, attempt=number)
-        for tid, deadline in list(self.orphans.items()):
-            if ts >= deadline:
-                self.orphans.pop(tid, None)
-                task = self.tasks.get(tid)
-                cur = task.current if task else None
-                if task is not None and task.status.active and cur is not None:
-                    await self.report_failure(FailureEvent(
-                        source=FailureSource.COORDINATOR_RESTART, task_id=tid, attempt=cur.number,
-                        worker_id=cur.worker_id, outcome=AttemptOutcome.LOST,
-                        error={"type": "WorkerDisconnected", "message": f"worker {cur.worker_id} did not reclaim "
-                               "the task in time after a restart or reconnect", "context": {"stage": "connection"}}))
-
-    def worker_changed(self, w: WorkerRecord) -> None:
-        """Persist and announce a worker's registry entry after a state change."""
-        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
-        if self.bus.active:
-            self.bus.publish("worker", **w.to_api())
-
-    def set_worker_condition(self, w: WorkerRecord, state: WorkerState, factor: float = 1.0) -> None:
-        """An explicit state that lifts after the probation period, followed by a one-slot trial."""
-        w.set_condition(state)
-        w.condition_until = now() + self.config.probation_seconds * factor
-        w.probation_until = None
-        self.worker_changed(w)
-        log.info("worker_state", worker_id=w.worker_id, state=state.value,
-                 until=round(w.condition_until - now(), 1))
-        self.kick()
-
-    def _advance_recovery(self, w: WorkerRecord, ts: float) -> None:
-        """Penalty, then trial, then full service: a worker recovers through probation."""
-        if w.condition_until is not None and ts >= w.condition_until:
-            w.condition_until = None
-            w.excluded_hardware.clear()
-            w.unavailable_resources.clear()
-            if w.connected and w.condition in (WorkerState.SLOW, WorkerState.OVERLOADED,
-                                               WorkerState.UNAVAILABLE, WorkerState.CRASHED):
-                w.set_condition(None)
-                w.probation_until = ts + self.config.probation_seconds
-                log.info("worker_probation", worker_id=w.worker_id)
-            self.worker_changed(w)
-            self.kick()
-        if w.probation_until is not None and ts >= w.probation_until:
-            w.probation_until = None
-            log.info("worker_recovered", worker_id=w.worker_id)
-            self.kick()
-
-    async def worker_unresponsive(self, w: WorkerRecord) -> None:
-        conn = w.connection
-        w.set_condition(WorkerState.UNAVAILABLE)
-        w.connection = None
-        log.warning("worker_unresponsive", worker_id=w.worker_id, silent_seconds=round(now() - w.last_seen, 2))
-        self.worker_changed(w)
-        for tid, number in list(w.running.items()):
-            w.running.pop(tid, None)
-            await self.report_failure(FailureEvent(
-                source=FailureSource.HEARTBEAT_TIMEOUT, task_id=tid, attempt=number, worker_id=w.worker_id,
-                outcome=AttemptOutcome.LOST,
-                error={"type": "HeartbeatTimeout", "message": f"worker {w.worker_id} missed heartbeats for "
-                       f"{self.config.heartbeat_timeout_seconds:.1f}s", "context": {"stage": "heartbeat"}}))
-        if conn is not None:
-            conn.superseded = True
-            asyncio.create_task(conn.close_with(4408, "heartbeat timeout"))
-        self.kick()
-
-    async def send_command(self, w: WorkerRecord, command: CommandName, **args: Any) -> bool:
-        conn = w.connection
-        if conn is None:
-            return False
-        try:
-            await conn.send(encode(MessageType.COMMAND, command=command.value, **args))
-        except (ConnectionError, RuntimeError) as exc:
-            log.warning("command_not_sent", worker_id=w.worker_id, command=command.value, error=str(exc))
-            return False
-        return True
-
     # ---- queries ---------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> Task | None:
         return self.tasks.get(task_id) or await self.store.load_task(task_id)
@@ -708,10 +462,3 @@ class Engine:
                 "workers": dict(workers),
                 "queue_depth": self.status_counts[TaskStatus.QUEUED],
                 "uptime_seconds": round(now() - self.started_at, 3)}
-
-    async def command_result(self, conn: Any, body: dict[str, Any]) -> None:
-        """A worker's answer to a command (cleanup_resources reports what it cleaned)."""
-        log.info("command_result", worker_id=conn.worker_id, command=body.get("command"), ok=body.get("ok"),
-                 detail=body.get("detail"))
-        for hook in self.on_command_result:
-            await hook(conn.worker_id, body)
