@@ -91,6 +91,14 @@ async def list_tasks(request: web.Request) -> web.Response:
     if ids_raw is not None and not 1 <= len(ids) <= MAX_LIMIT:
         raise ValidationError(f"'ids' must list 1 to {MAX_LIMIT} task ids, comma-separated", "ids",
                               "invalid_query")
+    if status in (TaskStatus.ASSIGNED.value, TaskStatus.RUNNING.value) and not ids:
+        # Active tasks always live in memory (and their rows lag): list them from there.
+        active = sorted((t for t in engine.tasks.values() if t.status.value == status and t.seq > cursor),
+                        key=lambda t: t.seq)
+        page = active[:limit]
+        more = len(active) > limit
+        return _json({"items": [t.to_api() for t in page],
+                      "next_cursor": str(page[-1].seq) if more else None})
     await engine.store.barrier()
     sql = ("SELECT task_id, seq, type, spec, status, failures, result, error, details, flaky, not_before, "
            "excluded_workers, created_at, updated_at FROM tasks WHERE seq > ?")

@@ -309,8 +309,9 @@ class Engine(WorkerSessions, HealthMonitor):
                     self.metrics.observe("dtf_task_dispatch_latency_seconds", ts - (task.ready_at or ts))
                     self._set_status(task, TaskStatus.ASSIGNED)
                     w.running[task.task_id] = att.number
+                    # The attempt row is what makes the assignment durable; the task's row keeps
+                    # its last settled status (an open attempt means assigned, see load_tasks).
                     self.store.attempt_changed(task.task_id, att)
-                    self.store.task_changed(task)
                     items.append({"task_id": task.task_id, "attempt": att.number, "lease": att.lease,
                                   "type": task.type, "config": task.config,
                                   "timeout_seconds": task.timeout_seconds, "tags": task.tags,

@@ -1,8 +1,12 @@
 """Patterns and correlations: the stored history (DuckDB) joined with the live aggregator.
 
 DuckDB holds every event, so counts, first/last seen and the trend come from it and survive a
-restart; the live aggregator (bounded memory) adds what it holds now (``live``) and its
-shown template when it has merged variants since the pattern was stored.
+restart; the live aggregator (bounded memory) adds what it holds now (``live``) and its shown
+template when it has merged variants since the pattern was stored.
+
+Window counts (``window_count``) come from the per-minute rollup plus the raw edge minutes, exact.
+Correlations over a window of more than SAMPLE_ROWS errors are estimated from a sample (see
+``window_correlations``). The trend's recent/previous counts (a few minutes) read error_events.
 """
 from __future__ import annotations
 
@@ -53,6 +57,32 @@ def fold_correlations(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+# Correlations (shares per worker, hardware type and tag value) over a window holding more errors
+# than this are computed from a system sample of about this many rows (a fixed seed, so the same
+# data gives the same answer); the counts (window totals) stay exact, from the rollup.
+SAMPLE_ROWS = 250_000
+
+
+async def window_correlations(query: Any, ids: list[str], since: datetime | None, until: datetime | None
+                              ) -> dict[str, dict[str, Any]]:
+    """Per pattern: the exact error count in the window (``total``) and the correlations, exact when
+    the window holds at most SAMPLE_ROWS errors, else estimated from a sample (each sampled count
+    scaled by the pattern's exact total over its sampled total, so shares are sample shares)."""
+    totals_rows = await query(*Q.pattern_totals(ids, since, until))
+    totals = {r["pattern_id"]: int(r["n"]) for r in totals_rows if r["pattern_id"] is not None}
+    in_window = sum(int(r["n"] or 0) for r in totals_rows if r["pattern_id"] is None)
+    if in_window <= SAMPLE_ROWS:
+        return fold_correlations(await query(*Q.correlations(ids, since, until)))
+    rows = await query(*Q.correlations(ids, since, until, 100.0 * SAMPLE_ROWS / in_window))
+    sampled = {r["pattern_id"]: int(r["n"]) for r in rows if r["dim"] == "total"}
+    scaled = [{"pattern_id": pid, "dim": "total", "value": None, "n": n} for pid, n in totals.items() if n > 0]
+    for r in rows:
+        pid = r["pattern_id"]
+        if r["dim"] != "total" and totals.get(pid) and sampled.get(pid):
+            scaled.append({**r, "n": round(int(r["n"]) * totals[pid] / sampled[pid])})
+    return fold_correlations(scaled)
+
+
 async def describe_patterns(handler: Any, *, limit: int, category: str | None, since: datetime | None,
                             until: datetime | None) -> list[dict[str, Any]]:
     sink = handler.sink
@@ -64,7 +94,7 @@ async def describe_patterns(handler: Any, *, limit: int, category: str | None, s
     window = float(getattr(aggregator, "window_seconds", 300.0))
     now = P.utcnow()
     windows = {r["pattern_id"]: r for r in await sink.query(*Q.pattern_windows(ids, now, window))}
-    corr = fold_correlations(await sink.query(*Q.correlations(ids, since, until)))
+    corr = await window_correlations(sink.query, ids, since, until)
     items = []
     for r in stored:
         pid = r["pattern_id"]

@@ -2,11 +2,16 @@
 
 Each builder returns ``(sql, params)``: filter values are always parameters, and the only
 identifiers in the text come from fixed tables in this module.
+
+Summary, trends and the pattern counts read the per-minute rollup ``error_minutes`` for the whole
+minutes of a window and ``error_events`` only for the partial minutes at its two edges, so their
+counts are exact (equal to a count over error_events; tests/analytics/test_rollup.py). The
+``*_raw`` builders are the pre-rollup queries, kept as the reference and the bench's baseline.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 EVENT_FILTERS = ("category", "worker_id", "task_id", "hardware_type", "pattern_id")
@@ -75,7 +80,129 @@ def list_actions(filters: dict[str, Any], since: datetime | None, until: datetim
     return sql, [*where.params, limit + 1]
 
 
+# -- the per-minute rollup (migrations/duckdb/003_error_minutes.sql) ---------------------------
+#
+# Counts over a window [since, until) are exact: whole minutes come from error_minutes, and the
+# partial minutes at the two edges (at most one minute each) from error_events. The rollup is
+# written in the same transaction as the events it counts, so both parts see the same commit.
+MINUTE = timedelta(minutes=1)
+G_CATEGORY, G_WORKER, G_HARDWARE, G_PATTERN = 7, 11, 13, 14  # GROUPING(category, worker_id, hardware_type, pattern_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A window cut into whole minutes [lo, hi) (None: unbounded) and raw edge ranges."""
+    rollup: bool
+    lo: datetime | None
+    hi: datetime | None
+    edges: tuple[tuple[datetime | None, datetime | None], ...]
+
+
+def _floor_minute(t: datetime) -> datetime:
+    return t.replace(second=0, microsecond=0)
+
+
+def split_window(since: datetime | None, until: datetime | None) -> Split:
+    lo = None if since is None else _floor_minute(since)
+    if since is not None and lo != since:
+        lo += MINUTE  # type: ignore[operator]
+    hi = None if until is None else _floor_minute(until)
+    if lo is not None and hi is not None and lo >= hi:
+        return Split(False, None, None, ((since, until),))  # no whole minute inside: all raw
+    edges = []
+    if since is not None and lo is not None and since < lo:
+        edges.append((since, lo))
+    if until is not None and hi is not None and hi < until:
+        edges.append((hi, until))
+    return Split(True, lo, hi, tuple(edges))
+
+
+def _edges(split: Split, where: Where) -> Where:
+    """error_events restricted to the split's raw edges (an OR of ranges)."""
+    ors = []
+    for a, b in split.edges:
+        part = Where().window(a, b)
+        ors.append("(" + " AND ".join(part.parts) + ")" if part.parts else "TRUE")
+        where.params.extend(part.params)
+    where.parts.append("(" + " OR ".join(ors) + ")")
+    return where
+
+
 def summary(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    """Counts per category, worker and hardware type, and the total, from the rollup plus raw edges.
+
+    Same rows as ``summary_raw`` (g: GROUPING bits over category, worker_id, hardware_type); columns
+    outside a row's set are '' and a NULL worker/hardware type is '' (shown as "unknown")."""
+    split = split_window(since, until)
+    parts, params = [], []
+    if split.rollup:
+        w = Where().window(split.lo, split.hi, "minute")
+        parts.append(f"SELECT g >> 1 AS g, category, worker_id, hardware_type, n FROM error_minutes "
+                     f"WHERE g IN ({G_CATEGORY}, {G_WORKER}, {G_HARDWARE})"
+                     + "".join(" AND " + p for p in w.parts))
+        params += w.params
+    if split.edges:
+        w = _edges(split, Where())
+        parts.append("SELECT GROUPING(category, worker_id, hardware_type) AS g, coalesce(category, '') AS category, "
+                     "coalesce(worker_id, '') AS worker_id, coalesce(hardware_type, '') AS hardware_type, "
+                     "count(*) AS n FROM (SELECT category, coalesce(worker_id, '') AS worker_id, "
+                     f"coalesce(hardware_type, '') AS hardware_type FROM error_events{w.sql()}) "
+                     "GROUP BY GROUPING SETS ((category), (worker_id), (hardware_type))")
+        params += w.params
+    sql = (f"WITH parts(g, category, worker_id, hardware_type, n) AS ({' UNION ALL '.join(parts)}) "
+           "SELECT category, worker_id, hardware_type, g, sum(n) AS n FROM parts GROUP BY ALL "
+           "UNION ALL SELECT NULL, NULL, NULL, 7, coalesce(sum(n), 0) FROM parts WHERE g = 3")
+    return sql, params
+
+
+def trends(bucket: str, since: datetime | None, until: datetime | None,
+           category: str | None = None) -> tuple[str, list[Any]]:
+    """Counts per bucket and category from the rollup plus raw edges (same rows as ``trends_raw``)."""
+    interval = BUCKET_INTERVALS[bucket]  # a key checked by the handler, never user text
+    split = split_window(since, until)
+    parts, params = [], []
+    if split.rollup:
+        w = Where().window(split.lo, split.hi, "minute").eq("category", category)
+        parts.append(f"SELECT time_bucket({interval}, minute) AS b, category, n FROM error_minutes "
+                     f"WHERE g = {G_CATEGORY}" + "".join(" AND " + p for p in w.parts))
+        params += w.params
+    if split.edges:
+        w = _edges(split, Where()).eq("category", category)
+        parts.append(f'SELECT time_bucket({interval}, "timestamp") AS b, category, count(*) AS n '
+                     f"FROM error_events{w.sql()} GROUP BY ALL")
+        params += w.params
+    sql = (f"SELECT epoch_us(b) AS b_us, category, sum(n) AS n FROM ({' UNION ALL '.join(parts)}) "
+           "t(b, category, n) GROUP BY ALL ORDER BY b_us, category")
+    return sql, params
+
+
+def pattern_totals(pattern_ids: list[str], since: datetime | None, until: datetime | None
+                   ) -> tuple[str, list[Any]]:
+    """Exact errors per pattern in the window (rollup plus raw edges), and all errors in the window
+    (the row with pattern_id NULL)."""
+    split = split_window(since, until)
+    parts, params = [], []
+    if split.rollup:
+        w = Where().window(split.lo, split.hi, "minute")
+        cond = "".join(" AND " + p for p in w.parts)
+        parts.append(f"SELECT 'p' AS kind, pattern_id, n FROM error_minutes WHERE g = {G_PATTERN}{cond}")
+        parts.append(f"SELECT 'a', NULL, n FROM error_minutes WHERE g = {G_CATEGORY}{cond}")
+        params += [*w.params, *w.params]
+    if split.edges:
+        w = _edges(split, Where())
+        parts.append(f"SELECT 'e', pattern_id, count(*) FROM error_events{w.sql()} GROUP BY ALL")
+        params += w.params
+    sql = (f"WITH parts(kind, pattern_id, n) AS ({' UNION ALL '.join(parts)}) "
+           "SELECT pattern_id, sum(n) AS n FROM parts WHERE kind <> 'a' "
+           "AND pattern_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL "
+           "UNION ALL SELECT NULL, coalesce(sum(n), 0) FROM parts WHERE kind <> 'p'")
+    return sql, [*params, pattern_ids]
+
+
+# -- straight from error_events (the pre-rollup queries: the reference in tests and the bench's
+# baseline) ----------------------------------------------------------------------------------
+
+def summary_raw(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
     """One scan: counts per category, worker and hardware type, and the total (GROUPING SETS)."""
     where = Where().window(since, until)
     sql = ("SELECT category, worker_id, hardware_type, GROUPING(category, worker_id, hardware_type) AS g, "
@@ -84,8 +211,8 @@ def summary(since: datetime | None, until: datetime | None) -> tuple[str, list[A
     return sql, where.params
 
 
-def trends(bucket: str, since: datetime | None, until: datetime | None,
-           category: str | None = None) -> tuple[str, list[Any]]:
+def trends_raw(bucket: str, since: datetime | None, until: datetime | None,
+               category: str | None = None) -> tuple[str, list[Any]]:
     interval = BUCKET_INTERVALS[bucket]  # a key checked by the handler, never user text
     where = Where().window(since, until).eq("category", category)
     sql = (f'SELECT epoch_us(time_bucket({interval}, "timestamp")) AS b_us, category, count(*) AS n '
@@ -113,14 +240,23 @@ def pattern_windows(pattern_ids: list[str], now: datetime, window_seconds: float
     return sql, [now, w_us, now, w_us, pattern_ids, now, 2 * w_us]
 
 
-def correlations(pattern_ids: list[str], since: datetime | None, until: datetime | None
-                 ) -> tuple[str, list[Any]]:
-    """Per pattern, counts per worker, hardware type and tag value (one scan, GROUPING SETS)."""
+def correlations(pattern_ids: list[str], since: datetime | None, until: datetime | None,
+                 sample_percent: float | None = None) -> tuple[str, list[Any]]:
+    """Per pattern, counts per worker, hardware type and tag value, and the total.
+
+    ``sample_percent``: read only that share of the table (DuckDB system sampling, whole vectors,
+    fixed seed so repeated calls agree); the counts are then those of the sample."""
     where = Where().window(since, until)
     where.parts.append("pattern_id IN (SELECT unnest(?::VARCHAR[]))")
     where.params.append(pattern_ids)
+    sample = ""
+    if sample_percent is not None:
+        pct = float(sample_percent)  # a number computed by the caller, never user text
+        if not 0 < pct <= 100:
+            raise ValueError(f"sample_percent must be in (0, 100], got {sample_percent!r}")
+        sample = f" TABLESAMPLE {pct:.6f}% (system, 42)"
     sql = ("WITH ev AS (SELECT pattern_id, worker_id, hardware_type, tags FROM error_events"
-           f"{where.sql()}), "
+           f"{sample}{where.sql()}), "
            # JSON work per distinct tag set, not per event: tag sets repeat across a suite's tasks.
            "tag_sets AS (SELECT pattern_id, CAST(tags AS VARCHAR) AS tags, count(*) AS n FROM ev "
            "WHERE tags IS NOT NULL GROUP BY ALL), "
