@@ -3,7 +3,8 @@
 Each builder returns ``(sql, params)``: filter values are always parameters, and the only
 identifiers in the text come from fixed tables in this module.
 
-Summary, trends and the pattern counts read the per-minute rollup ``error_minutes`` for the whole
+Summary, trends and the pattern counts read the per-minute rollups (``error_minutes``,
+``error_pattern_minutes``; migrations/duckdb/003_error_minutes.sql) for the whole
 minutes of a window and ``error_events`` only for the partial minutes at its two edges, so their
 counts are exact (equal to a count over error_events; tests/analytics/test_rollup.py). The
 ``*_raw`` builders are the pre-rollup queries, kept as the reference and the bench's baseline.
@@ -80,13 +81,13 @@ def list_actions(filters: dict[str, Any], since: datetime | None, until: datetim
     return sql, [*where.params, limit + 1]
 
 
-# -- the per-minute rollup (migrations/duckdb/003_error_minutes.sql) ---------------------------
+# -- the per-minute rollups (migrations/duckdb/003_error_minutes.sql) --------------------------
 #
-# Counts over a window [since, until) are exact: whole minutes come from error_minutes, and the
+# Counts over a window [since, until) are exact: whole minutes come from the rollups, and the
 # partial minutes at the two edges (at most one minute each) from error_events. The rollup is
 # written in the same transaction as the events it counts, so both parts see the same commit.
 MINUTE = timedelta(minutes=1)
-G_CATEGORY, G_WORKER, G_HARDWARE, G_PATTERN = 7, 11, 13, 14  # GROUPING(category, worker_id, hardware_type, pattern_id)
+G_CATEGORY = 0b011  # error_minutes.g of the per-category rows (GROUPING(category, worker_id, hardware_type))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +138,7 @@ def summary(since: datetime | None, until: datetime | None) -> tuple[str, list[A
     parts, params = [], []
     if split.rollup:
         w = Where().window(split.lo, split.hi, "minute")
-        parts.append(f"SELECT g >> 1 AS g, category, worker_id, hardware_type, n FROM error_minutes "
-                     f"WHERE g IN ({G_CATEGORY}, {G_WORKER}, {G_HARDWARE})"
-                     + "".join(" AND " + p for p in w.parts))
+        parts.append("SELECT g, category, worker_id, hardware_type, n FROM error_minutes" + w.sql())
         params += w.params
     if split.edges:
         w = _edges(split, Where())
@@ -181,22 +180,25 @@ def pattern_totals(pattern_ids: list[str], since: datetime | None, until: dateti
     """Exact errors per pattern in the window (rollup plus raw edges), and all errors in the window
     (the row with pattern_id NULL)."""
     split = split_window(since, until)
-    parts, params = [], []
+    per, every, p_per, p_every = [], [], [], []
     if split.rollup:
         w = Where().window(split.lo, split.hi, "minute")
         cond = "".join(" AND " + p for p in w.parts)
-        parts.append(f"SELECT 'p' AS kind, pattern_id, n FROM error_minutes WHERE g = {G_PATTERN}{cond}")
-        parts.append(f"SELECT 'a', NULL, n FROM error_minutes WHERE g = {G_CATEGORY}{cond}")
-        params += [*w.params, *w.params]
+        per.append(f"SELECT pattern_id, n FROM error_pattern_minutes WHERE TRUE{cond} "
+                   "AND pattern_id IN (SELECT unnest(?::VARCHAR[]))")
+        p_per += [*w.params, pattern_ids]
+        every.append(f"SELECT n FROM error_minutes WHERE g = {G_CATEGORY}{cond}")
+        p_every += w.params
     if split.edges:
         w = _edges(split, Where())
-        parts.append(f"SELECT 'e', pattern_id, count(*) FROM error_events{w.sql()} GROUP BY ALL")
-        params += w.params
-    sql = (f"WITH parts(kind, pattern_id, n) AS ({' UNION ALL '.join(parts)}) "
-           "SELECT pattern_id, sum(n) AS n FROM parts WHERE kind <> 'a' "
-           "AND pattern_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL "
-           "UNION ALL SELECT NULL, coalesce(sum(n), 0) FROM parts WHERE kind <> 'p'")
-    return sql, [*params, pattern_ids]
+        per.append(f"SELECT pattern_id, 1 FROM error_events{w.sql()} AND pattern_id IN (SELECT unnest(?::VARCHAR[]))")
+        p_per += [*w.params, pattern_ids]
+        every.append(f"SELECT 1 FROM error_events{w.sql()}")
+        p_every += w.params
+    # Two plain aggregates (no shared CTE): the pattern filter reaches the rollup scan directly.
+    sql = (f"SELECT pattern_id, sum(n) AS n FROM ({' UNION ALL '.join(per)}) t(pattern_id, n) GROUP BY ALL "
+           f"UNION ALL SELECT NULL, coalesce(sum(n), 0) FROM ({' UNION ALL '.join(every)}) u(n)")
+    return sql, [*p_per, *p_every]
 
 
 # -- straight from error_events (the pre-rollup queries: the reference in tests and the bench's

@@ -23,17 +23,18 @@ from error_handling.migrate import apply_migrations, discover
 T0 = datetime(2024, 5, 1, 12, 0, 0)
 CATEGORIES = ["network_connection_error", "test_assertion_error", "resource_exhaustion"]
 
-# The rollup's definition: what error_minutes must equal at any commit (migration 003's backfill).
+# The rollups' definitions: what they must equal at any commit (migration 003's backfill).
 REFERENCE = (
-    "SELECT minute, GROUPING(category, worker_id, hardware_type, pattern_id)::UTINYINT AS g, "
+    "SELECT minute, GROUPING(category, worker_id, hardware_type)::UTINYINT AS g, "
     "coalesce(category, '') AS category, coalesce(worker_id, '') AS worker_id, "
-    "coalesce(hardware_type, '') AS hardware_type, coalesce(pattern_id, '') AS pattern_id, count(*) AS n "
+    "coalesce(hardware_type, '') AS hardware_type, count(*) AS n "
     "FROM (SELECT time_bucket(INTERVAL 1 MINUTE, \"timestamp\") AS minute, category, "
-    "coalesce(worker_id, '') AS worker_id, coalesce(hardware_type, '') AS hardware_type, "
-    "coalesce(pattern_id, '') AS pattern_id FROM error_events) "
-    "GROUP BY GROUPING SETS ((minute, category), (minute, worker_id), (minute, hardware_type), "
-    "(minute, pattern_id))")
-ROLLUP = "SELECT minute, g, category, worker_id, hardware_type, pattern_id, n FROM error_minutes"
+    "coalesce(worker_id, '') AS worker_id, coalesce(hardware_type, '') AS hardware_type FROM error_events) "
+    "GROUP BY GROUPING SETS ((minute, category), (minute, worker_id), (minute, hardware_type))")
+ROLLUP = "SELECT minute, g, category, worker_id, hardware_type, n FROM error_minutes"
+PATTERN_REFERENCE = ("SELECT time_bucket(INTERVAL 1 MINUTE, \"timestamp\") AS minute, pattern_id, count(*) AS n "
+                     "FROM error_events WHERE pattern_id IS NOT NULL GROUP BY ALL")
+PATTERN_ROLLUP = "SELECT minute, pattern_id, n FROM error_pattern_minutes"
 
 
 def make_events(rng: random.Random, n: int, start: datetime, span_seconds: float) -> list[dict]:
@@ -62,9 +63,10 @@ def exact_boundary_events() -> list[dict]:
 
 
 async def rollup_matches(sink: DuckDBEventSink) -> None:
-    rollup = await sink.query(f"{ROLLUP} ORDER BY ALL")
-    reference = await sink.query(f"{REFERENCE} ORDER BY ALL")
-    assert rollup == reference and rollup
+    for rollup_sql, reference_sql in ((ROLLUP, REFERENCE), (PATTERN_ROLLUP, PATTERN_REFERENCE)):
+        rollup = await sink.query(f"{rollup_sql} ORDER BY ALL")
+        reference = await sink.query(f"{reference_sql} ORDER BY ALL")
+        assert rollup == reference and rollup
 
 
 async def test_rollup_equals_group_by_after_flushes_and_a_restart(tmp_path):
@@ -90,19 +92,19 @@ async def test_rollup_equals_group_by_after_flushes_and_a_restart(tmp_path):
             sink.submit_event(e)
         await sink.flush()
         await rollup_matches(sink)
-        total = await sink.query("SELECT sum(n) AS n FROM error_minutes WHERE g = 7")
+        total = await sink.query("SELECT sum(n) AS n FROM error_minutes WHERE g = 3")
         assert total == [{"n": 5 * 120 + 30 + 70 + 200}]
 
 
 async def test_failed_batch_leaves_no_rollup_counts(tmp_path):
     async with DuckDBEventSink(tmp_path / "e.duckdb") as sink:
-        sink.submit_event({"timestamp": T0, "category": "resource_exhaustion", "worker_id": "w1"})
+        sink.submit_event({"timestamp": T0, "category": "resource_exhaustion", "worker_id": "w1", "pattern_id": "p"})
         await sink.flush()
         sink.submit_events([{"timestamp": T0.timestamp(), "category": None, "worker_id": "w1"}])  # NOT NULL
         with pytest.raises(Exception):
             await sink.flush()
         await rollup_matches(sink)
-        assert (await sink.query("SELECT sum(n) AS n FROM error_minutes WHERE g = 7")) == [{"n": 1}]
+        assert (await sink.query("SELECT sum(n) AS n FROM error_minutes WHERE g = 3")) == [{"n": 1}]
 
 
 def test_migration_backfills_existing_events(tmp_path):
@@ -119,11 +121,14 @@ def test_migration_backfills_existing_events(tmp_path):
                     "VALUES (?, ?, ?, ?, ?, ?)", [str(rng.random()), e["timestamp"], e["category"], e["worker_id"],
                                                   e["hardware_type"], e["pattern_id"]])
     assert apply_migrations(con) == len(discover())
-    assert con.execute(f"{ROLLUP} ORDER BY ALL").fetchall() == con.execute(f"{REFERENCE} ORDER BY ALL").fetchall()
+    for rollup_sql, reference_sql in ((ROLLUP, REFERENCE), (PATTERN_ROLLUP, PATTERN_REFERENCE)):
+        assert con.execute(f"{rollup_sql} ORDER BY ALL").fetchall() == \
+            con.execute(f"{reference_sql} ORDER BY ALL").fetchall()
     # and the writer can upsert into the backfilled table
-    con.execute("INSERT INTO error_minutes VALUES (?, 7, 'resource_exhaustion', '', '', '', 1) ON CONFLICT "
-                "(minute, g, category, worker_id, hardware_type, pattern_id) DO UPDATE SET n = error_minutes.n + 1",
-                [T0])
+    con.execute("INSERT INTO error_minutes VALUES (?, 3, 'resource_exhaustion', '', '', 1) ON CONFLICT "
+                "(minute, g, category, worker_id, hardware_type) DO UPDATE SET n = error_minutes.n + 1", [T0])
+    con.execute("INSERT INTO error_pattern_minutes VALUES (?, 'pat-a', 1) ON CONFLICT (minute, pattern_id) "
+                "DO UPDATE SET n = error_pattern_minutes.n + 1", [T0])
     con.close()
 
 
