@@ -1,6 +1,6 @@
 """Failed attempts and throughput with the load balancer off and on, on real processes.
 
-    .venv/bin/python bench/balancer.py [--tasks 150] [--seconds 0.1] [--fail-seconds 0.3]
+    .venv/bin/python bench/balancer.py [--tasks 600] [--probation 1] [--seconds 0.1] [--fail-seconds 0.3]
 
 Three workers (2 slots each): "good"; "flaky-box", which fails half of whatever it runs; and
 "rocm-box" (declares rocm), which fails every task of model "bert" (an error-prone hardware x
@@ -8,6 +8,11 @@ model pair). Tasks are python calls of tests/analytics/targets.py:work, models b
 turn, ``max_retries`` 3 (a failed test reruns on another worker). A failing run takes
 ``--fail-seconds`` (a degraded run is slow). The same suite runs twice on fresh coordinators;
 the figures are failed attempts, wall time and throughput.
+
+The error pipeline's quarantine (a worker blamed for failures is benched for 4 x --probation) is
+on in both runs. With the coordinator's default probation (15 s) it outlasts a short run and
+hides what the balancer does; --probation 1 lets quarantined workers come back, as they do over
+a long-running fleet's day, so the comparison shows the balancer's own effect.
 """
 from __future__ import annotations
 
@@ -28,9 +33,10 @@ WORKERS = [("good", [], {}), ("flaky-box", [], {"DTF_TEST_FAIL_RATE": "0.5"}),
 MODELS = ("bert", "gpt", "t5")
 
 
-def run_once(balancer: bool, tasks: int, seconds: float, fail_seconds: float) -> dict:
+def run_once(balancer: bool, tasks: int, seconds: float, fail_seconds: float, probation: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="dtf-bench-balancer-") as tmp:
-        c = Cluster(Path(tmp), coordinator_args=["--load-balancer"] if balancer else [])
+        args = ["--probation", str(probation)] + (["--load-balancer"] if balancer else [])
+        c = Cluster(Path(tmp), coordinator_args=args)
         try:
             c.start_coordinator()
             base = c.env
@@ -66,13 +72,15 @@ def run_once(balancer: bool, tasks: int, seconds: float, fail_seconds: float) ->
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", type=int, default=150)
+    p.add_argument("--tasks", type=int, default=600)
     p.add_argument("--seconds", type=float, default=0.1, help="duration of a passing run")
     p.add_argument("--fail-seconds", type=float, default=0.3, help="duration of a failing run")
+    p.add_argument("--probation", type=float, default=1.0,
+                   help="coordinator --probation: how soon a quarantined worker is tried again")
     args = p.parse_args()
     results = {}
     for on in (False, True):
-        results[on] = r = run_once(on, args.tasks, args.seconds, args.fail_seconds)
+        results[on] = r = run_once(on, args.tasks, args.seconds, args.fail_seconds, args.probation)
         print(f"balancer {'on ' if on else 'off'}: {r['counts'].get('completed', 0)}/{args.tasks} completed, "
               f"{r['attempts']} attempts, {r['failed']} failed attempts, {r['wall']:.1f}s wall, "
               f"{args.tasks / r['wall']:.1f} tasks/s; attempts per worker {dict(sorted(r['per_worker'].items()))}; "

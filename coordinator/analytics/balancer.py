@@ -34,6 +34,8 @@ class BalancerSettings:
     pair_min_runs: float = 4.0            # a pair needs this much (decayed) evidence to count
     good_ratio: float = 0.8               # within this fraction of the best score counts as good
     max_defer_seconds: float = 10.0
+    probe_interval_seconds: float = 2.0   # a weaker worker gets at most one task this often
+    pair_avoid_above: float = 0.3         # a pair this confidently failing gets no probes
     slow_floor: float = 0.25              # speed factor never below this
     observe_interval_seconds: float = 0.02
 
@@ -81,6 +83,7 @@ class LoadBalancer:
         self._kick = kick
         self.stats: dict[str, WorkerStats] = {}
         self.pairs: dict[tuple[str | None, str], Evidence] = {}
+        self.last_probe: dict[str, float] = {}
         self.fleet_duration: dict[str, float] = {}
         self.deferred_since: dict[str, float] = {}
         self.deferrals = 0
@@ -168,15 +171,21 @@ class LoadBalancer:
                      if w.connected and w.state not in NO_WORK_STATES and matches(w, task)), default=best_score)
         if ideal <= 0 or best_score >= ideal * self.settings.good_ratio:
             return self._chosen(task, best)
-        share = max(1, round(best.concurrency * best_score / ideal))
-        if len(best.running) < share:
-            return self._chosen(task, best)  # a weaker worker still runs its share, and is re-measured
         now = self.clock()
+        if self.pair_penalty(task, best) < self.settings.pair_avoid_above and \
+                now - self.last_probe.get(best.worker_id, float("-inf")) >= self.settings.probe_interval_seconds:
+            # A weaker worker still gets a task now and then, so its score is re-measured; a
+            # hardware x model pair known to fail gets none while a better worker exists.
+            self.last_probe[best.worker_id] = now
+            return self._chosen(task, best)
         first = self.deferred_since.setdefault(task.task_id, now)
-        if now - first >= self.settings.max_defer_seconds:
-            return self._chosen(task, best)  # no starvation: waited long enough, take what is free
+        bad_pair = self.pair_penalty(task, best) >= self.settings.pair_avoid_above
+        if now - first >= self.settings.max_defer_seconds and not bad_pair:
+            # No starvation: waited long enough, take what is free. (A pair known to fail waits
+            # for the better worker, which exists and is connected, instead of failing again.)
+            return self._chosen(task, best)
         self.deferrals += 1
-        self._arm_kick(self.settings.max_defer_seconds - (now - first))
+        self._arm_kick(max(0.5, self.settings.max_defer_seconds - (now - first)))
         return None
 
     def _chosen(self, task: Task, worker: WorkerRecord) -> WorkerRecord:
