@@ -20,7 +20,9 @@ def kill_self(signum):
     os.kill(os.getpid(), signum)
 
 
-def nap(seconds):
+def nap(seconds, started_file=None):
+    if started_file:  # tells the test the call is running in the child now
+        Path(started_file).write_text(str(os.getpid()))
     time.sleep(seconds)
     return os.getpid()
 

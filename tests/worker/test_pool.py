@@ -167,12 +167,20 @@ async def test_pipelined_calls_keep_order_and_values(pool):
     assert {r.pid for r in results} == set(p.pids())  # both children did work
 
 
-async def test_cancelling_a_running_call_replaces_its_child(pool):
+async def _started(marker, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not marker.exists():
+        assert asyncio.get_running_loop().time() < deadline, "the call never started"
+        await asyncio.sleep(0.01)
+
+
+async def test_cancelling_a_running_call_replaces_its_child(pool, tmp_path):
     p = await pool(size=1)
     old_pid = p.pids()[0]
-    task = asyncio.ensure_future(p.call(f"{HERE}:nap", [60]))
+    marker = tmp_path / "started"
+    task = asyncio.ensure_future(p.call(f"{HERE}:nap", [60, str(marker)]))
     queued = asyncio.ensure_future(p.call(f"{HERE}:echo", ["after"]))
-    await asyncio.sleep(0.2)  # let the nap start in the child
+    await _started(marker)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -181,15 +189,16 @@ async def test_cancelling_a_running_call_replaces_its_child(pool):
     assert gone(old_pid)
 
 
-async def test_close_kills_children_reaps_them_and_closes_fds():
+async def test_close_kills_children_reaps_them_and_closes_fds(tmp_path):
     before = fd_count()
     p = ProcessPool(size=2)
     await p.start()
     pids = p.pids()
     assert len(pids) == 2 and all(psutil.pid_exists(pid) for pid in pids)
-    running = asyncio.ensure_future(p.call(f"{HERE}:nap", [60]))
+    marker = tmp_path / "started"
+    running = asyncio.ensure_future(p.call(f"{HERE}:nap", [60, str(marker)]))
     queued = [asyncio.ensure_future(p.call("operator:add", [1, 1])) for _ in range(40)]
-    await asyncio.sleep(0.1)
+    await _started(marker)
     await p.close()
     assert all(gone(pid) for pid in pids)
     assert psutil.Process().children() == []
