@@ -11,6 +11,7 @@ from coordinator.httperrors import error_response
 from coordinator.keys import ENGINE, METRICS
 from coordinator.models import TaskStatus
 from coordinator.store import row_to_task
+from coordinator.workers import matches
 from coordinator.validation import ValidationError, validate_submission
 
 MAX_LIMIT = 1000
@@ -64,10 +65,17 @@ async def submit_tasks(request: web.Request) -> web.Response:
 
 
 async def get_task(request: web.Request) -> web.Response:
-    task = await request.app[ENGINE].get_task(request.match_info["task_id"])
+    engine: Engine = request.app[ENGINE]
+    task = await engine.get_task(request.match_info["task_id"])
     if task is None:
         return error_response(404, "not_found", f"no task {request.match_info['task_id']!r}", "task_id")
-    return _json(task.to_api())
+    body = task.to_api()
+    if task.status is TaskStatus.QUEUED and task.task_id not in engine.pending_deps and \
+            not any(w.connected and matches(w, task) for w in engine.workers.values()):
+        # Say why it waits: nothing connected could run it (a queue nobody consumes).
+        body["waiting_for"] = ("a connected worker that meets its requirements "
+                               f"{task.requirements} and task type {task.type!r}")
+    return _json(body)
 
 
 @validation_errors

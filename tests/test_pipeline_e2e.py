@@ -268,4 +268,7 @@ def test_declared_packages_steer_matching(cluster):
         {"type": "python", "config": {"callable": "operator:add", "args": [2, 2]},
          "requirements": {"packages": ["dtf-no-such-package-xyz"]}}])
     wait_until(lambda: cluster.task(have)["status"] == "completed", 30, message="task with present package")
-    assert cluster.task(lack)["status"] == "queued", "no worker has the package: it waits for one that does"
+    waiting = cluster.task(lack)
+    assert waiting["status"] == "queued", "no worker has the package: it waits for one that does"
+    assert "dtf-no-such-package-xyz" in waiting["waiting_for"]
+    assert "waiting_for" not in cluster.task(have)
