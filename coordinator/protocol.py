@@ -210,19 +210,19 @@ def _check_hello(body: dict[str, Any]) -> None:
         raise _fail(m, "hardware.allow_install must be a boolean")
     _optional(body, "tags", dict, m)
     _optional(body, "concurrency", int, m)
-    _optional(body, "held", list, m)
-    held = body.get("held") or []
-    if len(held) > MAX_BATCH_ITEMS:
-        raise _fail(m, f"'held' lists at most {MAX_BATCH_ITEMS} attempts")
-    for item in held:
-        attempt_key(item)
+    _check_held(body, m)
 
 
 def _check_heartbeat(body: dict[str, Any]) -> None:
     m = MessageType.HEARTBEAT
     _optional(body, "load", dict, m)
-    _optional(body, "held", list, m)
     _optional(body, "draining", bool, m)
+    _check_held(body, m)
+
+
+def _check_held(body: dict[str, Any], m: MessageType) -> None:
+    """The attempts a worker says it holds (hello and heartbeat)."""
+    _optional(body, "held", list, m)
     held = body.get("held") or []
     if len(held) > MAX_BATCH_ITEMS:
         raise _fail(m, f"'held' lists at most {MAX_BATCH_ITEMS} attempts")

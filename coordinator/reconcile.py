@@ -27,6 +27,13 @@ def rebuilt_event_id(task_id: str, attempt: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{task_id}:{attempt}"))
 
 
+def _parts(coordinator: "Coordinator") -> tuple[Any, Any, Any]:
+    """(engine, handler, sink), or Nones when the coordinator has no history to rebuild into."""
+    engine, handler = coordinator.engine, coordinator.error_handler
+    sink = handler.sink if handler is not None else None
+    return (engine, handler, sink) if engine is not None and sink is not None else (None, None, None)
+
+
 async def _since(sink: Any, table: str, column: str) -> float:
     rows = await sink.query(f"SELECT epoch(max({column})) AS t FROM {table}")
     last = rows[0]["t"] if rows and rows[0]["t"] is not None else 0.0
@@ -34,9 +41,8 @@ async def _since(sink: Any, table: str, column: str) -> float:
 
 
 async def backfill_error_events(coordinator: "Coordinator") -> int:
-    engine, handler = coordinator.engine, coordinator.error_handler
-    sink = handler.sink if handler is not None else None
-    if engine is None or sink is None:
+    engine, handler, sink = _parts(coordinator)
+    if engine is None:
         return 0
     since = await _since(sink, "error_events", '"timestamp"')
     failed = await engine.store.fetchall(
@@ -75,9 +81,8 @@ async def backfill_error_events(coordinator: "Coordinator") -> int:
 
 async def backfill_task_results(coordinator: "Coordinator") -> int:
     from coordinator.analytics.results import result_rows
-    engine, handler = coordinator.engine, coordinator.error_handler
-    sink = handler.sink if handler is not None else None
-    if engine is None or sink is None:
+    engine, handler, sink = _parts(coordinator)
+    if engine is None:
         return 0
     since = await _since(sink, "task_results", "finished_at")
     done = await engine.store.fetchall(

@@ -81,13 +81,8 @@ class ReadyQueue:
 
 
 def _only_excluded_could_serve(task: Task, serving: list[WorkerRecord]) -> bool:
-    excluded = task.excluded_workers
-    task.excluded_workers = set()
-    try:
-        able = [w for w in serving if matches(w, task)]
-    finally:
-        task.excluded_workers = excluded
-    return bool(able) and all(w.worker_id in excluded for w in able)
+    able = [w for w in serving if matches(w, task, ignore_exclusions=True)]
+    return bool(able) and all(w.worker_id in task.excluded_workers for w in able)
 
 
 def _prefer_hardware(task: Task, candidates: list[WorkerRecord], available_hw: set[str]) -> list[WorkerRecord]:

@@ -92,9 +92,9 @@ class WorkerRecord:
         }
 
 
-def matches(worker: WorkerRecord, task: Any) -> bool:
+def matches(worker: WorkerRecord, task: Any, *, ignore_exclusions: bool = False) -> bool:
     """Does the worker meet the task's requirements (hardware with fallbacks, memory, packages)?"""
-    if worker.worker_id in task.excluded_workers:
+    if not ignore_exclusions and worker.worker_id in task.excluded_workers:
         return False
     reqs = task.requirements
     wanted = reqs.get("hardware") or []

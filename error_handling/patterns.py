@@ -282,19 +282,9 @@ class ErrorAggregator:
         if pattern.times:
             pattern.times.popleft()
         if worker is not None:
-            counter = pattern.workers
-            left = counter[worker] - 1
-            if left > 0:
-                counter[worker] = left
-            else:
-                counter.pop(worker, None)
+            _decrement(pattern.workers, worker)
         if hardware is not None:
-            counter = pattern.hardware
-            left = counter[hardware] - 1
-            if left > 0:
-                counter[hardware] = left
-            else:
-                counter.pop(hardware, None)
+            _decrement(pattern.hardware, hardware)
         for key, value in tags:
             counter = pattern.tags.get(key)
             if counter is not None:
