@@ -7,13 +7,18 @@ in-memory buffers (``submit_*``, never blocking); the thread writes them every
 flush. Reads (``query``) run on the same thread, after the pending rows are written, so the
 API sees its own writes.
 
-Bulk path: a batch is encoded once with orjson and loaded with ``read_json`` (DuckDB's
-vectorised JSON reader), which measured ~10x faster than a multi-row ``VALUES`` insert and
-~50x faster than ``executemany``, and keeps the GIL free while DuckDB parses.
+Bulk path: rows are encoded with orjson and loaded with ``read_json`` (DuckDB's vectorised
+JSON reader), which measured ~10x faster than a multi-row ``VALUES`` insert and ~50x faster
+than ``executemany``. Event rows are encoded when they are submitted, on the caller's thread,
+and a flush is one ``execute`` of one multi-statement transaction: the writer thread holds the
+GIL for almost nothing. (A writer that encoded rows and ran statement after statement waited
+for the GIL at every step while the event loop was busy, and halved the pipeline's rate.)
 
 Rollup: each flush that writes events also upserts their counts per minute into
-``error_minutes`` and ``error_pattern_minutes`` (migration 003), in the same transaction, from
-the same batch file: ``INSERT ... ON CONFLICT DO UPDATE`` of a few hundred rows per batch. The analytics endpoints read it instead of scanning events.
+``error_minutes`` and ``error_pattern_minutes`` (migration 003) and their pattern totals into
+``error_patterns``, in the same transaction, from the same batch: ``INSERT ... ON CONFLICT DO
+UPDATE`` of a few hundred rows per batch. The analytics endpoints read the rollups instead of
+scanning events.
 
 Crash window: rows live only in memory until their flush commits, so after a crash (kill -9,
 power loss) at most the last ``flush_interval_seconds`` (default 0.5 s) of submitted rows are
@@ -37,7 +42,8 @@ import duckdb
 import orjson
 import structlog
 
-from error_handling.migrate import MIGRATIONS_DIR, apply_migrations
+from error_handling.duckdb_process import DuckDBProcess, WriterProcessError
+from error_handling.migrate import MIGRATIONS_DIR
 
 log = structlog.get_logger(__name__)
 
@@ -73,12 +79,11 @@ RESULTS = _table(
     hardware_type="VARCHAR", tags="JSON", started_at="DOUBLE", finished_at="DOUBLE",
     duration_seconds="DOUBLE", error_category="VARCHAR", test_name="VARCHAR", flaky="BOOLEAN",
     result="JSON", error_message="VARCHAR")
-PATTERNS = _table(
-    "error_patterns", ["first_seen", "last_seen"], pattern_id="VARCHAR", template="VARCHAR",
-    category="VARCHAR", count="BIGINT", first_seen="DOUBLE", last_seen="DOUBLE")
-_TABLES = {t.name: t for t in (EVENTS, ACTIONS, RESULTS)}
+_TABLES = {t.name: t for t in (ACTIONS, RESULTS)}  # events travel as encoded chunks
 # Event keys that feed the pattern table but are not columns of error_events.
 _EVENT_EXTRA = frozenset({"template"})
+# What a batch of events is read as: error_events' columns plus the pattern's template.
+_EVENTS_IN = _table("error_events", ["timestamp"], "event_id", **EVENTS.columns, template="VARCHAR")
 
 
 def _epoch(value: Any) -> Any:
@@ -123,22 +128,14 @@ def _insert_sql(table: _Table, path: Path, conflict: str = "", into_temp: str | 
     return f"INSERT INTO {table.name} ({target}) {select} {conflict}"
 
 
-_PATTERN_CONFLICT = (
-    "ON CONFLICT (pattern_id) DO UPDATE SET count = error_patterns.count + EXCLUDED.count, "
-    "template = coalesce(EXCLUDED.template, error_patterns.template), "
-    "category = coalesce(EXCLUDED.category, error_patterns.category), "
-    "first_seen = least(error_patterns.first_seen, EXCLUDED.first_seen), "
-    "last_seen = greatest(error_patterns.last_seen, EXCLUDED.last_seen)")
-
-
-# The per-minute rollups (migrations/duckdb/003_error_minutes.sql). A batch of events is parsed once
-# into a temporary table, copied into error_events, and its counts per minute added to the rollups
-# in the same transaction. Same GROUP BYs as the migration's backfill, so each rollup equals its
+# A batch of events is parsed once into a temporary table, copied into error_events, and its
+# counts added to the rollups (migrations/duckdb/003_error_minutes.sql) and to error_patterns in
+# the same transaction. Same GROUP BYs as the migration's backfill, so each rollup equals its
 # GROUP BY over error_events.
 _BATCH = "dtf_event_batch"
 _EVENT_COLUMNS = ", ".join(f'"{c}"' for c in EVENTS.columns)
+_COPY_EVENTS = f"INSERT INTO error_events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM {_BATCH}"
 _ROLLUP_SQL = (
-    f"INSERT INTO error_events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM {_BATCH}",
     "INSERT INTO error_minutes SELECT minute, GROUPING(category, worker_id, hardware_type)::UTINYINT, "
     "coalesce(category, ''), coalesce(worker_id, ''), coalesce(hardware_type, ''), count(*) "
     "FROM (SELECT time_bucket(INTERVAL 1 MINUTE, \"timestamp\") AS minute, category, "
@@ -148,8 +145,22 @@ _ROLLUP_SQL = (
     "INSERT INTO error_pattern_minutes SELECT time_bucket(INTERVAL 1 MINUTE, \"timestamp\"), pattern_id, count(*) "
     f"FROM {_BATCH} WHERE pattern_id IS NOT NULL GROUP BY ALL "
     "ON CONFLICT (minute, pattern_id) DO UPDATE SET n = error_pattern_minutes.n + EXCLUDED.n",
-    f"DROP TABLE {_BATCH}",
 )
+# any_value skips NULLs: a batch's template and category come from any event that has them.
+_PATTERN_UPSERT = (
+    "INSERT INTO error_patterns (pattern_id, template, category, count, first_seen, last_seen) "
+    "SELECT pattern_id, any_value(template), any_value(category), count(*), min(\"timestamp\"), "
+    f"max(\"timestamp\") FROM {_BATCH} WHERE pattern_id IS NOT NULL GROUP BY pattern_id "
+    "ON CONFLICT (pattern_id) DO UPDATE SET count = error_patterns.count + EXCLUDED.count, "
+    "template = coalesce(EXCLUDED.template, error_patterns.template), "
+    "category = coalesce(EXCLUDED.category, error_patterns.category), "
+    "first_seen = least(error_patterns.first_seen, EXCLUDED.first_seen), "
+    "last_seen = greatest(error_patterns.last_seen, EXCLUDED.last_seen)")
+
+
+def _join_arrays(chunks: list[bytes]) -> bytes:
+    """One JSON array from several encoded arrays (each ``[...]``)."""
+    return b"[" + b",".join(c[1:-1] for c in chunks if len(c) > 2) + b"]"
 
 
 class SinkClosedError(RuntimeError):
@@ -176,6 +187,7 @@ class DuckDBEventSink:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._buffers: dict[str, list[dict[str, Any]]] = {n: [] for n in _TABLES}
+        self._event_chunks: list[tuple[bytes, int]] = []  # encoded JSON arrays, row counts
         self._buffered = 0
         self._in_flight = 0
         self._commands: list[tuple[str, Any, asyncio.Future[Any], asyncio.AbstractEventLoop]] = []
@@ -187,7 +199,7 @@ class DuckDBEventSink:
         self._tmpdir: Path | None = None
         self.schema_version: int | None = None
         self._rollup = True  # the rollup tables exist (checked by the writer after migrating)
-        self.written = {n: 0 for n in _TABLES}
+        self.written = {n: 0 for n in (EVENTS.name, *_TABLES)}
         # Written by the writer thread only; read for metrics (float/int stores are atomic).
         self.flushes = 0
         self.flush_seconds_total = 0.0
@@ -253,15 +265,29 @@ class DuckDBEventSink:
     # -- submitting (non-blocking, event-loop side) --------------------------------------
 
     def _submit(self, table: str, rows: list[dict[str, Any]]) -> None:
-        if not self._running or self._stopping:
-            raise SinkClosedError("event sink is not running; await sink.start() first")
+        self._ensure_running()
         with self._lock:
-            buf = self._buffers[table]
-            buf.extend(rows)
+            self._buffers[table].extend(rows)
             self._buffered += len(rows)
             full = self._buffered >= self.batch_size
         if full:
             self._wake.set()
+
+    def _submit_events(self, rows: list[dict[str, Any]]) -> None:
+        self._ensure_running()
+        if not rows:
+            return
+        chunk = orjson.dumps(rows, default=_json_default, option=_DUMP_OPTS)
+        with self._lock:
+            self._event_chunks.append((chunk, len(rows)))
+            self._buffered += len(rows)
+            full = self._buffered >= self.batch_size
+        if full:
+            self._wake.set()
+
+    def _ensure_running(self) -> None:
+        if not self._running or self._stopping:
+            raise SinkClosedError("event sink is not running; await sink.start() first")
 
     def _check(self, table: _Table, row: Mapping[str, Any], extra: frozenset[str] = frozenset()
                ) -> dict[str, Any]:
@@ -281,11 +307,12 @@ class DuckDBEventSink:
             raise ValueError("error_events field 'category' is required")
         row.setdefault("event_id", str(uuid.uuid4()))
         row.setdefault("timestamp", time.time())
-        self._submit(EVENTS.name, [row])
+        self._submit_events([row])
 
     def submit_events(self, events: list[dict[str, Any]]) -> None:
-        """Queue trusted event rows as they are (the handler's fast path; no copy, no check)."""
-        self._submit(EVENTS.name, events)
+        """Queue trusted event rows (the handler's fast path: no copy, no check; encoded now,
+        so the rows may be reused once this returns)."""
+        self._submit_events(events)
 
     def submit_action(self, row: Mapping[str, Any] | None = None, /, **fields: Any) -> str:
         """Queue one executed recovery action (a mapping and/or keywords); returns its id."""
@@ -309,8 +336,7 @@ class DuckDBEventSink:
     # -- commands (awaitable, run on the writer thread) -----------------------------------
 
     async def _command(self, kind: str, payload: Any = None) -> Any:
-        if not self._running or self._stopping:
-            raise SinkClosedError("event sink is not running; await sink.start() first")
+        self._ensure_running()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         with self._lock:
@@ -330,20 +356,20 @@ class DuckDBEventSink:
 
     def _run(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[int]) -> None:
         try:
-            config = {"threads": self._duckdb_threads} if self._duckdb_threads else {}
-            con = duckdb.connect(self.path, config=config)
+            con = DuckDBProcess(self.path, self._duckdb_threads)
         except Exception as exc:  # report to start(), which re-raises it on the loop
             loop.call_soon_threadsafe(_settle, ready, None, exc)
             return
         try:
-            version = apply_migrations(con, self._migrations_dir)
+            con.call("open")
+            version = con.call("migrate", str(self._migrations_dir))
+            # A schema from another migrations directory may lack the rollup: none to keep then.
+            _, rows = con.run("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'error_minutes'")
+            self._rollup = bool(rows[0][0])
         except Exception as exc:
             con.close()
             loop.call_soon_threadsafe(_settle, ready, None, exc)
             return
-        # A schema from another migrations directory may lack the rollup: then there is none to keep.
-        self._rollup = bool(con.execute("SELECT count(*) FROM duckdb_tables() "
-                                        "WHERE table_name = 'error_minutes'").fetchone()[0])
         loop.call_soon_threadsafe(_settle, ready, version, None)
         try:
             self._loop_forever(con)
@@ -358,17 +384,23 @@ class DuckDBEventSink:
             # A command that raced with stop() must not wait forever.
             self._fail_commands(SinkClosedError("event sink stopped"))
 
-    def _loop_forever(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _loop_forever(self, con: DuckDBProcess) -> None:
         while True:
             self._wake.wait(self.flush_interval_seconds)
             self._wake.clear()
             stopping = self._stopping
             with self._lock:
-                buffers = self._buffers
+                buffers, events = self._buffers, self._event_chunks
                 self._buffers = {n: [] for n in _TABLES}
+                self._event_chunks = []
                 self._in_flight, self._buffered = self._buffered, 0
                 commands, self._commands = self._commands, []
-            error = self._write(con, buffers)
+            try:
+                error = self._write(con, buffers, events)
+            except WriterProcessError as exc:
+                for _kind, _payload, fut, loop in commands:
+                    loop.call_soon_threadsafe(_settle, fut, None, exc)
+                raise
             self._in_flight = 0
             for kind, payload, fut, loop in commands:
                 if kind == "query" and error is None:
@@ -382,59 +414,66 @@ class DuckDBEventSink:
                     loop.call_soon_threadsafe(_settle, fut, None, error)
             if stopping:
                 self._final_error = error
-                con.execute("CHECKPOINT")
+                con.run("CHECKPOINT")
                 return
 
-    def _write(self, con: duckdb.DuckDBPyConnection,
-               buffers: dict[str, list[dict[str, Any]]]) -> Exception | None:
-        if not any(buffers.values()):
+    def _write(self, con: DuckDBProcess, buffers: dict[str, list[dict[str, Any]]],
+               event_chunks: list[tuple[bytes, int]]) -> Exception | None:
+        rows = sum(len(r) for r in buffers.values())
+        if not rows and not event_chunks:
             return None
         assert self._tmpdir is not None
         started = time.perf_counter()
-        con.execute("BEGIN TRANSACTION")
+        # Files first, then the whole transaction in one execute: one GIL hand-back per flush.
+        script = ["BEGIN TRANSACTION"]
+        for name, table_rows in buffers.items():
+            if table_rows:
+                data = orjson.dumps(table_rows, default=_json_default, option=_DUMP_OPTS)
+                script.append(_insert_sql(_TABLES[name], self._file(name, data)))
+        events = sum(n for _, n in event_chunks)
+        if event_chunks:
+            data = _join_arrays([chunk for chunk, _ in event_chunks])
+            script.append(_insert_sql(_EVENTS_IN, self._file("events", data), into_temp=_BATCH))
+            script.append(_COPY_EVENTS)
+            if self._rollup:
+                script.extend(_ROLLUP_SQL)
+            script.append(_PATTERN_UPSERT)
+            script.append(f"DROP TABLE {_BATCH}")
+        script.append("COMMIT")
         try:
-            events = buffers[EVENTS.name]
-            for name, rows in buffers.items():
-                if rows and not (name == EVENTS.name and self._rollup):
-                    self._load(con, _TABLES[name], rows)
-            if events:
-                if self._rollup:
-                    self._load(con, EVENTS, events, into_temp=_BATCH)
-                    for sql in _ROLLUP_SQL:
-                        con.execute(sql)
-                patterns = _pattern_rows(events)
-                if patterns:
-                    self._load(con, PATTERNS, patterns, _PATTERN_CONFLICT)
-            con.execute("COMMIT")
+            con.run(";\n".join(script))
+        except WriterProcessError:
+            raise  # the writer is gone: not a bad batch
         except Exception as exc:
             # A batch that cannot be stored (e.g. a value DuckDB rejects) is dropped whole
             # rather than retried forever; flush() callers get the error.
-            con.execute("ROLLBACK")
+            try:
+                con.run("ROLLBACK")
+            except duckdb.Error:
+                pass  # the failing statement may have ended the transaction itself
             self.write_errors += 1
-            log.error("duckdb_sink_write_failed", error=repr(exc),
-                      rows=sum(len(r) for r in buffers.values()))
+            log.error("duckdb_sink_write_failed", error=repr(exc), rows=rows + events)
             return exc
-        for name, rows in buffers.items():
-            self.written[name] += len(rows)
+        self.written[EVENTS.name] += events
+        for name, table_rows in buffers.items():
+            self.written[name] += len(table_rows)
         self.last_flush_seconds = time.perf_counter() - started
         self.flush_seconds_total += self.last_flush_seconds
         self.flushes += 1
         return None
 
-    def _load(self, con: duckdb.DuckDBPyConnection, table: _Table,
-              rows: list[dict[str, Any]], conflict: str = "", into_temp: str | None = None) -> None:
+    def _file(self, name: str, data: bytes) -> Path:
         assert self._tmpdir is not None
-        path = self._tmpdir / f"{table.name}.json"
-        path.write_bytes(orjson.dumps(rows, default=_json_default, option=_DUMP_OPTS))
-        con.execute(_insert_sql(table, path, conflict, into_temp))
+        path = self._tmpdir / f"{name}.json"
+        path.write_bytes(data)
+        return path
 
     @staticmethod
-    def _query(con: duckdb.DuckDBPyConnection, sql: str, params: Any) -> list[dict[str, Any]]:
-        cur = con.execute(sql, params) if params is not None else con.execute(sql)
-        if cur.description is None:
+    def _query(con: DuckDBProcess, sql: str, params: Any) -> list[dict[str, Any]]:
+        names, rows = con.run(sql, params)
+        if names is None:
             return []
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row)) for row in rows]
 
     def _fail_commands(self, exc: BaseException) -> None:
         with self._lock:
@@ -448,30 +487,6 @@ class DuckDBEventSink:
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
-
-
-def _pattern_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold a batch's events into one upsert row per pattern (DuckDB rejects a key twice
-    in one INSERT ... ON CONFLICT)."""
-    acc: dict[str, dict[str, Any]] = {}
-    for e in events:
-        pid = e.get("pattern_id")
-        if pid is None:
-            continue
-        ts = e.get("timestamp")
-        row = acc.get(pid)
-        if row is None:
-            acc[pid] = {"pattern_id": pid, "template": e.get("template"),
-                        "category": e.get("category"), "count": 1,
-                        "first_seen": ts, "last_seen": ts}
-        else:
-            row["count"] += 1
-            if ts is not None:
-                if row["first_seen"] is None or ts < row["first_seen"]:
-                    row["first_seen"] = ts
-                if row["last_seen"] is None or ts > row["last_seen"]:
-                    row["last_seen"] = ts
-    return list(acc.values())
 
 
 def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:

@@ -18,8 +18,10 @@ within the last W; otherwise with r errors in the last W and p in the W before i
 r >= 2·p and r - p >= 2, ``falling`` when p >= 2·r and p - r >= 2, else ``steady``.
 
 Memory: a ring buffer of at most ``error_history_size`` errors (``len(aggregator)``); per-pattern
-timestamps and correlation counters cover only held errors; at most ``max_patterns`` patterns are
-kept, the least recently seen evicted first; the template caches are bounded.
+timestamps and correlation counters cover only held errors and are worked out from the ring when
+asked for (one pass, reused until the next error), so recording an error touches no counters;
+at most ``max_patterns`` patterns are kept, the least recently seen evicted first; the template
+caches are bounded.
 """
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ def _similarity(pattern_tokens: list[str], tokens: list[str]) -> float:
 
 class _Pattern:
     __slots__ = ("pattern_id", "category", "template", "tokens", "count", "first_seen", "last_seen",
-                 "times", "workers", "hardware", "tags", "variants")
+                 "variants")
 
     def __init__(self, pattern_id: str, category: str | None, template: str, tokens: list[str]) -> None:
         self.pattern_id = pattern_id
@@ -90,15 +92,22 @@ class _Pattern:
         self.count = 0
         self.first_seen: float | None = None
         self.last_seen: float | None = None
-        self.times: deque[float] = deque()        # timestamps of held errors, oldest first
-        self.workers: Counter[str] = Counter()
-        self.hardware: Counter[str] = Counter()
-        self.tags: dict[str, Counter[str]] = {}
         self.variants: set[str] = {template}
 
     @property
     def shown_template(self) -> str:
         return " ".join(self.tokens)
+
+
+class _Held:
+    """A pattern's held errors: timestamps (oldest first) and correlation counters."""
+    __slots__ = ("times", "workers", "hardware", "tags")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.workers: Counter[str] = Counter()
+        self.hardware: Counter[str] = Counter()
+        self.tags: dict[str, Counter[str]] = {}
 
 
 def _shares(counter: Counter[str], total: int, top: int | None = None) -> dict[str, float]:
@@ -150,6 +159,7 @@ class ErrorAggregator:
         self._exact: dict[tuple[str | None, str], _Pattern] = {}
         self._buckets: dict[tuple[str | None, int], dict[str, _Pattern]] = {}
         self._templates: dict[tuple[str, str], str] = {}
+        self._held: dict[str, _Held] | None = None  # _held_errors(), until the next error
 
     def __len__(self) -> int:
         return len(self._history)
@@ -247,50 +257,50 @@ class ErrorAggregator:
         if pattern.first_seen is None:
             pattern.first_seen = now
         pattern.last_seen = now
-        worker = ctx.get("worker_id") if ctx else None
-        hardware = ctx.get("hardware_type") if ctx else None
-        tags: tuple = ()
-        raw_tags = ctx.get("tags") if ctx else None
-        if raw_tags and (type(raw_tags) is dict or isinstance(raw_tags, Mapping)):
-            items = raw_tags.items() if len(raw_tags) <= _MAX_TAGS \
-                else list(raw_tags.items())[:_MAX_TAGS]
-            tags = tuple([(k if type(k) is str and len(k) <= _MAX_TAG_CHARS else _short(k),
-                           v if type(v) is str and len(v) <= _MAX_TAG_CHARS else _short(v))
-                          for k, v in items])
-        if worker is not None and type(worker) is not str:
-            worker = str(worker)
-        if hardware is not None and type(hardware) is not str:
-            hardware = str(hardware)
-        if len(self._history) >= self.error_history_size:
-            self._forget(self._history.popleft())
-        self._history.append((pattern, now, worker, hardware, tags))
-        pattern.times.append(now)
-        if worker is not None:
-            pattern.workers[worker] += 1
-        if hardware is not None:
-            pattern.hardware[hardware] += 1
-        for key, value in tags:
-            counter = pattern.tags.get(key)
-            if counter is None:
-                counter = pattern.tags[key] = Counter()
-            counter[value] += 1
+        if ctx:
+            worker, hardware, tags = ctx.get("worker_id"), ctx.get("hardware_type"), ctx.get("tags")
+        else:
+            worker = hardware = tags = None
+        history = self._history
+        if len(history) >= self.error_history_size:
+            history.popleft()
+        history.append((pattern, now, worker, hardware, tags))
+        self._held = None
         return pattern.pattern_id
 
-    @staticmethod
-    def _forget(entry: tuple) -> None:
-        pattern, _ts, worker, hardware, tags = entry
-        if pattern.times:
-            pattern.times.popleft()
-        if worker is not None:
-            _decrement(pattern.workers, worker)
-        if hardware is not None:
-            _decrement(pattern.hardware, hardware)
-        for key, value in tags:
-            counter = pattern.tags.get(key)
-            if counter is not None:
-                _decrement(counter, value)
-                if not counter:
-                    del pattern.tags[key]
+    def _held_errors(self) -> dict[str, _Held]:
+        """Per pattern id: its held errors' timestamps and correlation counters (one pass over
+        the ring, reused until the next error is recorded)."""
+        held = self._held
+        if held is not None:
+            return held
+        held = {}
+        patterns = self._patterns
+        for pattern, ts, worker, hardware, tags in self._history:
+            pid = pattern.pattern_id
+            h = held.get(pid)
+            if h is None:
+                if patterns.get(pid) is not pattern:
+                    continue  # evicted
+                h = held[pid] = _Held()
+            h.times.append(ts)
+            if worker is not None:
+                h.workers[worker if type(worker) is str else str(worker)] += 1
+            if hardware is not None:
+                h.hardware[hardware if type(hardware) is str else str(hardware)] += 1
+            if tags and isinstance(tags, Mapping):
+                for n, (k, v) in enumerate(tags.items()):
+                    if n >= _MAX_TAGS:
+                        break
+                    counter = h.tags.get(key := _short(k))
+                    if counter is None:
+                        counter = h.tags[key] = Counter()
+                    counter[_short(v)] += 1
+        self._held = held
+        return held
+
+    def _held_for(self, pattern: _Pattern) -> _Held:
+        return self._held_errors().get(pattern.pattern_id) or _Held()
 
     # -- queries ------------------------------------------------------------------------------
     def _get(self, pattern_id: str) -> _Pattern:
@@ -303,7 +313,7 @@ class ErrorAggregator:
         """Held errors of this pattern within the last ``window_seconds`` (default: the window)."""
         pattern = self._get(pattern_id)
         since = self._clock() - (self.window_seconds if window_seconds is None else window_seconds)
-        return sum(1 for ts in pattern.times if ts > since)
+        return sum(1 for ts in self._held_for(pattern).times if ts > since)
 
     def trend(self, pattern_id: str) -> Trend:
         return self._trend(self._get(pattern_id), self._clock())
@@ -312,8 +322,9 @@ class ErrorAggregator:
         window = self.window_seconds
         if pattern.first_seen is not None and pattern.first_seen > now - window:
             return Trend.NEW
-        recent = sum(1 for ts in pattern.times if ts > now - window)
-        previous = sum(1 for ts in pattern.times if now - 2 * window < ts <= now - window)
+        times = self._held_for(pattern).times
+        recent = sum(1 for ts in times if ts > now - window)
+        previous = sum(1 for ts in times if now - 2 * window < ts <= now - window)
         if recent >= 2 * previous and recent - previous >= 2:
             return Trend.RISING
         if previous >= 2 * recent and previous - recent >= 2:
@@ -323,10 +334,11 @@ class ErrorAggregator:
     def get_correlations(self, pattern_id: str, top: int | None = None) -> dict[str, Any]:
         """Share of this pattern's held errors per worker_id, hardware_type and task tag."""
         pattern = self._get(pattern_id)
-        held = len(pattern.times)
-        return {"worker_id": _shares(pattern.workers, held, top),
-                "hardware_type": _shares(pattern.hardware, held, top),
-                "tags": {k: _shares(c, held, top) for k, c in sorted(pattern.tags.items())}}
+        h = self._held_for(pattern)
+        held = len(h.times)
+        return {"worker_id": _shares(h.workers, held, top),
+                "hardware_type": _shares(h.hardware, held, top),
+                "tags": {k: _shares(c, held, top) for k, c in sorted(h.tags.items())}}
 
     def correlation_summary(self, pattern_id: str, min_share: float = 0.6) -> list[str]:
         return summarize_correlations(self.get_correlations(pattern_id), min_share)
@@ -334,7 +346,7 @@ class ErrorAggregator:
     def _describe(self, pattern: _Pattern, now: float) -> dict[str, Any]:
         correlations = self.get_correlations(pattern.pattern_id, top=3)
         return {"pattern_id": pattern.pattern_id, "template": pattern.shown_template,
-                "category": pattern.category, "count": pattern.count, "held": len(pattern.times),
+                "category": pattern.category, "count": pattern.count, "held": len(self._held_for(pattern).times),
                 "first_seen": pattern.first_seen, "last_seen": pattern.last_seen,
                 "trend": self._trend(pattern, now).value, "correlations": correlations,
                 "summary": summarize_correlations(correlations)}
@@ -362,6 +374,7 @@ class ErrorAggregator:
 
     def clear(self) -> None:
         self._history.clear()
+        self._held = None
         self._patterns.clear()
         self._exact.clear()
         self._buckets.clear()
@@ -372,11 +385,3 @@ def _short(value: Any) -> str:
     if type(value) is str and len(value) <= _MAX_TAG_CHARS:
         return value
     return str(value)[:_MAX_TAG_CHARS]
-
-
-def _decrement(counter: Counter[str], key: str) -> None:
-    left = counter[key] - 1
-    if left > 0:
-        counter[key] = left
-    else:
-        counter.pop(key, None)
