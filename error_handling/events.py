@@ -171,7 +171,7 @@ class DuckDBEventSink:
     """Batched, single-writer storage of error events, recovery actions and task results."""
 
     def __init__(self, path: str | Path, flush_interval_seconds: float = 0.5,
-                 batch_size: int = 5000, *, migrations_dir: Path = MIGRATIONS_DIR,
+                 batch_size: int = 20_000, *, migrations_dir: Path = MIGRATIONS_DIR,
                  duckdb_threads: int | None = 1) -> None:
         if flush_interval_seconds <= 0:
             raise ValueError(f"flush_interval_seconds must be > 0, got {flush_interval_seconds!r}")

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import structlog
 
@@ -43,6 +43,7 @@ log = structlog.get_logger(__name__)
 _ACTIONS_BY_VALUE = {a.value: a for a in RecoveryAction}
 _CACHE_LIMIT = 8192
 _YIELD_EVERY = 1024
+_PUMP_CHUNK = 2048
 
 
 class Outcome(str, Enum):
@@ -216,10 +217,15 @@ class DistributedErrorHandler:
     # -- the pipeline ------------------------------------------------------------------------
 
     def _strategy_actions(self, category: Enum, info: ErrorInfo,
-                          ctx: Mapping[str, Any]) -> list[str]:
+                          ctx: Mapping[str, Any]) -> Sequence[Any]:
         strategy = self._strategies.get(category)
         if strategy is None:
             return []
+        fixed = getattr(strategy, "fixed_actions", None)
+        if fixed is not None:
+            actions = fixed(category)
+            if actions is not None:
+                return actions
         sctx = {**ctx, "category": category}
         determine = getattr(strategy, "determine_actions", None)
         raw = determine(info, sctx) if determine is not None else strategy(info, sctx)
@@ -272,21 +278,23 @@ class DistributedErrorHandler:
                            ) -> ErrorDecision:
         decision, info = self.decide(error, context)
         cat = decision.category._value_
-        self._events_by_category[cat] = self._events_by_category.get(cat, 0) + 1
+        counts = self._events_by_category
+        counts[cat] = counts.get(cat, 0) + 1
         out = decision.outcome._value_
-        self._events_by_outcome[out] = self._events_by_outcome.get(out, 0) + 1
+        counts = self._events_by_outcome
+        counts[out] = counts.get(out, 0) + 1
         if self._sink is not None:
             if not self._started:
                 await self.start()
             queue = self._queue
             assert queue is not None
             row = self._event_row(decision, info)
-            if queue.full():
+            if len(queue._items) >= queue.maxsize:
                 # Awaits while the backlog is full: backpressure without blocking the loop.
                 await queue.put(row)
             else:
                 queue.put_nowait(row)
-                if queue.qsize() % _YIELD_EVERY == 0:
+                if len(queue._items) % _YIELD_EVERY == 0:
                     # Let the pump hand a batch to the writer now rather than when the backlog
                     # is full: the writer trails by less, so less is left to write at the end.
                     await asyncio.sleep(0)
@@ -294,28 +302,29 @@ class DistributedErrorHandler:
 
     def _event_row(self, d: ErrorDecision, info: ErrorInfo) -> dict[str, Any]:
         ctx = info.context
+        get = ctx.get
         pid = d.pattern_id
         template = None
-        if pid is not None:
-            template = self._templates.get(pid)
-            if template is None and self.aggregator is not None:
-                # The shown template alone (get_pattern would also work out trend and
-                # correlations, the largest cost of a message's first sight).
-                shown = getattr(self.aggregator, "pattern_template", None)
-                template = shown(pid) if shown is not None else \
-                    _template_of(self.aggregator.get_pattern(pid))
+        if pid is not None and self.aggregator is not None:
+            # The shown template goes with a pattern's events only when it is new or has
+            # changed (the sink keeps the last one per pattern); repeating it on every event
+            # doubled what was encoded and parsed.
+            template = self.aggregator.pattern_template(pid)
+            if self._templates.get(pid) == template:
+                template = None
+            else:
                 if len(self._templates) >= _CACHE_LIMIT:
                     self._templates.clear()
                 self._templates[pid] = template
         return {
-            "event_id": d.event_id, "timestamp": d.timestamp, "task_id": ctx.get("task_id"),
-            "worker_id": ctx.get("worker_id"), "attempt": d.attempt,
+            "event_id": d.event_id, "timestamp": d.timestamp, "task_id": get("task_id"),
+            "worker_id": get("worker_id"), "attempt": d.attempt,
             "category": d.category._value_, "type": info.type, "message": info.message,
             "traceback": info.traceback, "exit_code": info.exit_code, "signal": info.signal,
-            "hardware_type": ctx.get("hardware_type"), "task_type": ctx.get("task_type"),
+            "hardware_type": get("hardware_type"), "task_type": get("task_type"),
             "pattern_id": pid, "template": template, "rule": d.rule, "retry": d.retry,
             "retry_delay": d.retry_delay, "max_retries": d.max_retries,
-            "outcome": d.outcome._value_, "actions": d.actions, "tags": ctx.get("tags"),
+            "outcome": d.outcome._value_, "actions": d.actions, "tags": get("tags"),
             "context": ctx,
         }
 
@@ -384,8 +393,11 @@ class DistributedErrorHandler:
     async def _pump(self) -> None:
         queue, sink = self._queue, self._sink
         assert queue is not None
-        limit = max(1, int(getattr(sink, "batch_size", 1000)))
-        high_water = limit * 2
+        batch_size = max(1, int(getattr(sink, "batch_size", 1000)))
+        # Encoded in pieces of at most _PUMP_CHUNK rows (each a short pause of the loop); the
+        # pump waits for the writer once two of its batches are pending.
+        limit = min(batch_size, _PUMP_CHUNK)
+        high_water = batch_size * 2
         while True:
             batch = await queue.get_batch(limit)
             try:
@@ -441,11 +453,3 @@ class _EventIds:
         n = self._next
         self._next = n + 1
         return f"{self._prefix}{n:012x}"
-
-
-def _template_of(pattern: Any) -> str | None:
-    if pattern is None:
-        return None
-    if isinstance(pattern, Mapping):
-        return pattern.get("template")
-    return getattr(pattern, "template", None)

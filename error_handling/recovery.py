@@ -109,6 +109,13 @@ class RecoveryStrategy:
         cat = category_of(error, context)
         return list(self.actions_by_category.get(_value(cat), ()))
 
+    def fixed_actions(self, category: Any) -> tuple[Any, ...] | None:
+        """The actions for ``category`` when they depend on the category alone (the handler
+        then skips ``determine_actions`` and its context copy), else None."""
+        if type(self).determine_actions is not RecoveryStrategy.determine_actions:
+            return None  # a subclass decides from the error or the context
+        return self.actions_by_category.get(_value(category), ())
+
     def handles(self) -> list[str]:
         """Category values this strategy has actions for (for docs and tables)."""
         return list(self.actions_by_category)
@@ -161,6 +168,12 @@ class NetworkRecoveryStrategy(RecoveryStrategy):
                 actions.append(A.FAILOVER)
         return actions
 
+    def fixed_actions(self, category: Any) -> tuple[Any, ...] | None:
+        if type(self).determine_actions is not NetworkRecoveryStrategy.determine_actions \
+                or _value(category) == _NETWORK_CONNECTION:
+            return None
+        return self.actions_by_category.get(_value(category), ())
+
     def __repr__(self) -> str:
         return f"NetworkRecoveryStrategy(failover_after={self.failover_after})"
 
@@ -201,6 +214,12 @@ class TestExecutionRecoveryStrategy(RecoveryStrategy):
             verdict = is_test_verdict(error, context)
             return [A.RECORD_TEST_FAILURE if verdict else A.RECORD_TEST_ERROR]
         return super().determine_actions(error, context)
+
+    def fixed_actions(self, category: Any) -> tuple[Any, ...] | None:
+        if type(self).determine_actions is not TestExecutionRecoveryStrategy.determine_actions \
+                or _value(category) == _TEST_EXECUTION:
+            return None
+        return self.actions_by_category.get(_value(category), ())
 
 
 StrategyLike = Union[RecoveryStrategy, Callable[[Any, Mapping[str, Any]], list[str]]]
