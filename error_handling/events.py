@@ -158,9 +158,33 @@ _PATTERN_UPSERT = (
     "last_seen = greatest(error_patterns.last_seen, EXCLUDED.last_seen)")
 
 
-def _join_arrays(chunks: list[bytes]) -> bytes:
-    """One JSON array from several encoded arrays (each ``[...]``)."""
-    return b"[" + b",".join(c[1:-1] for c in chunks if len(c) > 2) + b"]"
+class _Spool:
+    """Encoded event rows since the last flush, appended to a file as one JSON array.
+
+    The submitting thread (the event loop) writes them: a writer thread that assembled the
+    file itself would need the GIL back after every write, and with the loop busy each of those
+    waits lasts up to the interpreter's switch interval.
+    """
+
+    __slots__ = ("path", "_file", "rows")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("wb")
+        self.rows = 0
+
+    def append(self, chunk: bytes, rows: int) -> None:
+        """Add an encoded JSON array of ``rows`` rows."""
+        if len(chunk) > 2:
+            self._file.write(b"," if self.rows else b"[")
+            self._file.write(memoryview(chunk)[1:-1])
+            self.rows += rows
+
+    def close(self) -> int:
+        """Finish the array; returns the number of rows."""
+        self._file.write(b"]" if self.rows else b"[]")
+        self._file.close()
+        return self.rows
 
 
 class SinkClosedError(RuntimeError):
@@ -187,7 +211,8 @@ class DuckDBEventSink:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._buffers: dict[str, list[dict[str, Any]]] = {n: [] for n in _TABLES}
-        self._event_chunks: list[tuple[bytes, int]] = []  # encoded JSON arrays, row counts
+        self._spool: _Spool | None = None  # events encoded since the last flush, on disk
+        self._spools = 0
         self._buffered = 0
         self._in_flight = 0
         self._commands: list[tuple[str, Any, asyncio.Future[Any], asyncio.AbstractEventLoop]] = []
@@ -279,7 +304,11 @@ class DuckDBEventSink:
             return
         chunk = orjson.dumps(rows, default=_json_default, option=_DUMP_OPTS)
         with self._lock:
-            self._event_chunks.append((chunk, len(rows)))
+            if self._spool is None:
+                assert self._tmpdir is not None
+                self._spools += 1
+                self._spool = _Spool(self._tmpdir / f"events-{self._spools}.json")
+            self._spool.append(chunk, len(rows))
             self._buffered += len(rows)
             full = self._buffered >= self.batch_size
         if full:
@@ -390,13 +419,13 @@ class DuckDBEventSink:
             self._wake.clear()
             stopping = self._stopping
             with self._lock:
-                buffers, events = self._buffers, self._event_chunks
+                buffers, spool = self._buffers, self._spool
                 self._buffers = {n: [] for n in _TABLES}
-                self._event_chunks = []
+                self._spool = None
                 self._in_flight, self._buffered = self._buffered, 0
                 commands, self._commands = self._commands, []
             try:
-                error = self._write(con, buffers, events)
+                error = self._write(con, buffers, spool)
             except WriterProcessError as exc:
                 for _kind, _payload, fut, loop in commands:
                     loop.call_soon_threadsafe(_settle, fut, None, exc)
@@ -418,9 +447,9 @@ class DuckDBEventSink:
                 return
 
     def _write(self, con: DuckDBProcess, buffers: dict[str, list[dict[str, Any]]],
-               event_chunks: list[tuple[bytes, int]]) -> Exception | None:
+               spool: _Spool | None) -> Exception | None:
         rows = sum(len(r) for r in buffers.values())
-        if not rows and not event_chunks:
+        if not rows and spool is None:
             return None
         assert self._tmpdir is not None
         started = time.perf_counter()
@@ -430,10 +459,9 @@ class DuckDBEventSink:
             if table_rows:
                 data = orjson.dumps(table_rows, default=_json_default, option=_DUMP_OPTS)
                 script.append(_insert_sql(_TABLES[name], self._file(name, data)))
-        events = sum(n for _, n in event_chunks)
-        if event_chunks:
-            data = _join_arrays([chunk for chunk, _ in event_chunks])
-            script.append(_insert_sql(_EVENTS_IN, self._file("events", data), into_temp=_BATCH))
+        events = spool.close() if spool is not None else 0
+        if spool is not None:
+            script.append(_insert_sql(_EVENTS_IN, spool.path, into_temp=_BATCH))
             script.append(_COPY_EVENTS)
             if self._rollup:
                 script.extend(_ROLLUP_SQL)
@@ -454,6 +482,9 @@ class DuckDBEventSink:
             self.write_errors += 1
             log.error("duckdb_sink_write_failed", error=repr(exc), rows=rows + events)
             return exc
+        finally:
+            if spool is not None:
+                spool.path.unlink(missing_ok=True)
         self.written[EVENTS.name] += events
         for name, table_rows in buffers.items():
             self.written[name] += len(table_rows)

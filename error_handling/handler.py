@@ -32,7 +32,7 @@ from error_handling.backlog import EventBacklog
 from error_handling.categories import CategoryRegistry, ErrorCategory
 from error_handling.classify import Classifier
 from error_handling.events import DuckDBEventSink
-from error_handling.model import ErrorInfo, normalize_error
+from error_handling.model import ErrorInfo, frozen_builder, normalize_error
 from error_handling.patterns import ErrorAggregator
 from error_handling.recovery import (NEXT_ATTEMPT_ACTIONS, TERMINAL_ACTIONS, RecoveryAction,
                                      StrategyLike, default_recovery_strategies)
@@ -78,6 +78,9 @@ class ErrorDecision:
         d["dropped_actions"] = [str(a) for a in self.dropped_actions]
         return d
 
+
+# ErrorDecision's fields in order, without its frozen __init__ (see model.frozen_builder).
+_build_decision = frozen_builder(ErrorDecision)
 
 TaskTypePolicy = RetryPolicy | int | Mapping[Any, RetryPolicy | int]
 
@@ -267,11 +270,9 @@ class DistributedErrorHandler:
         if self.aggregator is not None:
             # info.context has ctx
             pattern_id = self.aggregator.add_error(info, None, category, timestamp=now)
-        decision = ErrorDecision(
-            category=category, retry=retry, retry_delay=delay, actions=kept,
-            pattern_id=pattern_id, outcome=outcome, event_id=self._event_ids(),
-            attempt=attempt, max_retries=policy.max_retries, rule=rule,
-            dropped_actions=dropped, timestamp=now)
+        decision = _build_decision(category, retry, delay, kept, pattern_id, outcome,
+                                   self._event_ids(), attempt, policy.max_retries, rule,
+                                   dropped, now)
         return decision, info
 
     async def handle_error(self, error: Any, context: Mapping[str, Any] | None = None

@@ -50,10 +50,14 @@ class wait_exponential_proportional_jitter(wait_base):
         self._base: dict[int, float] = {}
 
     def __call__(self, retry_state: Any) -> float:
-        attempt = retry_state.attempt_number
+        return self.delay(retry_state.attempt_number, retry_state)
+
+    def delay(self, attempt: Any, retry_state: Any = None) -> float:
+        """The jittered delay after failed attempt ``attempt``."""
         delay = self._base.get(attempt) if type(attempt) is int else None
         if delay is None:
-            delay = float(self.exponential(retry_state))
+            delay = float(self.exponential(retry_state if retry_state is not None
+                                           else _AttemptState(attempt)))
             if type(attempt) is int and len(self._base) < 256:
                 self._base[attempt] = delay
         if self.jitter:
@@ -120,7 +124,7 @@ class RetryPolicy:
         """Seconds to wait before the retry that follows failed attempt number ``attempt``."""
         if attempt < 1:
             raise ValueError(f"attempt must be >= 1, got {attempt!r}")
-        return self.wait(_AttemptState(attempt))
+        return self.wait.delay(attempt)
 
     def nominal_delays(self) -> list[float]:
         """Delays before each allowed retry without jitter (for tables and docs)."""
