@@ -84,6 +84,9 @@ _TABLES = {t.name: t for t in (ACTIONS, RESULTS)}  # events travel as encoded ch
 _EVENT_EXTRA = frozenset({"template"})
 # What a batch of events is read as: error_events' columns plus the pattern's template.
 _EVENTS_IN = _table("error_events", ["timestamp"], "event_id", **EVENTS.columns, template="VARCHAR")
+# The order of an event row given as a tuple (``submit_event_rows``): error_events' columns,
+# then the pattern's template. Tuples encode to JSON arrays, half the work of objects.
+EVENT_FIELDS: tuple[str, ...] = tuple(_EVENTS_IN.columns)
 
 
 def _epoch(value: Any) -> Any:
@@ -107,11 +110,15 @@ def _json_default(value: Any) -> Any:
 _DUMP_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
-def _insert_sql(table: _Table, path: Path, conflict: str = "", into_temp: str | None = None) -> str:
+def _insert_sql(table: _Table, path: Path, conflict: str = "", into_temp: str | None = None,
+                positional: bool = False) -> str:
+    """Load a JSON array of objects (or, ``positional``, of arrays in column order)."""
     cols = ", ".join(f"'{c}': '{t}'" for c, t in table.columns.items())
+    if positional:  # each row one VARCHAR[] (nested values as their JSON text), cast per column
+        cols = "'j': 'VARCHAR[]'"
     exprs = []
-    for c in table.columns:
-        q = f'"{c}"'
+    for i, (c, kind) in enumerate(table.columns.items(), start=1):
+        q = f"(j[{i}])::{kind}" if positional else f'"{c}"'
         if c in table.timestamps:
             exprs.append(f"make_timestamp(CAST(round({q} * 1000000) AS BIGINT))")
         elif c == table.id_column:
@@ -121,8 +128,9 @@ def _insert_sql(table: _Table, path: Path, conflict: str = "", into_temp: str | 
     target = ", ".join(f'"{c}"' for c in table.columns)
     src = str(path).replace("'", "''")
     aliased = ", ".join(f'{e} AS "{c}"' for e, c in zip(exprs, table.columns))
-    select = (f"SELECT {aliased} FROM read_json("
-              f"'{src}', format='array', columns={{{cols}}}, maximum_object_size=268435456)")
+    records = ", records='false'" if positional else ""
+    select = (f"SELECT {aliased} FROM read_json('{src}', format='array'{records}, "
+              f"columns={{{cols}}}, maximum_object_size=268435456)")
     if into_temp is not None:
         return f"CREATE OR REPLACE TEMP TABLE {into_temp} AS {select}"
     return f"INSERT INTO {table.name} ({target}) {select} {conflict}"
@@ -298,7 +306,7 @@ class DuckDBEventSink:
         if full:
             self._wake.set()
 
-    def _submit_events(self, rows: list[dict[str, Any]]) -> None:
+    def _submit_event_rows(self, rows: list[tuple[Any, ...]]) -> None:
         self._ensure_running()
         if not rows:
             return
@@ -336,12 +344,16 @@ class DuckDBEventSink:
             raise ValueError("error_events field 'category' is required")
         row.setdefault("event_id", str(uuid.uuid4()))
         row.setdefault("timestamp", time.time())
-        self._submit_events([row])
+        self._submit_event_rows([tuple(map(row.get, EVENT_FIELDS))])
 
-    def submit_events(self, events: list[dict[str, Any]]) -> None:
-        """Queue trusted event rows (the handler's fast path: no copy, no check; encoded now,
-        so the rows may be reused once this returns)."""
-        self._submit_events(events)
+    def submit_events(self, events: list[Mapping[str, Any]]) -> None:
+        """Queue trusted event rows as mappings (no check; ``timestamp`` in epoch seconds)."""
+        self._submit_event_rows([tuple(map(e.get, EVENT_FIELDS)) for e in events])
+
+    def submit_event_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Queue trusted event rows as tuples in ``EVENT_FIELDS`` order (the handler's fast
+        path: no check; encoded now, so the rows may be reused once this returns)."""
+        self._submit_event_rows(rows)
 
     def submit_action(self, row: Mapping[str, Any] | None = None, /, **fields: Any) -> str:
         """Queue one executed recovery action (a mapping and/or keywords); returns its id."""
@@ -461,7 +473,7 @@ class DuckDBEventSink:
                 script.append(_insert_sql(_TABLES[name], self._file(name, data)))
         events = spool.close() if spool is not None else 0
         if spool is not None:
-            script.append(_insert_sql(_EVENTS_IN, spool.path, into_temp=_BATCH))
+            script.append(_insert_sql(_EVENTS_IN, spool.path, into_temp=_BATCH, positional=True))
             script.append(_COPY_EVENTS)
             if self._rollup:
                 script.extend(_ROLLUP_SQL)

@@ -31,7 +31,7 @@ import structlog
 from error_handling.backlog import EventBacklog
 from error_handling.categories import CategoryRegistry, ErrorCategory
 from error_handling.classify import Classifier
-from error_handling.events import DuckDBEventSink
+from error_handling.events import EVENT_FIELDS, DuckDBEventSink
 from error_handling.model import ErrorInfo, frozen_builder, normalize_error
 from error_handling.patterns import ErrorAggregator
 from error_handling.recovery import (NEXT_ATTEMPT_ACTIONS, TERMINAL_ACTIONS, RecoveryAction,
@@ -122,6 +122,7 @@ class DistributedErrorHandler:
         self._queue_size = queue_size
         self._queue: EventBacklog | None = None
         self._pump_task: asyncio.Task[None] | None = None
+        self._row: Callable[[ErrorDecision, ErrorInfo], Any] = self._event_row
         self._started = False
         self._events_by_category: dict[str, int] = {}
         self._events_by_outcome: dict[str, int] = {}
@@ -289,7 +290,7 @@ class DistributedErrorHandler:
                 await self.start()
             queue = self._queue
             assert queue is not None
-            row = self._event_row(decision, info)
+            row = self._row(decision, info)
             if len(queue._items) >= queue.maxsize:
                 # Awaits while the backlog is full: backpressure without blocking the loop.
                 await queue.put(row)
@@ -301,7 +302,8 @@ class DistributedErrorHandler:
                     await asyncio.sleep(0)
         return decision
 
-    def _event_row(self, d: ErrorDecision, info: ErrorInfo) -> dict[str, Any]:
+    def _event_values(self, d: ErrorDecision, info: ErrorInfo) -> tuple[Any, ...]:
+        """The stored event, in ``EVENT_FIELDS`` order."""
         ctx = info.context
         get = ctx.get
         pid = d.pattern_id
@@ -317,17 +319,15 @@ class DistributedErrorHandler:
                 if len(self._templates) >= _CACHE_LIMIT:
                     self._templates.clear()
                 self._templates[pid] = template
-        return {
-            "event_id": d.event_id, "timestamp": d.timestamp, "task_id": get("task_id"),
-            "worker_id": get("worker_id"), "attempt": d.attempt,
-            "category": d.category._value_, "type": info.type, "message": info.message,
-            "traceback": info.traceback, "exit_code": info.exit_code, "signal": info.signal,
-            "hardware_type": get("hardware_type"), "task_type": get("task_type"),
-            "pattern_id": pid, "template": template, "rule": d.rule, "retry": d.retry,
-            "retry_delay": d.retry_delay, "max_retries": d.max_retries,
-            "outcome": d.outcome._value_, "actions": d.actions, "tags": get("tags"),
-            "context": ctx,
-        }
+        return (d.event_id, d.timestamp, get("task_id"), get("worker_id"), d.attempt,
+                d.category._value_, info.type, info.message, info.traceback, info.exit_code,
+                info.signal, get("hardware_type"), get("task_type"), pid, d.rule, d.retry,
+                d.retry_delay, d.max_retries, d.outcome._value_, d.actions, get("tags"), ctx,
+                template)
+
+    def _event_row(self, d: ErrorDecision, info: ErrorInfo) -> dict[str, Any]:
+        """The stored event as a mapping (for sinks without ``submit_event_rows``)."""
+        return dict(zip(EVENT_FIELDS, self._event_values(d, info), strict=True))
 
     def record_action(self, event_id: str | None, action: str | Enum, task_id: str | None = None,
                       worker_id: str | None = None, success: bool = True,
@@ -361,6 +361,9 @@ class DistributedErrorHandler:
             await self._sink.start()
             self._owns_sink = True
         self._queue = EventBacklog(self._queue_size)
+        # Tuples for a sink that takes them (DuckDBEventSink), mappings for any other.
+        self._row = self._event_values if hasattr(self._sink, "submit_event_rows") \
+            else self._event_row
         self._pump_task = asyncio.create_task(self._pump(), name="dtf-error-event-pump")
         self._started = True
 
@@ -394,6 +397,7 @@ class DistributedErrorHandler:
     async def _pump(self) -> None:
         queue, sink = self._queue, self._sink
         assert queue is not None
+        submit = sink.submit_event_rows if self._row == self._event_values else sink.submit_events
         batch_size = max(1, int(getattr(sink, "batch_size", 1000)))
         # Encoded in pieces of at most _PUMP_CHUNK rows (each a short pause of the loop); the
         # pump waits for the writer once two of its batches are pending.
@@ -402,7 +406,7 @@ class DistributedErrorHandler:
         while True:
             batch = await queue.get_batch(limit)
             try:
-                sink.submit_events(batch)
+                submit(batch)
                 if getattr(sink, "pending", 0) >= high_water:
                     await sink.flush()  # the writer is behind: wait for it, the queue fills
             except asyncio.CancelledError:
