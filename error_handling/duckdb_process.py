@@ -8,9 +8,10 @@ own process DuckDB has its own GIL and its own core; the sink's thread only rela
 
 Protocol: length-prefixed pickles over the child's stdin and stdout (its own prints go to
 stderr). Requests are ``(op, args)``; replies are ``("ok", value)`` or ``("err", exception)``.
-The child exits when its stdin closes, which is also what happens when the parent dies, so a
-killed coordinator leaves no process holding the database's lock for longer than the statement
-it was running.
+The child exits when its stdin closes. If the parent dies (kill -9), the child is killed at once
+(Linux's parent-death signal; elsewhere it exits at the end of its statement, on EOF), as DuckDB
+would have died inside the parent: the last transaction is rolled back from the WAL at the next
+open, and nothing holds the database's lock for long.
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class DuckDBProcess:
 
     def __init__(self, path: str, threads: int | None) -> None:
         args = [sys.executable, "-c", "from error_handling.duckdb_process import main; main()",
-                path, str(threads or 0)]
+                path, str(threads or 0), str(os.getpid())]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")) if p)}
         self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
@@ -152,8 +153,25 @@ def _serve(path: str, threads: int, inp: IO[bytes], out: IO[bytes]) -> None:
             con.close()
 
 
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when the thread that started it ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # EOF on stdin still ends us
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+
+
 def main() -> None:
-    path, threads = sys.argv[-2], int(sys.argv[-1])
+    path, threads, parent = sys.argv[-3], int(sys.argv[-2]), int(sys.argv[-1])
+    _die_with_parent(parent)
     inp = os.fdopen(os.dup(0), "rb")
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, never into the protocol

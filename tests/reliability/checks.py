@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,17 @@ def check_exactly_once(ledger: dict[str, Any], submitted: list[str]) -> list[str
 def duckdb_report(path: Path) -> dict[str, Any]:
     """Open the DuckDB file (replaying its WAL) and count task_results rows per (task, attempt)."""
     import duckdb
-    con = duckdb.connect(str(path))
+    # The coordinator's DuckDB process dies with it, a moment after the kill: wait that out
+    # (a lock, not damage; anything else fails at once).
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         report: dict[str, Any] = {"tables": sorted(tables)}
