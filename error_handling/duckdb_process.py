@@ -73,6 +73,10 @@ class DuckDBProcess:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._in, self._out = self._proc.stdout, self._proc.stdin
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def call(self, op: str, *args: Any) -> Any:
         try:
             _send(self._out, (op, args))

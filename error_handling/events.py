@@ -231,6 +231,7 @@ class DuckDBEventSink:
         self._final_error: Exception | None = None
         self._tmpdir: Path | None = None
         self.schema_version: int | None = None
+        self.writer_pid: int | None = None  # the DuckDB process (see duckdb_process)
         self._rollup = True  # the rollup tables exist (checked by the writer after migrating)
         self.written = {n: 0 for n in (EVENTS.name, *_TABLES)}
         # Written by the writer thread only; read for metrics (float/int stores are atomic).
@@ -401,6 +402,7 @@ class DuckDBEventSink:
         except Exception as exc:  # report to start(), which re-raises it on the loop
             loop.call_soon_threadsafe(_settle, ready, None, exc)
             return
+        self.writer_pid = con.pid
         try:
             con.call("open")
             version = con.call("migrate", str(self._migrations_dir))
@@ -415,10 +417,9 @@ class DuckDBEventSink:
         try:
             self._loop_forever(con)
         except BaseException as exc:  # the writer is gone: make callers see it, not hang
-            self._failure = exc
+            self._failure = exc  # stop() raises it; nothing more for this thread to do
             log.error("duckdb_sink_writer_failed", error=repr(exc))
             self._fail_commands(exc)
-            raise
         finally:
             self._running = False
             con.close()

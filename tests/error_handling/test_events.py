@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -256,7 +257,7 @@ CRASH_SCRIPT = textwrap.dedent("""
         for i in range(300):
             sink.submit_event({"category": "worker_crash_error", "message": f"lost {i}",
                                "timestamp": 1000.0 + i})
-        sys.stdout.write("flushed\\n"); sys.stdout.flush()
+        sys.stdout.write(f"flushed {sink.writer_pid}\\n"); sys.stdout.flush()
         os._exit(9)  # abrupt: no stop(), no atexit, no checkpoint
 
     asyncio.run(main(sys.argv[1]))
@@ -269,7 +270,12 @@ def test_crash_window_flushed_events_survive(tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 9, proc.stderr
     assert "flushed" in proc.stdout
-    con = duckdb.connect(path)  # WAL replay
+    writer = int(proc.stdout.split()[1])
+    deadline = time.monotonic() + 2  # the DuckDB process dies with its parent, at once
+    while _alive(writer) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _alive(writer), "the DuckDB process outlived the killed parent"
+    con = duckdb.connect(path)  # WAL replay; the lock went with the process
     flushed = con.execute("SELECT count(*) FROM error_events WHERE message LIKE 'flushed%'").fetchone()[0]
     lost = con.execute("SELECT count(*) FROM error_events WHERE message LIKE 'lost%'").fetchone()[0]
     con.close()
@@ -277,8 +283,66 @@ def test_crash_window_flushed_events_survive(tmp_path):
     assert lost == 0  # not flushed before the crash: inside the documented window
 
 
+BUSY_SCRIPT = textwrap.dedent("""
+    import asyncio, os, sys
+    from error_handling import DuckDBEventSink
+
+    async def main(path):
+        sink = DuckDBEventSink(path)
+        await sink.start()
+        asyncio.ensure_future(sink.query("SELECT sum(i) FROM range(100000000000) t(i)"))
+        await asyncio.sleep(0.5)  # the DuckDB process is inside a statement of minutes
+        sys.stdout.write(f"busy {sink.writer_pid}\\n"); sys.stdout.flush()
+        os._exit(9)
+
+    asyncio.run(main(sys.argv[1]))
+""")
+
+
+def test_the_duckdb_process_dies_with_its_parent_even_mid_statement(tmp_path):
+    path = str(tmp_path / "busy.duckdb")
+    proc = subprocess.run([sys.executable, "-c", BUSY_SCRIPT, path], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 9, proc.stderr
+    writer = int(proc.stdout.split()[1])
+    deadline = time.monotonic() + 2
+    while _alive(writer) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _alive(writer), "the DuckDB process outlived the killed parent"
+    duckdb.connect(path).close()  # nothing holds the lock
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_invalid_sink_config():
     with pytest.raises(ValueError, match="flush_interval_seconds"):
         DuckDBEventSink("x.duckdb", flush_interval_seconds=0)
     with pytest.raises(ValueError, match="batch_size"):
         DuckDBEventSink("x.duckdb", batch_size=0)
+
+
+async def test_a_killed_duckdb_process_fails_callers_instead_of_hanging(tmp_path):
+    import os
+    import signal
+
+    from error_handling.events import SinkClosedError
+    sink = DuckDBEventSink(tmp_path / "e.duckdb")
+    await sink.start()
+    sink.submit_event(event(1))
+    await sink.flush()
+    os.kill(sink.writer_pid, signal.SIGKILL)
+    sink.submit_event(event(2))
+    with pytest.raises(Exception, match="DuckDB process gone"):
+        await asyncio.wait_for(sink.flush(), timeout=10)
+    with pytest.raises(SinkClosedError):
+        await asyncio.wait_for(sink.stop(), timeout=10)
+    con = duckdb.connect(str(tmp_path / "e.duckdb"))  # what was flushed is there
+    assert con.execute("SELECT count(*) FROM error_events").fetchone()[0] == 1
+    con.close()

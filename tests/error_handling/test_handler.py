@@ -418,3 +418,76 @@ async def test_record_action_and_stats_with_duckdb(tmp_path):
     assert s["events_by_outcome"] == {"retry": 1}
     assert s["actions_recorded"] == 2 and s["queue_size"] == 10000
     await h.stop()
+
+
+# -- fast paths keep the slow paths' results ---------------------------------------------------
+
+def test_fixed_actions_only_where_the_category_alone_decides():
+    from error_handling.recovery import (NetworkRecoveryStrategy, TestExecutionRecoveryStrategy,
+                                         WorkerRecoveryStrategy)
+    assert WorkerRecoveryStrategy().fixed_actions(C.WORKER_CRASH_ERROR) == (
+        RecoveryAction.MARK_WORKER_CRASHED, RecoveryAction.REASSIGN_TASK_TO_DIFFERENT_WORKER)
+    assert NetworkRecoveryStrategy().fixed_actions(C.NETWORK_CONNECTION_ERROR) is None  # failover
+    assert NetworkRecoveryStrategy().fixed_actions(C.NETWORK_TIMEOUT_ERROR) == (RecoveryAction.INCREASE_TIMEOUT,)
+    assert TestExecutionRecoveryStrategy().fixed_actions(C.TEST_EXECUTION_ERROR) is None  # verdict
+
+    class Louder(WorkerRecoveryStrategy):  # a subclass that decides for itself is always asked
+        def determine_actions(self, error, context):
+            return ["page_the_oncall"]
+    assert Louder().fixed_actions(C.WORKER_CRASH_ERROR) is None
+    h = stub_handler(recovery_strategies={C.WORKER_CRASH_ERROR: Louder()})
+    d, _ = h.decide({"message": "boom"}, ctx(C.WORKER_CRASH_ERROR))
+    assert d.actions == ["page_the_oncall"]
+
+
+def test_decision_and_info_fast_builders_equal_the_dataclass_constructors():
+    from error_handling.model import normalize_error
+    h = stub_handler()
+    d, info = h.decide({"type": "OSError", "message": "m", "exit_code": 3}, ctx(C.UNKNOWN_ERROR))
+    assert d == ErrorDecision(**{f: getattr(d, f) for f in ErrorDecision.__dataclass_fields__})
+    assert info == ErrorInfo(type="OSError", message="m", exit_code=3, context=info.context)
+    assert normalize_error({"message": "x"}) == ErrorInfo(message="x")
+    with pytest.raises(AttributeError):  # still frozen
+        d.retry = False
+
+
+async def test_duckdb_rows_and_mapping_rows_store_the_same_event(tmp_path):
+    from error_handling.events import EVENT_FIELDS
+
+    class MappingSink:  # any sink without submit_event_rows gets mappings
+        batch_size, running, pending = 100, True, 0
+
+        def __init__(self):
+            self.rows = []
+
+        def submit_events(self, rows):
+            self.rows.extend(rows)
+
+        async def flush(self):
+            return None
+
+    mapping = MappingSink()
+    h1 = stub_handler(event_sink=mapping)
+    h2 = stub_handler(event_sink=tmp_path / "e.duckdb")
+    err = {"type": "OSError", "message": "[Errno 28] No space left on device", "exit_code": 1}
+    c = ctx(C.RESOURCE_CLEANUP_ERROR, tags={"model": "bert"}, task_type="python")
+    d1 = await h1.handle_error(err, c)
+    d2 = await h2.handle_error(err, c)
+    await h1.stop()
+    await h2.flush()
+    (row,) = mapping.rows
+    assert list(row) == list(EVENT_FIELDS)
+    assert row["template"] and row["pattern_id"] == d1.pattern_id
+    stored = (await h2.sink.query("SELECT * FROM error_events"))[0]
+    for key in ("task_id", "worker_id", "attempt", "category", "type", "message", "exit_code",
+                "hardware_type", "task_type", "pattern_id", "retry", "outcome", "max_retries"):
+        assert stored[key] == row[key], key
+    assert json.loads(stored["tags"]) == {"model": "bert"}
+    assert json.loads(stored["actions"]) == [str(a) for a in d2.actions]
+    patterns = await h2.sink.query("SELECT template, count FROM error_patterns")
+    assert patterns == [{"template": row["template"], "count": 1}]
+    await h2.handle_error(err, c)  # the template is not sent again, and is kept
+    await h2.flush()
+    assert await h2.sink.query("SELECT template, count FROM error_patterns") == \
+        [{"template": row["template"], "count": 2}]
+    await h2.stop()
