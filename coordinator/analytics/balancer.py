@@ -31,7 +31,7 @@ class BalancerSettings:
     half_life_seconds: float = 120.0      # evidence halves every this many seconds
     prior_runs: float = 4.0               # pseudo-runs at the prior failure rate
     prior_failure_rate: float = 0.05
-    pair_min_runs: float = 4.0            # a pair needs this much (decayed) evidence to count
+    pair_min_runs: float = 1.0            # evidence a pair needs (Wilson already discounts few runs)
     good_ratio: float = 0.8               # within this fraction of the best score counts as good
     max_defer_seconds: float = 10.0
     probe_interval_seconds: float = 2.0   # a weaker worker gets at most one task this often
