@@ -1,18 +1,19 @@
 """The DuckDB event sink: error events, recovery actions and task results, batched, off the loop.
 
-One writer thread owns the DuckDB connection (DuckDB allows one writing process, and a
-connection is not meant to be shared between threads). The event loop only appends rows to
-in-memory buffers (``submit_*``, never blocking); the thread writes them every
-``flush_interval_seconds`` or as soon as ``batch_size`` rows wait, in one transaction per
-flush. Reads (``query``) run on the same thread, after the pending rows are written, so the
-API sees its own writes.
+One writer thread owns the DuckDB connection, which lives in a child process of its own
+(``duckdb_process``: DuckDB allows one writing process, and in a thread of this process its
+client would keep waiting for the event loop's GIL). The event loop only appends rows
+(``submit_*``, never blocking); the thread writes them every ``flush_interval_seconds`` or as
+soon as ``batch_size`` rows wait, in one transaction per flush. Reads (``query``) run on the
+same connection, after the pending rows are written, so the API sees its own writes.
 
 Bulk path: rows are encoded with orjson and loaded with ``read_json`` (DuckDB's vectorised
 JSON reader), which measured ~10x faster than a multi-row ``VALUES`` insert and ~50x faster
 than ``executemany``. Event rows are encoded when they are submitted, on the caller's thread,
-and a flush is one ``execute`` of one multi-statement transaction: the writer thread holds the
-GIL for almost nothing. (A writer that encoded rows and ran statement after statement waited
-for the GIL at every step while the event loop was busy, and halved the pipeline's rate.)
+as JSON arrays appended to the batch's spool file, and a flush is one request: one
+multi-statement transaction. The writer thread holds the GIL for almost nothing (a writer that
+encoded rows and ran statement after statement waited for the GIL at every step while the
+event loop was busy, and halved the pipeline's rate).
 
 Rollup: each flush that writes events also upserts their counts per minute into
 ``error_minutes`` and ``error_pattern_minutes`` (migration 003) and their pattern totals into
@@ -79,7 +80,7 @@ RESULTS = _table(
     hardware_type="VARCHAR", tags="JSON", started_at="DOUBLE", finished_at="DOUBLE",
     duration_seconds="DOUBLE", error_category="VARCHAR", test_name="VARCHAR", flaky="BOOLEAN",
     result="JSON", error_message="VARCHAR")
-_TABLES = {t.name: t for t in (ACTIONS, RESULTS)}  # events travel as encoded chunks
+_TABLES = {t.name: t for t in (ACTIONS, RESULTS)}  # events go through the spool file
 # Event keys that feed the pattern table but are not columns of error_events.
 _EVENT_EXTRA = frozenset({"template"})
 # What a batch of events is read as: error_events' columns plus the pattern's template.

@@ -291,12 +291,12 @@ class DistributedErrorHandler:
             queue = self._queue
             assert queue is not None
             row = self._row(decision, info)
-            if len(queue._items) >= queue.maxsize:
+            if queue.full():
                 # Awaits while the backlog is full: backpressure without blocking the loop.
                 await queue.put(row)
             else:
                 queue.put_nowait(row)
-                if len(queue._items) % _YIELD_EVERY == 0:
+                if queue.qsize() % _YIELD_EVERY == 0:
                     # Let the pump hand a batch to the writer now rather than when the backlog
                     # is full: the writer trails by less, so less is left to write at the end.
                     await asyncio.sleep(0)

@@ -257,10 +257,13 @@ class ErrorAggregator:
         if pattern.first_seen is None:
             pattern.first_seen = now
         pattern.last_seen = now
+        tags: Any = None
         if ctx:
-            worker, hardware, tags = ctx.get("worker_id"), ctx.get("hardware_type"), ctx.get("tags")
+            worker, hardware, raw_tags = ctx.get("worker_id"), ctx.get("hardware_type"), ctx.get("tags")
+            if raw_tags and (type(raw_tags) is dict or isinstance(raw_tags, Mapping)):
+                tags = tuple(raw_tags.items())  # a snapshot: the caller's dict may change later
         else:
-            worker = hardware = tags = None
+            worker = hardware = None
         history = self._history
         if len(history) >= self.error_history_size:
             history.popleft()
@@ -288,8 +291,8 @@ class ErrorAggregator:
                 h.workers[worker if type(worker) is str else str(worker)] += 1
             if hardware is not None:
                 h.hardware[hardware if type(hardware) is str else str(hardware)] += 1
-            if tags and isinstance(tags, Mapping):
-                for n, (k, v) in enumerate(tags.items()):
+            if tags:
+                for n, (k, v) in enumerate(tags):
                     if n >= _MAX_TAGS:
                         break
                     counter = h.tags.get(key := _short(k))
