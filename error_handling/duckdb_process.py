@@ -69,7 +69,10 @@ class DuckDBProcess:
                 path, str(threads or 0), str(os.getpid())]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")) if p)}
-        self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        # A session of its own: Ctrl-C in a terminal (SIGINT to the foreground group) must not
+        # kill the database under a coordinator that is about to flush and stop cleanly.
+        self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                                      start_new_session=True)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._in, self._out = self._proc.stdout, self._proc.stdin
 

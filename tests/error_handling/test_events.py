@@ -312,6 +312,42 @@ def test_the_duckdb_process_dies_with_its_parent_even_mid_statement(tmp_path):
     duckdb.connect(path).close()  # nothing holds the lock
 
 
+INTERRUPT_SCRIPT = textwrap.dedent("""
+    import asyncio, signal, sys
+    from error_handling import DuckDBEventSink
+
+    async def main(path):
+        sink = DuckDBEventSink(path, flush_interval_seconds=60)
+        await sink.start()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+        for i in range(1000):
+            sink.submit_event({"category": "worker_crash_error", "message": f"kept {i}"})
+        sys.stdout.write("ready\\n"); sys.stdout.flush()
+        await stop.wait()  # Ctrl-C: stop cleanly, writing what is pending
+        await sink.stop()
+
+    asyncio.run(main(sys.argv[1]))
+""")
+
+
+def test_ctrl_c_reaches_the_coordinator_not_its_duckdb_process(tmp_path):
+    import os
+    import signal
+    path = str(tmp_path / "int.duckdb")
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_SCRIPT, path], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    con = duckdb.connect(path)
+    assert con.execute("SELECT count(*) FROM error_events").fetchone()[0] == 1000
+    con.close()
+
+
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie waiting to be reaped has ended)."""
     try:
