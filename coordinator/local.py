@@ -61,8 +61,11 @@ def run_up(args: argparse.Namespace) -> int:
     token_env = {k: os.environ[k] for k in ("DTF_API_TOKEN", "DTF_WORKER_TOKEN") if k in os.environ}
     base = f"http://{args.host}:{args.port}"
     client = ApiClient(base, token_env.get("DTF_API_TOKEN"))
+    # The whole product: results and analytics in DuckDB (so `dtf report` has something to
+    # say), the error-aware balancer, and the dashboard where it is installed.
+    extra = ["--result-aggregator", "--load-balancer"] + (["--dashboard"] if _has_dashboard() else [])
     coordinator = start_coordinator(args.port, data_dir, host=args.host, log_level=args.log_level,
-                                    extra=["--dashboard"] if _has_dashboard() else [])
+                                    extra=extra)
     procs = [coordinator]
     try:
         wait_healthy(client, coordinator)
@@ -76,6 +79,7 @@ def run_up(args: argparse.Namespace) -> int:
             hint = "?token=<your DTF_API_TOKEN>" if token_env.get("DTF_API_TOKEN") else ""
             print(f"  dashboard  {base}/dashboard{hint}")
         print(f"  metrics    {base}/metrics")
+        print(f"  report     dtf report --url {base}")
         print(f"  state      {data_dir} (SQLite state, DuckDB history, logs)")
         if args.demo:
             from coordinator.demo import run_demo
