@@ -28,143 +28,27 @@ missing; everything flushed before is durable (DuckDB's WAL replays on the next 
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import shutil
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import duckdb
 import orjson
 import structlog
 
 from error_handling.duckdb_process import DuckDBProcess, WriterProcessError
+from error_handling.event_tables import (ACTIONS, BATCH, COPY_EVENTS, DUMP_OPTS, EVENT_EXTRA,
+                                         EVENT_FIELDS, EVENTS, EVENTS_IN, PATTERN_UPSERT,
+                                         RESULTS, ROLLUP_SQL, TABLES, Table, epoch, insert_sql,
+                                         json_default)
 from error_handling.migrate import MIGRATIONS_DIR
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Table:
-    name: str
-    columns: Mapping[str, str]  # column -> DuckDB type as read from JSON
-    timestamps: frozenset[str]  # epoch-seconds columns stored as TIMESTAMP
-    id_column: str | None = None  # filled with a uuid in SQL when a row has none
-
-
-def _table(name: str, timestamps: Iterable[str], id_column: str | None = None,
-           **columns: str) -> _Table:
-    return _Table(name=name, columns=columns, timestamps=frozenset(timestamps),
-                  id_column=id_column)
-
-
-EVENTS = _table(
-    "error_events", ["timestamp"], "event_id", event_id="VARCHAR", timestamp="DOUBLE", task_id="VARCHAR",
-    worker_id="VARCHAR", attempt="INTEGER", category="VARCHAR", type="VARCHAR",
-    message="VARCHAR", traceback="VARCHAR", exit_code="INTEGER", signal="INTEGER",
-    hardware_type="VARCHAR", task_type="VARCHAR", pattern_id="VARCHAR", rule="VARCHAR",
-    retry="BOOLEAN", retry_delay="DOUBLE", max_retries="INTEGER", outcome="VARCHAR",
-    actions="JSON", tags="JSON", context="JSON")
-ACTIONS = _table(
-    "recovery_actions", ["timestamp"], "action_id", action_id="VARCHAR", event_id="VARCHAR",
-    action="VARCHAR", task_id="VARCHAR", worker_id="VARCHAR", success="BOOLEAN",
-    detail="VARCHAR", timestamp="DOUBLE")
-RESULTS = _table(
-    "task_results", ["started_at", "finished_at"], task_id="VARCHAR", attempt="INTEGER",
-    type="VARCHAR", status="VARCHAR", outcome="VARCHAR", worker_id="VARCHAR",
-    hardware_type="VARCHAR", tags="JSON", started_at="DOUBLE", finished_at="DOUBLE",
-    duration_seconds="DOUBLE", error_category="VARCHAR", test_name="VARCHAR", flaky="BOOLEAN",
-    result="JSON", error_message="VARCHAR")
-_TABLES = {t.name: t for t in (ACTIONS, RESULTS)}  # events go through the spool file
-# Event keys that feed the pattern table but are not columns of error_events.
-_EVENT_EXTRA = frozenset({"template"})
-# What a batch of events is read as: error_events' columns plus the pattern's template.
-_EVENTS_IN = _table("error_events", ["timestamp"], "event_id", **EVENTS.columns, template="VARCHAR")
-# The order of an event row given as a tuple (``submit_event_rows``): error_events' columns,
-# then the pattern's template. Tuples encode to JSON arrays, half the work of objects.
-EVENT_FIELDS: tuple[str, ...] = tuple(_EVENTS_IN.columns)
-
-
-def _epoch(value: Any) -> Any:
-    """Seconds since the epoch for a datetime (naive = UTC); numbers pass through."""
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
-        return value.timestamp()
-    return value
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    # Context may carry anything (exceptions, paths); storage keeps its text.
-    return str(value)
-
-
-_DUMP_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-
-def _insert_sql(table: _Table, path: Path, conflict: str = "", into_temp: str | None = None,
-                positional: bool = False) -> str:
-    """Load a JSON array of objects (or, ``positional``, of arrays in column order)."""
-    cols = ", ".join(f"'{c}': '{t}'" for c, t in table.columns.items())
-    if positional:  # each row one VARCHAR[] (nested values as their JSON text), cast per column
-        cols = "'j': 'VARCHAR[]'"
-    exprs = []
-    for i, (c, kind) in enumerate(table.columns.items(), start=1):
-        q = f"(j[{i}])::{kind}" if positional else f'"{c}"'
-        if c in table.timestamps:
-            exprs.append(f"make_timestamp(CAST(round({q} * 1000000) AS BIGINT))")
-        elif c == table.id_column:
-            exprs.append(f"coalesce({q}, CAST(uuid() AS VARCHAR))")
-        else:
-            exprs.append(q)
-    target = ", ".join(f'"{c}"' for c in table.columns)
-    src = str(path).replace("'", "''")
-    aliased = ", ".join(f'{e} AS "{c}"' for e, c in zip(exprs, table.columns))
-    records = ", records='false'" if positional else ""
-    select = (f"SELECT {aliased} FROM read_json('{src}', format='array'{records}, "
-              f"columns={{{cols}}}, maximum_object_size=268435456)")
-    if into_temp is not None:
-        return f"CREATE OR REPLACE TEMP TABLE {into_temp} AS {select}"
-    return f"INSERT INTO {table.name} ({target}) {select} {conflict}"
-
-
-# A batch of events is parsed once into a temporary table, copied into error_events, and its
-# counts added to the rollups (migrations/duckdb/003_error_minutes.sql) and to error_patterns in
-# the same transaction. Same GROUP BYs as the migration's backfill, so each rollup equals its
-# GROUP BY over error_events.
-_BATCH = "dtf_event_batch"
-_EVENT_COLUMNS = ", ".join(f'"{c}"' for c in EVENTS.columns)
-_COPY_EVENTS = f"INSERT INTO error_events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM {_BATCH}"
-_ROLLUP_SQL = (
-    "INSERT INTO error_minutes SELECT minute, GROUPING(category, worker_id, hardware_type)::UTINYINT, "
-    "coalesce(category, ''), coalesce(worker_id, ''), coalesce(hardware_type, ''), count(*) "
-    "FROM (SELECT time_bucket(INTERVAL 1 MINUTE, \"timestamp\") AS minute, category, "
-    f"coalesce(worker_id, '') AS worker_id, coalesce(hardware_type, '') AS hardware_type FROM {_BATCH}) "
-    "GROUP BY GROUPING SETS ((minute, category), (minute, worker_id), (minute, hardware_type)) "
-    "ON CONFLICT (minute, g, category, worker_id, hardware_type) DO UPDATE SET n = error_minutes.n + EXCLUDED.n",
-    "INSERT INTO error_pattern_minutes SELECT time_bucket(INTERVAL 1 MINUTE, \"timestamp\"), pattern_id, count(*) "
-    f"FROM {_BATCH} WHERE pattern_id IS NOT NULL GROUP BY ALL "
-    "ON CONFLICT (minute, pattern_id) DO UPDATE SET n = error_pattern_minutes.n + EXCLUDED.n",
-)
-# any_value skips NULLs: a batch's template and category come from any event that has them.
-_PATTERN_UPSERT = (
-    "INSERT INTO error_patterns (pattern_id, template, category, count, first_seen, last_seen) "
-    "SELECT pattern_id, any_value(template), any_value(category), count(*), min(\"timestamp\"), "
-    f"max(\"timestamp\") FROM {_BATCH} WHERE pattern_id IS NOT NULL GROUP BY pattern_id "
-    "ON CONFLICT (pattern_id) DO UPDATE SET count = error_patterns.count + EXCLUDED.count, "
-    "template = coalesce(EXCLUDED.template, error_patterns.template), "
-    "category = coalesce(EXCLUDED.category, error_patterns.category), "
-    "first_seen = least(error_patterns.first_seen, EXCLUDED.first_seen), "
-    "last_seen = greatest(error_patterns.last_seen, EXCLUDED.last_seen)")
 
 
 class _Spool:
@@ -219,7 +103,7 @@ class DuckDBEventSink:
         self._duckdb_threads = duckdb_threads
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._buffers: dict[str, list[dict[str, Any]]] = {n: [] for n in _TABLES}
+        self._buffers: dict[str, list[dict[str, Any]]] = {n: [] for n in TABLES}
         self._spool: _Spool | None = None  # events encoded since the last flush, on disk
         self._spools = 0
         self._buffered = 0
@@ -234,7 +118,7 @@ class DuckDBEventSink:
         self.schema_version: int | None = None
         self.writer_pid: int | None = None  # the DuckDB process (see duckdb_process)
         self._rollup = True  # the rollup tables exist (checked by the writer after migrating)
-        self.written = {n: 0 for n in (EVENTS.name, *_TABLES)}
+        self.written = {n: 0 for n in (EVENTS.name, *TABLES)}
         # Written by the writer thread only; read for metrics (float/int stores are atomic).
         self.flushes = 0
         self.flush_seconds_total = 0.0
@@ -312,7 +196,7 @@ class DuckDBEventSink:
         self._ensure_running()
         if not rows:
             return
-        chunk = orjson.dumps(rows, default=_json_default, option=_DUMP_OPTS)
+        chunk = orjson.dumps(rows, default=json_default, option=DUMP_OPTS)
         with self._lock:
             if self._spool is None:
                 assert self._tmpdir is not None
@@ -328,7 +212,7 @@ class DuckDBEventSink:
         if not self._running or self._stopping:
             raise SinkClosedError("event sink is not running; await sink.start() first")
 
-    def _check(self, table: _Table, row: Mapping[str, Any], extra: frozenset[str] = frozenset()
+    def _check(self, table: Table, row: Mapping[str, Any], extra: frozenset[str] = frozenset()
                ) -> dict[str, Any]:
         unknown = row.keys() - table.columns.keys() - extra
         if unknown:
@@ -336,12 +220,12 @@ class DuckDBEventSink:
         out = dict(row)
         for c in table.timestamps:
             if c in out:
-                out[c] = _epoch(out[c])
+                out[c] = epoch(out[c])
         return out
 
     def submit_event(self, event: Mapping[str, Any]) -> None:
         """Queue one error event (keys: error_events columns, plus ``template``)."""
-        row = self._check(EVENTS, event, _EVENT_EXTRA)
+        row = self._check(EVENTS, event, EVENT_EXTRA)
         if not row.get("category"):
             raise ValueError("error_events field 'category' is required")
         row.setdefault("event_id", str(uuid.uuid4()))
@@ -434,7 +318,7 @@ class DuckDBEventSink:
             stopping = self._stopping
             with self._lock:
                 buffers, spool = self._buffers, self._spool
-                self._buffers = {n: [] for n in _TABLES}
+                self._buffers = {n: [] for n in TABLES}
                 self._spool = None
                 self._in_flight, self._buffered = self._buffered, 0
                 commands, self._commands = self._commands, []
@@ -471,16 +355,16 @@ class DuckDBEventSink:
         script = ["BEGIN TRANSACTION"]
         for name, table_rows in buffers.items():
             if table_rows:
-                data = orjson.dumps(table_rows, default=_json_default, option=_DUMP_OPTS)
-                script.append(_insert_sql(_TABLES[name], self._file(name, data)))
+                data = orjson.dumps(table_rows, default=json_default, option=DUMP_OPTS)
+                script.append(insert_sql(TABLES[name], self._file(name, data)))
         events = spool.close() if spool is not None else 0
         if spool is not None:
-            script.append(_insert_sql(_EVENTS_IN, spool.path, into_temp=_BATCH, positional=True))
-            script.append(_COPY_EVENTS)
+            script.append(insert_sql(EVENTS_IN, spool.path, into_temp=BATCH, positional=True))
+            script.append(COPY_EVENTS)
             if self._rollup:
-                script.extend(_ROLLUP_SQL)
-            script.append(_PATTERN_UPSERT)
-            script.append(f"DROP TABLE {_BATCH}")
+                script.extend(ROLLUP_SQL)
+            script.append(PATTERN_UPSERT)
+            script.append(f"DROP TABLE {BATCH}")
         script.append("COMMIT")
         try:
             con.run(";\n".join(script))

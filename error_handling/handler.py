@@ -31,7 +31,8 @@ import structlog
 from error_handling.backlog import EventBacklog
 from error_handling.categories import CategoryRegistry, ErrorCategory
 from error_handling.classify import Classifier
-from error_handling.events import EVENT_FIELDS, DuckDBEventSink
+from error_handling.event_tables import EVENT_FIELDS
+from error_handling.events import DuckDBEventSink
 from error_handling.model import ErrorInfo, frozen_builder, normalize_error
 from error_handling.patterns import ErrorAggregator
 from error_handling.recovery import (NEXT_ATTEMPT_ACTIONS, TERMINAL_ACTIONS, RecoveryAction,

@@ -452,7 +452,7 @@ def test_decision_and_info_fast_builders_equal_the_dataclass_constructors():
 
 
 async def test_duckdb_rows_and_mapping_rows_store_the_same_event(tmp_path):
-    from error_handling.events import EVENT_FIELDS
+    from error_handling.event_tables import EVENT_FIELDS
 
     class MappingSink:  # any sink without submit_event_rows gets mappings
         batch_size, running, pending = 100, True, 0
