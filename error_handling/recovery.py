@@ -111,10 +111,14 @@ class RecoveryStrategy:
 
     def fixed_actions(self, category: Any) -> tuple[Any, ...] | None:
         """The actions for ``category`` when they depend on the category alone (the handler
-        then skips ``determine_actions`` and its context copy), else None."""
-        if type(self).determine_actions is not RecoveryStrategy.determine_actions:
-            return None  # a subclass decides from the error or the context
-        return self.actions_by_category.get(_value(category), ())
+        then skips ``determine_actions`` and its context copy), else None: always None for a
+        ``determine_actions`` this module did not write, and for the categories that one works
+        out from the error or the context."""
+        contextual = _CONTEXTUAL_CATEGORIES.get(type(self).determine_actions)
+        value = _value(category)
+        if contextual is None or value in contextual:
+            return None
+        return self.actions_by_category.get(value, ())
 
     def handles(self) -> list[str]:
         """Category values this strategy has actions for (for docs and tables)."""
@@ -168,12 +172,6 @@ class NetworkRecoveryStrategy(RecoveryStrategy):
                 actions.append(A.FAILOVER)
         return actions
 
-    def fixed_actions(self, category: Any) -> tuple[Any, ...] | None:
-        if type(self).determine_actions is not NetworkRecoveryStrategy.determine_actions \
-                or _value(category) == _NETWORK_CONNECTION:
-            return None
-        return self.actions_by_category.get(_value(category), ())
-
     def __repr__(self) -> str:
         return f"NetworkRecoveryStrategy(failover_after={self.failover_after})"
 
@@ -215,12 +213,13 @@ class TestExecutionRecoveryStrategy(RecoveryStrategy):
             return [A.RECORD_TEST_FAILURE if verdict else A.RECORD_TEST_ERROR]
         return super().determine_actions(error, context)
 
-    def fixed_actions(self, category: Any) -> tuple[Any, ...] | None:
-        if type(self).determine_actions is not TestExecutionRecoveryStrategy.determine_actions \
-                or _value(category) == _TEST_EXECUTION:
-            return None
-        return self.actions_by_category.get(_value(category), ())
 
+# Each determine_actions written here -> the categories it decides from the error or context.
+_CONTEXTUAL_CATEGORIES: dict[Callable[..., Any], frozenset[str]] = {
+    RecoveryStrategy.determine_actions: frozenset(),
+    NetworkRecoveryStrategy.determine_actions: frozenset({_NETWORK_CONNECTION}),
+    TestExecutionRecoveryStrategy.determine_actions: frozenset({_TEST_EXECUTION}),
+}
 
 StrategyLike = Union[RecoveryStrategy, Callable[[Any, Mapping[str, Any]], list[str]]]
 
