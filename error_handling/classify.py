@@ -37,6 +37,7 @@ from typing import Any, Iterable, Mapping
 
 from error_handling.categories import CategoryRegistry, ErrorCategory
 from error_handling.model import ErrorInfo, normalize_error
+from error_handling.prefilter import may_match
 from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
                                  parse_rules, rules_from_iterable)
 
@@ -74,7 +75,8 @@ def _class_name(cls: type) -> str:
 class _Facts:
     """What one failure offers to the matchers, computed once per (uncached) classification."""
 
-    __slots__ = ("type_ranks", "mro_len", "text", "errno", "exit_code", "signals", "context")
+    __slots__ = ("type_ranks", "mro_len", "text", "lowered", "errno", "exit_code", "signals",
+                 "context")
 
     def __init__(self, info: ErrorInfo) -> None:
         self.type_ranks: dict[str, int] = {}
@@ -98,6 +100,7 @@ class _Facts:
         if info.traceback:
             text = f"{text}\n{info.traceback[-_TRACEBACK_TAIL_CHARS:]}"
         self.text = text
+        self.lowered = text.lower()  # for the rules' literal prefilters
         errno = info.errno
         if errno is None:
             found = _ERRNO_RE.search(info.message or "")
@@ -144,7 +147,8 @@ def _match(rule: ClassificationRule, facts: _Facts) -> int | None:
         value = facts.context.get(key)
         if value is None or str(value).lower() not in allowed:
             return None
-    if rule.regex is not None and rule.regex.search(facts.text) is None:
+    if rule.regex is not None and (not may_match(rule.needles, facts.text, facts.lowered)
+                                   or rule.regex.search(facts.text) is None):
         return None
     return rank
 
@@ -180,7 +184,7 @@ class _RuleSet:
                 self._plan.append((tier, (by_type, by_errno)))
             else:
                 self._plan.append((tier, [
-                    (rule, rule.regex.search if rule.regex is not None else None,
+                    (rule, rule.regex.search if rule.regex is not None else None, rule.needles,
                      bool(rule.types or rule.errnos or rule.exit_codes or rule.signals
                           or rule.context) or rule.regex is None)
                     for _order, rule in items]))
@@ -209,11 +213,13 @@ class _RuleSet:
                 continue
             if tier is Tier.EXIT_STATUS and facts.exit_code is None and not facts.signals:
                 continue  # every rule of this tier needs an exit code or a signal
-            text = facts.text
-            for rule, search, full in plan:
+            text, lowered, ascii_text = facts.text, facts.lowered, facts.text.isascii()
+            for rule, search, found, full in plan:
                 if full:
                     if _match(rule, facts) is not None:
                         return rule
+                elif found is not None and ascii_text and not any(n in lowered for n in found):
+                    continue  # a word the regex needs is absent (error_handling.prefilter)
                 elif search(text) is not None:
                     return rule
         return None

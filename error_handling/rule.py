@@ -19,6 +19,8 @@ from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from error_handling.prefilter import needles
+
 
 class Tier(IntEnum):
     """Evaluation order (SPEC §6): exception type, message, exit code/signal, context.
@@ -115,6 +117,9 @@ class ClassificationRule:
     overrides_type: bool = False
     description: str = ""
     regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
+    # Lower-case strings one of which the message must contain for the regex to match (None:
+    # no usable ones); see error_handling.prefilter.
+    needles: tuple[str, ...] | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         name = self.name
@@ -147,7 +152,8 @@ class ClassificationRule:
                              "(types, errnos, message, exit_codes, signals or context)")
         for attr, value in (("category", category), ("types", types), ("errnos", errnos),
                             ("signals", signals), ("exit_codes", exit_codes),
-                            ("context", context), ("regex", regex)):
+                            ("context", context), ("regex", regex),
+                            ("needles", needles(self.message) if regex is not None else None)):
             object.__setattr__(self, attr, value)
 
     @staticmethod

@@ -1,0 +1,93 @@
+"""Literal prefilters for message regexes: skip a regex search that cannot succeed.
+
+Classifying a failure seen for the first time tries the message rules in order, each a
+case-insensitive regex search over the message and a traceback tail; on reports with
+tracebacks that was most of a first sight's cost (about 30 searches of some kilobytes each).
+Most rules name a word that must appear (``out of memory``, ``hipErrorNoDevice``); a substring
+test in C is far cheaper than a regex search, so a rule whose needles are all absent is skipped.
+
+``needles(pattern)`` reads the regex's parse tree (the standard library's own parser) and returns
+lower-case ASCII strings, at least one of which occurs, lower-cased, in any text the pattern
+matches; or None when no such set of useful length exists. Only contiguous runs of literal
+characters count (each is matched as written, or case-folded under IGNORECASE), alternatives
+contribute their union, optional parts nothing. ``may_match`` applies them to a text, and
+answers True for non-ASCII text (Unicode case folding has pairs such as ``ſ``/``s`` that
+lower-casing does not reproduce).
+"""
+from __future__ import annotations
+
+try:  # Python 3.11+
+    from re import _constants as _c
+    from re import _parser as _parse
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _c  # type: ignore[no-redef]
+    import sre_parse as _parse  # type: ignore[no-redef]
+
+MIN_NEEDLE = 3  # shorter needles filter little and cost a scan each
+
+_REPEATS = tuple(op for op in (getattr(_c, "MAX_REPEAT", None), getattr(_c, "MIN_REPEAT", None),
+                               getattr(_c, "POSSESSIVE_REPEAT", None)) if op is not None)
+_ATOMIC = getattr(_c, "ATOMIC_GROUP", None)
+
+
+def needles(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
+    """Lower-case strings one of which any match of ``pattern`` contains, or None."""
+    try:
+        tree = _parse.parse(pattern, flags)
+    except Exception:  # noqa: BLE001 - an unparsable pattern simply gets no prefilter
+        return None
+    found = _sequence(list(tree))
+    if not found or min(len(n) for n in found) < MIN_NEEDLE:
+        return None
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def may_match(found: tuple[str, ...] | None, text: str, lowered: str) -> bool:
+    """False only when the pattern behind ``found`` cannot match ``text``."""
+    if found is None or not text.isascii():
+        return True
+    for needle in found:
+        if needle in lowered:
+            return True
+    return False
+
+
+def _better(a: set[str] | None, b: set[str] | None) -> set[str] | None:
+    """The more selective of two needle sets (the longer shortest needle, then fewer needles)."""
+    if not b:
+        return a
+    if not a:
+        return b
+    ka, kb = (min(map(len, a)), -len(a)), (min(map(len, b)), -len(b))
+    return b if kb > ka else a
+
+
+def _literal_run(chars: list[str]) -> set[str] | None:
+    run = "".join(chars).lower()
+    return {run} if run.isascii() and run else None
+
+
+def _sequence(items: list) -> set[str] | None:
+    """Needles for a sequence of parse items, all of which match one after another."""
+    best: set[str] | None = None
+    run: list[str] = []
+    for op, av in items:
+        if op is _c.LITERAL:
+            run.append(chr(av))
+            continue
+        best = _better(best, _literal_run(run))
+        run = []
+        if op is _c.SUBPATTERN:
+            best = _better(best, _sequence(list(av[-1])))
+        elif op is _c.BRANCH:
+            alternatives = [_sequence(list(branch)) for branch in av[1]]
+            if alternatives and all(alternatives):
+                best = _better(best, set().union(*alternatives))
+        elif op in _REPEATS:
+            low, _high, sub = av
+            if low >= 1:
+                best = _better(best, _sequence(list(sub)))
+        elif _ATOMIC is not None and op is _ATOMIC:
+            best = _better(best, _sequence(list(av)))
+        # anything else (classes, anchors, any char, backrefs, lookarounds) requires no literal
+    return _better(best, _literal_run(run))

@@ -1,0 +1,83 @@
+"""Literal prefilters never skip a regex that would have matched, and skip most that would not."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from error_handling import ErrorInfo
+from error_handling.classify import Classifier, _Facts, default_rules
+from error_handling.prefilter import may_match, needles
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
+FLAGS = re.IGNORECASE | re.MULTILINE
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    (r"CUDA out of memory", ("cuda out of memory",)),
+    (r"out of memory|cudaErrorMemoryAllocation", ("cudaerrormemoryallocation", "out of memory")),
+    (r"\bE[A-Z]+\b: (?:connection|socket) refused", (" refused",)),  # the longer required run
+    (r"(?:abc)?xyz", ("xyz",)),             # an optional part requires nothing
+    (r"(?:foo)+bar", ("foo",)),             # a repeat of at least one requires its body
+    (r"[Ee]rror: disk", ("rror: disk",)),   # a class breaks the run
+    (r"ab|c", None),                        # an alternative too short to be worth a scan
+    (r"a.*b", None),
+    (r"(unclosed", None),                   # unparsable: no prefilter, the regex decides
+    (r"(?x) no \s+ space", ("space",)),     # verbose mode: whitespace is not literal
+])
+def test_needles_of_patterns(pattern, expected):
+    assert needles(pattern, FLAGS) == expected
+
+
+def test_non_ascii_text_is_never_filtered():
+    found = needles("strasse", FLAGS)
+    assert not may_match(found, "a quiet lane", "a quiet lane")
+    # 'ſ' (long s) matches 's' case-insensitively; lower() does not turn it into 's'
+    text = "straſſe"
+    assert re.search("strasse", text, FLAGS) and may_match(found, text, text.lower())
+
+
+def _texts() -> list[str]:
+    """What the rules are searched in: each corpus report's message and traceback tail, and
+    variants in other cases."""
+    out = []
+    for line in CORPUS.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            text = _Facts(ErrorInfo(type=rec.get("type") or "", message=rec.get("message") or "",
+                                    traceback=rec.get("traceback"))).text
+            out += [text, text.upper(), text.title()]
+    return out
+
+
+def test_no_rule_is_skipped_where_its_regex_matches():
+    texts = _texts()
+    checked = skipped = 0
+    for rule in default_rules():
+        if rule.regex is None:
+            continue
+        assert rule.needles is not None, f"{rule.name}: no literal prefilter for {rule.message!r}"
+        for text in texts:
+            lowered = text.lower()
+            if rule.regex.search(text) is not None:
+                checked += 1
+                assert may_match(rule.needles, text, lowered), (rule.name, text[:200])
+            elif not may_match(rule.needles, text, lowered):
+                skipped += 1
+    assert checked > 300  # the corpus exercises the rules
+    assert skipped > 0.8 * (len(texts) * 40)  # and most searches that would fail are skipped
+
+
+def test_classification_of_the_corpus_is_unchanged_without_prefilters():
+    records = [json.loads(x) for x in CORPUS.read_text(encoding="utf-8").splitlines() if x.strip()]
+    infos = [ErrorInfo(type=r.get("type") or "", message=r.get("message") or "",
+                       traceback=r.get("traceback"), exit_code=r.get("exit_code"),
+                       signal=r.get("signal"), context=r.get("context") or {}) for r in records]
+    plain = default_rules()
+    for rule in plain:
+        object.__setattr__(rule, "needles", None)
+    unfiltered = Classifier(rules=plain)
+    assert all(rule.needles is None for rule in unfiltered.rules)
+    assert [Classifier().explain(i) for i in infos] == [unfiltered.explain(i) for i in infos]
