@@ -363,9 +363,11 @@ class DistributedErrorHandler:
             self._owns_sink = True
         self._queue = EventBacklog(self._queue_size)
         # Tuples for a sink that takes them (DuckDBEventSink), mappings for any other.
-        self._row = self._event_values if hasattr(self._sink, "submit_event_rows") \
-            else self._event_row
-        self._pump_task = asyncio.create_task(self._pump(), name="dtf-error-event-pump")
+        if hasattr(self._sink, "submit_event_rows"):
+            self._row, submit = self._event_values, self._sink.submit_event_rows
+        else:
+            self._row, submit = self._event_row, self._sink.submit_events
+        self._pump_task = asyncio.create_task(self._pump(submit), name="dtf-error-event-pump")
         self._started = True
 
     async def stop(self) -> None:
@@ -395,10 +397,9 @@ class DistributedErrorHandler:
             await self._queue.join()
             await self._sink.flush()
 
-    async def _pump(self) -> None:
+    async def _pump(self, submit: Callable[[list[Any]], None]) -> None:
         queue, sink = self._queue, self._sink
         assert queue is not None
-        submit = sink.submit_event_rows if self._row == self._event_values else sink.submit_events
         batch_size = max(1, int(getattr(sink, "batch_size", 1000)))
         # Encoded in pieces of at most _PUMP_CHUNK rows (each a short pause of the loop); the
         # pump waits for the writer once two of its batches are pending.

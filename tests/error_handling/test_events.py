@@ -264,17 +264,23 @@ CRASH_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_crash_window_flushed_events_survive(tmp_path):
-    path = str(tmp_path / "crash.duckdb")
-    proc = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, path], capture_output=True,
+def _run_until_killed(script: str, path: str) -> str:
+    """Run ``script`` (which prints "<word> <DuckDB pid>" and kills itself); check that its
+    DuckDB process died with it, at once. Returns the word."""
+    proc = subprocess.run([sys.executable, "-c", script, path], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 9, proc.stderr
-    assert "flushed" in proc.stdout
-    writer = int(proc.stdout.split()[1])
-    deadline = time.monotonic() + 2  # the DuckDB process dies with its parent, at once
-    while _alive(writer) and time.monotonic() < deadline:
+    word, writer = proc.stdout.split()[:2]
+    deadline = time.monotonic() + 2
+    while _alive(int(writer)) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not _alive(writer), "the DuckDB process outlived the killed parent"
+    assert not _alive(int(writer)), "the DuckDB process outlived the killed parent"
+    return word
+
+
+def test_crash_window_flushed_events_survive(tmp_path):
+    path = str(tmp_path / "crash.duckdb")
+    assert _run_until_killed(CRASH_SCRIPT, path) == "flushed"
     con = duckdb.connect(path)  # WAL replay; the lock went with the process
     flushed = con.execute("SELECT count(*) FROM error_events WHERE message LIKE 'flushed%'").fetchone()[0]
     lost = con.execute("SELECT count(*) FROM error_events WHERE message LIKE 'lost%'").fetchone()[0]
@@ -301,14 +307,7 @@ BUSY_SCRIPT = textwrap.dedent("""
 
 def test_the_duckdb_process_dies_with_its_parent_even_mid_statement(tmp_path):
     path = str(tmp_path / "busy.duckdb")
-    proc = subprocess.run([sys.executable, "-c", BUSY_SCRIPT, path], capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 9, proc.stderr
-    writer = int(proc.stdout.split()[1])
-    deadline = time.monotonic() + 2
-    while _alive(writer) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not _alive(writer), "the DuckDB process outlived the killed parent"
+    assert _run_until_killed(BUSY_SCRIPT, path) == "busy"
     duckdb.connect(path).close()  # nothing holds the lock
 
 
