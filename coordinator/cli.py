@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--data-dir", default="./.dtf", help="where the SQLite and DuckDB files live")
-    up.add_argument("--concurrency", type=int, default=0, help="slots per worker (default: CPU count)")
+    up.add_argument("--concurrency", type=int, default=0, help="tasks each worker runs at once (default: the machine's cores shared among the workers)")
     up.add_argument("--demo", action="store_true", help="submit the demonstration suite (with injected faults)")
     up.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo has finished")
     up.add_argument("--log-level", default="WARNING", help="log level of the started processes")

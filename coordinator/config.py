@@ -39,6 +39,9 @@ class CoordinatorConfig:
     sqlite_synchronous: str = "NORMAL"
     max_body_bytes: int = 16 * 1024 * 1024
     max_finished_in_memory: int = 50_000
+    # Credit (coordinator/credit.py): work a worker may hold per slot beyond what it runs.
+    prefetch_budget_seconds: float = 0.02
+    max_held_per_worker: int = 512
     log_level: str = "INFO"
     log_format: str = "console"
 
@@ -55,6 +58,10 @@ class CoordinatorConfig:
             raise ConfigError("--sqlite-synchronous must be OFF, NORMAL, FULL or EXTRA")
         if self.max_finished_in_memory < 0:
             raise ConfigError("--max-finished-in-memory must be >= 0")
+        if self.prefetch_budget_seconds < 0:
+            raise ConfigError("--prefetch-budget must be >= 0 seconds")
+        if self.max_held_per_worker < 1:
+            raise ConfigError("--max-held-per-worker must be >= 1")
         if self.flaky_reruns < 0:
             raise ConfigError("--flaky-reruns must be >= 0")
         if not _is_loopback(self.host) and not (self.worker_token and self.api_token):
@@ -93,6 +100,9 @@ _FLAGS: list[tuple[str, str, Any, str]] = [
                                                          "process crashes; FULL: across power loss)"),
     ("--max-finished-in-memory", "max_finished_in_memory", int, "finished tasks kept in memory (older ones "
                                                                   "are read back from SQLite)"),
+    ("--prefetch-budget", "prefetch_budget_seconds", float, "seconds of short work a worker may hold per "
+                                                            "slot beyond what it runs (0: one task per slot)"),
+    ("--max-held-per-worker", "max_held_per_worker", int, "tasks one worker may hold at most (default 512)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     ("--log-format", "log_format", str, "json or console"),
 ]

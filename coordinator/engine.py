@@ -14,6 +14,7 @@ from typing import Any, Callable
 import structlog
 
 from coordinator.config import CoordinatorConfig
+from coordinator.credit import CreditPolicy, CreditSettings, work_kind
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.metrics import Metrics
 from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now
@@ -49,6 +50,8 @@ class Engine(WorkerSessions, HealthMonitor):
         self.tasks: dict[str, Task] = {}
         self.workers: dict[str, WorkerRecord] = {}
         self.queue = ReadyQueue()
+        self.credit = CreditPolicy(CreditSettings(prefetch_budget_seconds=config.prefetch_budget_seconds,
+                                                  max_held_per_worker=config.max_held_per_worker))
         self.waiting_on: dict[str, set[str]] = defaultdict(set)   # upstream id -> dependants
         self.pending_deps: dict[str, set[str]] = {}                # dependant -> open upstreams
         self.status_counts: Counter = Counter()
@@ -293,7 +296,7 @@ class Engine(WorkerSessions, HealthMonitor):
             self._kick.clear()
             if self._stopping:
                 continue
-            plan = self.queue.plan(self.tasks, self.workers.values(), self.choose_worker)
+            plan = self.queue.plan(self.tasks, self.workers.values(), self.choose_worker, self.credit)
             if not plan:
                 continue
             sends = []
@@ -379,6 +382,9 @@ class Engine(WorkerSessions, HealthMonitor):
         if match.started_at is None:
             match.started_at = ts - float(item.get("duration_seconds") or 0)
         details = item.get("details") if isinstance(item.get("details"), dict) else None
+        duration = item.get("duration_seconds")
+        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration >= 0:
+            self.credit.estimates.observe(task.kind or work_kind(task), float(duration))
         if outcome is AttemptOutcome.PASSED:
             match.outcome = outcome
             self.store.attempt_changed(tid, match)
@@ -389,7 +395,6 @@ class Engine(WorkerSessions, HealthMonitor):
             if w is not None:
                 w.completed += 1
             self.metrics.observe("dtf_task_duration_seconds", ts - match.dispatched_at)
-            duration = item.get("duration_seconds")
             self.health.on_completed(task, w, float(duration) if isinstance(duration, (int, float))
                                      else ts - (match.started_at or match.dispatched_at))
             self._set_terminal(task, TaskStatus.COMPLETED, error=None, result=item.get("result"))

@@ -115,6 +115,7 @@ class WorkerSessions:
         log.warning("worker_disconnected", worker_id=w.worker_id, state=w.state.value, running=len(lost),
                     reason=reason)
         etype = "WorkerCrashed" if w.condition is WorkerState.CRASHED else "WorkerDisconnected"
+        lost = self._give_back_unstarted(w, lost, f"{w.worker_id} left before starting it")
         for tid, number in lost:
             w.running.pop(tid, None)
             await self.report_failure(FailureEvent(
@@ -123,6 +124,35 @@ class WorkerSessions:
                 error={"type": etype, "message": f"worker {w.worker_id} connection closed while running "
                                                  f"the task ({reason})", "context": {"stage": "connection"}}))
         self.kick()
+
+    def _give_back_unstarted(self, w: WorkerRecord, lost: list[tuple[str, int]],
+                             reason: str) -> list[tuple[str, int]]:
+        """A lost worker's prefetched tasks go back to the queue at once, without a failure.
+
+        Which ones it never started: the coordinator knows those it heard a start notice for, and
+        a worker runs at most its concurrency at once. Of the rest, the earliest dispatched that
+        could still fill its slots may have started unannounced (a task that kills its worker
+        dies before its notice leaves): they stay failures, so poison is still detected. Returns
+        the attempts that remain to be reported as failures."""
+        started = []
+        unannounced = []
+        for tid, number in lost:
+            task = self.tasks.get(tid)
+            cur = task.current if task else None
+            if task is None or cur is None or cur.number != number or not task.status.active:
+                started.append((tid, number))  # report_failure sorts these out (fencing)
+            elif cur.started_at is not None:
+                started.append((tid, number))
+            else:
+                unannounced.append((tid, number))  # in dispatch order: the worker starts them so
+        maybe = max(0, w.concurrency - len(started))
+        for tid, number in unannounced[maybe:]:
+            w.running.pop(tid, None)
+            self._give_back(self.tasks[tid], reason)
+            self.metrics.inc("dtf_tasks_handed_back_total")
+        if len(unannounced) > maybe:
+            self.kick()
+        return started + unannounced[:maybe]
 
     def heartbeat(self, conn: Any, body: dict[str, Any]) -> None:
         w = self.workers.get(conn.worker_id)
@@ -136,6 +166,9 @@ class WorkerSessions:
             self.health.on_load(w, load)
         if body.get("draining"):
             w.set_condition(WorkerState.DRAINING)
+        released = body.get("released")
+        if isinstance(released, list) and released:
+            self._released(w, released)
         held = body.get("held")
         if isinstance(held, list):
             # Tasks waiting locally for a free executor keep their lease alive.
@@ -145,6 +178,20 @@ class WorkerSessions:
                     cur = task.current if task else None
                     if cur and cur.number == item.get("attempt") and cur.started_at is None:
                         cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
+
+    def _released(self, w: WorkerRecord, items: list[Any]) -> None:
+        """A draining worker hands back what it held but never started: queued again at once."""
+        for item in items:
+            tid, attempt, lease = attempt_key(item)
+            task = self.tasks.get(tid)
+            cur = task.current if task else None
+            if task is None or cur is None or cur.number != attempt or cur.lease != lease \
+                    or cur.worker_id != w.worker_id or task.status is not TaskStatus.ASSIGNED:
+                continue
+            w.running.pop(tid, None)
+            self._give_back(task, f"handed back unstarted by {w.worker_id}")
+            self.metrics.inc("dtf_tasks_handed_back_total")
+        self.kick()
 
     def started(self, conn: Any, items: list[Any]) -> None:
         ts = now()

@@ -30,6 +30,13 @@ def start_worker(url: str, worker_id: str, data_dir: Path, *, concurrency: int =
     return subprocess.Popen(cmd, stdout=open(data_dir / f"{worker_id}.log", "ab"), stderr=subprocess.STDOUT)
 
 
+def local_share(workers: int) -> int:
+    """Slots (and pool children) per local worker: the machine's cores shared among them. A worker
+    alone on a machine takes every core by default; several on one machine each taking every core
+    would run more processes than there are cores, and contend for them."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def wait_healthy(client: ApiClient, proc: subprocess.Popen, timeout_seconds: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
@@ -70,8 +77,9 @@ def run_up(args: argparse.Namespace) -> int:
     try:
         wait_healthy(client, coordinator)
         ws_url = f"ws://{args.host}:{args.port}/ws"
+        concurrency = args.concurrency or local_share(args.workers)
         for i in range(1, args.workers + 1):
-            procs.append(start_worker(ws_url, f"local-{i}", data_dir, concurrency=args.concurrency,
+            procs.append(start_worker(ws_url, f"local-{i}", data_dir, concurrency=concurrency,
                                       log_level=args.log_level))
         print(f"dtf is up: coordinator {base} with {args.workers} local workers")
         print(f"  API        {base}/api/v1/status")

@@ -16,6 +16,7 @@ HELP = {
     "dtf_results_rejected_total": "Late or foreign results rejected by attempt fencing",
     "dtf_stale_attempts_fenced_total": "Attempts a reconnecting worker still held after they were given up",
     "dtf_worker_connections_total": "Worker connections accepted",
+    "dtf_tasks_handed_back_total": "Held tasks queued again unstarted (a worker drained or left)",
     "dtf_task_duration_seconds": "From dispatch to accepted result",
     "dtf_sqlite_commit_seconds": "Group commits of the durable state",
     "dtf_task_dispatch_latency_seconds": "From runnable (queued or retry due) to handed to a worker",

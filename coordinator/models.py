@@ -109,6 +109,7 @@ class Task:
     failures: int = 0            # failed attempts so far (the policy's `attempt`)
     spec_json: str | None = None  # cached serialised spec; call spec_changed() after editing it
     ready_at: float = 0.0         # when it last became runnable (for the dispatch latency metric)
+    kind: str | None = None       # what counts as the same work for duration estimates (credit.py)
 
     @property
     def current(self) -> Attempt | None:

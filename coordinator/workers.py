@@ -39,6 +39,7 @@ class WorkerRecord:
     completed: int = 0
     failed_attempts: int = 0
     load: dict[str, Any] = field(default_factory=dict)
+    long_held: set[str] = field(default_factory=set)  # held tasks sent as long work (see credit.py)
 
     @property
     def connected(self) -> bool:
@@ -55,16 +56,26 @@ class WorkerRecord:
         return [h for h in self.hardware.get("types", ["cpu"]) if h not in self.excluded_hardware]
 
     @property
-    def free_slots(self) -> int:
+    def slots(self) -> int:
+        """Tasks it may run at once now: its concurrency, less when throttled or on trial."""
         if not self.connected or self.state in NO_WORK_STATES or self.reconnect_requested_until > now():
             return 0
-        slots = self.concurrency - len(self.running)
         if self.state in THROTTLED_STATES:
             # A slow or overloaded worker gets less work: a quarter of its slots, at least one.
-            slots = max(1, self.concurrency // 4) - len(self.running)
-        elif self.probation_until is not None:
-            slots = 1 - len(self.running)  # on probation: one task at a time
-        return max(0, slots)
+            return max(1, self.concurrency // 4)
+        if self.probation_until is not None:
+            return 1  # on probation: one task at a time
+        return self.concurrency
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.slots - len(self.running))
+
+    def count_long_held(self) -> int:
+        """Held tasks that are long work (forgetting those it no longer holds)."""
+        if self.long_held:
+            self.long_held.intersection_update(self.running)
+        return len(self.long_held)
 
     def set_condition(self, state: WorkerState | None) -> None:
         if state is not self.condition:

@@ -23,9 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", default=env("DTF_HARDWARE", "auto"),
                    help="'auto' to detect, or a list such as cpu,cuda to declare")
     p.add_argument("--concurrency", type=int, default=env("DTF_CONCURRENCY", "0") or "0",
-                   help="tasks held at once (default: CPU count)")
+                   help="tasks run at once (default: CPU count, for one worker per machine). The "
+                        "coordinator may send more than that when tasks are short (prefetch); they wait here")
     p.add_argument("--pool-size", type=int, default=env("DTF_POOL_SIZE", "0") or "0",
-                   help="child processes for python/benchmark tasks (default: CPU count)")
+                   help="child processes for python/benchmark/chaos tasks (default: --concurrency)")
     p.add_argument("--work-dir", default=env("DTF_WORK_DIR"), help="scratch space for tasks")
     p.add_argument("--tags", default=env("DTF_TAGS", ""), help="k=v,k=v labels for this worker")
     p.add_argument("--allow-types", default=env("DTF_ALLOW_TYPES", ""),
@@ -78,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     hardware["allow_install"] = bool(args.allow_install)
     if allowed:
         hardware["allowed_types"] = allowed
-    executors = build_executors(ExecutorSettings(pool_size=args.pool_size or cpus, work_dir=work_dir,
+    concurrency = args.concurrency or cpus
+    executors = build_executors(ExecutorSettings(pool_size=args.pool_size or concurrency, work_dir=work_dir,
                                                  allowed_types=allowed))
     config = WorkerConfig(coordinator=args.coordinator, token=args.token, worker_id=worker_id, hardware=hardware,
-                          concurrency=args.concurrency or cpus, work_dir=work_dir, tags=tags,
+                          concurrency=concurrency, work_dir=work_dir, tags=tags,
                           drain_seconds=args.drain_seconds, allow_install=bool(args.allow_install))
     async def amain() -> int:
         agent = WorkerAgent(config, executors)

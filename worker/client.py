@@ -57,7 +57,13 @@ class WorkerAgent:
                                             initial_delay_seconds=config.reconnect_initial_seconds,
                                             max_delay_seconds=config.reconnect_max_seconds,
                                             backoff_factor=2.0, jitter_factor=0.5)
+        # Everything it holds (the coordinator's credit), and of that what has not started yet:
+        # the coordinator may send more than the worker runs at once (coordinator/credit.py).
         self.running: dict[str, tuple[int, str, asyncio.Task]] = {}
+        self.waiting: set[str] = set()
+        self._released: list[dict[str, Any]] = []
+        # Slots for executors that do not schedule themselves (command, pytest, chaos).
+        self._slots = asyncio.Semaphore(config.concurrency)
         self.unacked: dict[str, dict[str, Any]] = {}   # task_id -> result item awaiting ack
         self._pending_results: list[dict[str, Any]] = []
         self._pending_started: list[dict[str, Any]] = []
@@ -135,7 +141,8 @@ class WorkerAgent:
         if self._draining:
             return
         self._draining = True
-        log.info("draining", running=len(self.running))
+        log.info("draining", running=len(self.running) - len(self.waiting), handed_back=len(self.waiting))
+        self._release_waiting()
         await self._send_heartbeat()
         deadline = time.monotonic() + self.config.drain_seconds
         while (self.running or self.unacked) and time.monotonic() < deadline:
@@ -218,13 +225,16 @@ class WorkerAgent:
         lag = max(0.0, ts - self._last_beat - self._heartbeat_interval) if self._last_beat else 0.0
         self._last_beat = ts
         memory_percent = psutil.virtual_memory().percent
-        load = {"running": len(self.running), "slots": self.config.concurrency, "loop_lag_seconds": round(lag, 3),
+        load = {"running": len(self.running) - len(self.waiting), "held": len(self.running),
+                "slots": self.config.concurrency, "loop_lag_seconds": round(lag, 3),
                 "memory_percent": memory_percent, "overloaded": lag > 1.0 or memory_percent > 95.0}
         try:
             load["load_avg_1m"] = os.getloadavg()[0]
         except OSError:
             pass
-        await ws.send_str(encode(MessageType.HEARTBEAT, load=load, held=held, draining=self._draining))
+        released, self._released = self._released, []
+        await ws.send_str(encode(MessageType.HEARTBEAT, load=load, held=held, draining=self._draining,
+                                 released=released))
 
     async def _on_message(self, msg: Any) -> None:
         t, body = msg.type, msg.body
@@ -283,8 +293,31 @@ class WorkerAgent:
         tid = item["task_id"]
         if tid in self.running:
             return
+        if self._draining:  # sent before the coordinator heard we drain: hand it straight back
+            self._released.append({"task_id": tid, "attempt": item["attempt"], "lease": item["lease"]})
+            asyncio.ensure_future(self._send_heartbeat())
+            return
+        self.waiting.add(tid)
         runner = asyncio.create_task(self._execute(item))
         self.running[tid] = (item["attempt"], item["lease"], runner)
+
+    def _mark_started(self, tid: str) -> None:
+        """The task stops waiting and runs: the coordinator hears of it in the next flush."""
+        if tid in self.waiting:
+            self.waiting.discard(tid)
+            attempt, lease, _ = self.running[tid]
+            self._pending_started.append({"task_id": tid, "attempt": attempt, "lease": lease,
+                                          "started_at": time.time()})
+            self._schedule_flush()
+
+    def _release_waiting(self) -> None:
+        """Hand back what is held but not started (the next heartbeat carries it): it runs at once
+        on another worker instead of after this one's running tasks."""
+        for tid in list(self.waiting):
+            attempt, lease, runner = self.running.pop(tid)
+            self.waiting.discard(tid)
+            runner.cancel()
+            self._released.append({"task_id": tid, "attempt": attempt, "lease": lease})
 
     def _cancel_local(self, task_id: Any, attempt: Any) -> None:
         entry = self.running.get(task_id)
@@ -294,40 +327,48 @@ class WorkerAgent:
     async def _execute(self, item: dict[str, Any]) -> None:
         tid, attempt, lease = item["task_id"], item["attempt"], item["lease"]
         started = time.time()
-        self._pending_started.append({"task_id": tid, "attempt": attempt, "lease": lease, "started_at": started})
-        self._schedule_flush()
         executor = self.executors.get(item["type"])
         try:
-            packages = (item.get("requirements") or {}).get("packages") or []
-            dep_error = await ensure_packages(packages, allow_install=self.config.allow_install) \
-                if packages else None
-            if dep_error is not None:
-                res = ExecResult(outcome=Outcome.ERROR, error=dep_error)
-            elif executor is None:
-                res = ExecResult(outcome=Outcome.ERROR, error={
-                    "type": "UnsupportedTaskType", "message": f"worker {self.config.worker_id} does not run "
-                    f"{item['type']!r} tasks", "context": {"stage": "dispatch"}})
+            if executor is not None and getattr(executor, "schedules_itself", False):
+                res = await self._run(item, executor, lambda: self._mark_started(tid))
             else:
-                work_dir = self.config.work_dir / "tasks" / f"{tid}-{attempt}"
-                ctx = ExecContext(task_id=tid, attempt=attempt, timeout_seconds=float(item["timeout_seconds"]),
-                                  work_dir=work_dir, worker_id=self.config.worker_id,
-                                  hardware=list(self.config.hardware.get("types", ["cpu"])),
-                                  tags=item.get("tags") or {}, control=self)
-                res = await executor.run(item.get("config") or {}, ctx)
+                async with self._slots:
+                    self._mark_started(tid)
+                    res = await self._run(item, executor, None)
         except asyncio.CancelledError:
             self.running.pop(tid, None)
+            self.waiting.discard(tid)
             raise
         except Exception as exc:  # an executor bug must still end as a reported error, not a lost task
             log.exception("executor_failed", task_id=tid)
             res = ExecResult(outcome=Outcome.ERROR, error={"type": type(exc).__name__, "message": str(exc),
                                                            "context": {"stage": "executor"}})
         self.running.pop(tid, None)
+        self.waiting.discard(tid)
         result = {"task_id": tid, "attempt": attempt, "lease": lease, "outcome": res.outcome.value,
                   "result": res.result, "error": res.error, "details": res.details,
                   "duration_seconds": res.duration_seconds or (time.time() - started)}
         self.unacked[tid] = result
         self._pending_results.append(result)
         self._schedule_flush()
+
+    async def _run(self, item: dict[str, Any], executor: Any, on_start: Any) -> ExecResult:
+        tid, attempt = item["task_id"], item["attempt"]
+        packages = (item.get("requirements") or {}).get("packages") or []
+        dep_error = await ensure_packages(packages, allow_install=self.config.allow_install) \
+            if packages else None
+        if dep_error is not None:
+            return ExecResult(outcome=Outcome.ERROR, error=dep_error)
+        if executor is None:
+            return ExecResult(outcome=Outcome.ERROR, error={
+                "type": "UnsupportedTaskType", "message": f"worker {self.config.worker_id} does not run "
+                f"{item['type']!r} tasks", "context": {"stage": "dispatch"}})
+        work_dir = self.config.work_dir / "tasks" / f"{tid}-{attempt}"
+        ctx = ExecContext(task_id=tid, attempt=attempt, timeout_seconds=float(item["timeout_seconds"]),
+                          work_dir=work_dir, worker_id=self.config.worker_id,
+                          hardware=list(self.config.hardware.get("types", ["cpu"])),
+                          tags=item.get("tags") or {}, control=self, on_start=on_start)
+        return await executor.run(item.get("config") or {}, ctx)
 
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:

@@ -3,6 +3,7 @@ re-dispatch of queued calls, recycling, cancellation, and a clean close."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import time
@@ -94,9 +95,10 @@ async def test_result_that_is_not_json_names_its_type(pool):
     (f"{HERE}:kill_self", [int(signal.SIGKILL)], "signal", int(signal.SIGKILL)),
 ])
 async def test_crash_kills_only_that_call_and_queued_calls_complete(pool, target, args, field, expected):
-    p = await pool(size=1, max_inflight_per_child=16)
+    # An infinite pipelining budget queues calls behind any call, seen or not: the 5 echoes
+    # (submitted in one loop iteration) sit in the same child's pipe behind the crash.
+    p = await pool(size=1, max_inflight_per_child=16, pipeline_budget_seconds=math.inf)
     old_pid = p.pids()[0]
-    # all submitted in one loop iteration: the 5 echoes sit in the same child's pipe behind the crash
     results = await asyncio.gather(p.call(target, args), *(p.call(f"{HERE}:echo", [i]) for i in range(5)))
     crash, rest = results[0], results[1:]
     assert crash.status is CallStatus.CRASHED
@@ -165,6 +167,41 @@ async def test_pipelined_calls_keep_order_and_values(pool):
     results = await asyncio.gather(*(p.call("operator:mul", [i, 3]) for i in range(3000)))
     assert [r.value for r in results] == [i * 3 for i in range(3000)]
     assert {r.pid for r in results} == set(p.pids())  # both children did work
+
+
+async def test_a_short_call_never_queues_behind_a_long_one_while_a_child_is_idle(pool, tmp_path):
+    p = await pool(size=2)
+    await p.call(f"{HERE}:echo", [0])  # seen once: echo is known to be short
+    marker = tmp_path / "started"
+    long_call = asyncio.ensure_future(p.call(f"{HERE}:nap", [1.5, str(marker)]))
+    await _started(marker)
+    results = await asyncio.gather(*(p.call(f"{HERE}:echo", [i]) for i in range(40)))
+    assert not long_call.done(), "the short calls finished before the long one"
+    long_pid = (await long_call).pid
+    assert [r.value for r in results] == list(range(40))
+    assert all(r.pid != long_pid for r in results), "a short call was queued behind the long one"
+
+
+async def test_unseen_calls_wait_for_an_idle_child_and_known_short_ones_are_pipelined(pool):
+    p = await pool(size=1)
+    events: list[str] = []
+
+    def track(name: str):
+        return lambda: events.append(f"{name} handed to a child after {p.stats.completed} replies")
+
+    await asyncio.gather(p.call(f"{HERE}:nap", [0.2], on_start=track("a")),
+                         p.call(f"{HERE}:nap", [0.2], on_start=track("b")))
+    # nap had no estimate when both were submitted: the second waited for the child to be idle
+    assert events == ["a handed to a child after 0 replies", "b handed to a child after 1 replies"], events
+    await p.call(f"{HERE}:echo", [0])
+    started = []
+    calls = [asyncio.ensure_future(p.call(f"{HERE}:echo", [i], on_start=lambda: started.append(1)))
+             for i in range(20)]
+    seen_at_first_reply = []
+    calls[0].add_done_callback(lambda _: seen_at_first_reply.append(len(started)))
+    assert [r.value for r in await asyncio.gather(*calls)] == list(range(20))
+    assert seen_at_first_reply[0] > 1, "known short calls were not pipelined"
+    assert all(r.run_seconds is not None and r.run_seconds < 0.5 for r in await asyncio.gather(*calls))
 
 
 async def _started(marker, timeout: float = 10.0) -> None:

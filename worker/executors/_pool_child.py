@@ -32,6 +32,7 @@ class Op(IntEnum):
 
 
 class Status(IntEnum):
+    # every reply is (call_id, status, value, run_seconds)
     OK = 0      # value: the result as JSON bytes
     RAISED = 1  # value: {"type", "message", "traceback"}
     READY = 2   # value: the child's pid (sent once, after INIT)
@@ -119,14 +120,14 @@ class _Child:
             raise TypeError(f"return value of {target} is not JSON-serialisable: "
                             f"{type(value).__module__}.{type(value).__qualname__} ({exc})") from None
 
-    def handle(self, call_id: int, op: int, payload: Any) -> bytes:
+    def handle(self, op: int, payload: Any) -> tuple[int, Any]:
         if op == Op.CALL:
             target, args, kwargs = payload
-            return encode((call_id, Status.OK, self.to_json(target, self.lookup(target)(*args, **kwargs))))
+            return Status.OK, self.to_json(target, self.lookup(target)(*args, **kwargs))
         if op == Op.BENCH:
             target, args, kwargs, iterations, warmup = payload
             stats = measure(self.lookup(target), args, kwargs, iterations, warmup)
-            return encode((call_id, Status.OK, self.dumps(stats)))
+            return Status.OK, self.dumps(stats)
         if op == Op.INIT:
             sys.path[:] = payload["sys_path"]
             limit_mb = payload.get("memory_limit_mb")
@@ -134,13 +135,14 @@ class _Child:
                 import resource
                 _, hard = resource.getrlimit(resource.RLIMIT_AS)
                 resource.setrlimit(resource.RLIMIT_AS, (int(limit_mb) * 1024 * 1024, hard))
-            return encode((call_id, Status.READY, os.getpid()))
+            return Status.READY, os.getpid()
         raise ValueError(f"unknown pool op {op!r}")
 
     def run(self) -> None:
         buf = bytearray()
         header_size = _HEADER.size
         unpack = _HEADER.unpack_from
+        clock = time.perf_counter
         while True:
             chunk = os.read(self.req_fd, _READ_CHUNK)
             if not chunk:
@@ -154,8 +156,11 @@ class _Child:
                     break
                 call_id, op, payload = pickle.loads(buf[offset + header_size:end])
                 offset = end
+                began = clock()
                 try:
-                    reply = self.handle(call_id, op, payload)
+                    status, value = self.handle(op, payload)
+                    # the run time travels with the reply: the parent sizes its pipelining from it
+                    reply = encode((call_id, status, value, clock() - began))
                 # A task may raise anything, SystemExit and KeyboardInterrupt included; all of it is
                 # that task's report, and the child stays alive for the next one.
                 except BaseException as exc:  # noqa: BLE001
@@ -168,7 +173,7 @@ class _Child:
                         "message": str(exc),
                         "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
                         "assertion": isinstance(exc, AssertionError),
-                    }))
+                    }, clock() - began))
                 # One write per reply, before the next call starts: a later call that hangs or
                 # crashes must not take finished replies down with it.
                 self.write(reply)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 
 class Outcome(str, Enum):
@@ -32,6 +32,9 @@ class ExecContext:
     hardware: list[str]
     tags: dict[str, Any] = field(default_factory=dict)
     control: WorkerControl | None = None
+    # An executor that schedules its own work (``schedules_itself``) calls this when the task
+    # stops waiting and starts to run; the worker reports the start then.
+    on_start: Callable[[], None] | None = None
 
 
 @dataclass(kw_only=True)

@@ -24,6 +24,7 @@ class BenchmarkExecutor(PoolUser):
     (time.perf_counter_ns per call, in the child, so no pipe or loop latency is counted)."""
 
     type_name = "benchmark"
+    schedules_itself = True  # the pool decides when it runs (see PythonExecutor)
 
     async def run(self, config: dict[str, Any], ctx: ExecContext) -> ExecResult:
         started = time.monotonic()
@@ -33,11 +34,11 @@ class BenchmarkExecutor(PoolUser):
             warmup = _count(config, "warmup", _DEFAULT_WARMUP, 0)
             pool = await self.pool()
             call = await pool.bench(target, args, kwargs, iterations=iterations, warmup=warmup,
-                                    timeout_seconds=ctx.timeout_seconds)
+                                    timeout_seconds=ctx.timeout_seconds, on_start=ctx.on_start)
         except ExecutorError as exc:  # bad config, or the pool is closed / cannot start
             stage = Stage.CONFIG if isinstance(exc, ExecutorConfigError) else Stage.SETUP
             return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, stage)))
         result = exec_result_of_call(call, what=f"benchmark of {target}",
                                      timeout_seconds=ctx.timeout_seconds)
-        return finish(self.type_name, started, result)
+        return finish(self.type_name, started, result, run_seconds=call.run_seconds)

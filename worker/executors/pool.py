@@ -23,7 +23,7 @@ import struct
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -40,6 +40,8 @@ _HEADER = struct.Struct("<I")
 _READ_CHUNK = 1 << 18
 _TIMER_SLACK_SECONDS = 0.001  # asyncio may fire a timer up to one clock tick early
 _MAX_STARTUP_FAILURES = 3
+_EWMA_WEIGHT = 0.3     # weight of the newest run time in a target's estimate
+_MAX_TARGETS = 10_000  # estimates kept (forgotten all at once past this: bounded memory)
 
 
 class ProcessPool:
@@ -47,7 +49,8 @@ class ProcessPool:
 
     def __init__(self, *, size: int, max_tasks_per_child: int = 10_000,
                  max_inflight_per_child: int = 16, memory_limit_mb: int | None = None,
-                 cwd: Path | None = None, startup_timeout_seconds: float = 30.0) -> None:
+                 cwd: Path | None = None, startup_timeout_seconds: float = 30.0,
+                 pipeline_budget_seconds: float = 0.005) -> None:
         if size < 1:
             raise ValueError(f"size must be at least 1, got {size}")
         if max_tasks_per_child < 1:
@@ -57,6 +60,10 @@ class ProcessPool:
         self._size = size
         self._max_tasks = max_tasks_per_child
         self._max_inflight = max_inflight_per_child
+        # A call queues behind others in a child only while the estimated run time ahead of it
+        # stays under this; long calls, and calls of a target never seen, wait for an idle child.
+        self._pipeline_budget = pipeline_budget_seconds
+        self._expected: dict[str, float] = {}  # target -> moving average of its run time
         self._memory_limit_mb = memory_limit_mb
         self._cwd = cwd
         self._startup_timeout = startup_timeout_seconds
@@ -104,16 +111,21 @@ class ProcessPool:
 
     async def call(self, target: str, args: list[Any] | tuple[Any, ...] = (),
                    kwargs: dict[str, Any] | None = None, *,
-                   timeout_seconds: float | None = None) -> CallResult:
-        """Run ``target(*args, **kwargs)`` in a child; its return value must be JSON-serialisable."""
-        return await self._submit(Op.CALL, (target, list(args), dict(kwargs or {})), timeout_seconds)
+                   timeout_seconds: float | None = None,
+                   on_start: Callable[[], None] | None = None) -> CallResult:
+        """Run ``target(*args, **kwargs)`` in a child; its return value must be JSON-serialisable.
+        ``on_start`` is called when the call is handed to a child (it no longer waits here)."""
+        return await self._submit(Op.CALL, (target, list(args), dict(kwargs or {})), timeout_seconds,
+                                  target=target, on_start=on_start)
 
     async def bench(self, target: str, args: list[Any] | tuple[Any, ...] = (),
                     kwargs: dict[str, Any] | None = None, *, iterations: int, warmup: int,
-                    timeout_seconds: float | None = None) -> CallResult:
-        """Time ``iterations`` calls of ``target`` in one child; the value is the statistics dict."""
+                    timeout_seconds: float | None = None,
+                    on_start: Callable[[], None] | None = None) -> CallResult:
+        """Time ``iterations`` calls of ``target`` in one child; the value is the statistics dict.
+        A benchmark always gets an idle child to itself."""
         payload = (target, list(args), dict(kwargs or {}), iterations, warmup)
-        return await self._submit(Op.BENCH, payload, timeout_seconds)
+        return await self._submit(Op.BENCH, payload, timeout_seconds, on_start=on_start)
 
     async def close(self) -> None:
         """Kill every child (SIGKILL to its process group), reap it, close its pipes."""
@@ -136,7 +148,8 @@ class ProcessPool:
 
     # ---- submission and dispatch -----------------------------------------------------------
 
-    async def _submit(self, op: Op, payload: Any, timeout_seconds: float | None) -> CallResult:
+    async def _submit(self, op: Op, payload: Any, timeout_seconds: float | None, *,
+                      target: str | None = None, on_start: Callable[[], None] | None = None) -> CallResult:
         if self._closed:
             raise PoolClosedError("process pool is closed")
         if self._loop is None:
@@ -144,7 +157,9 @@ class ProcessPool:
         assert self._loop is not None
         call_id = next(self._ids)
         call = PendingCall(call_id, encode((call_id, op, payload)), timeout_seconds,
-                           self._loop.create_future())
+                           self._loop.create_future(), target=target,
+                           expected_seconds=self._expected.get(target, math.inf) if target else math.inf,
+                           on_start=on_start)
         self._pending.append(call)
         if len(self._children) < self._size:  # lost children not yet replaced (cheap check first)
             if not any(not c.dead for c in self._children):
@@ -169,32 +184,58 @@ class ProcessPool:
             self._kill(child, call, KillReason.CANCELLED)
         # queued behind another call in a child: it will run; its reply finds a done future
 
-    def _pick(self) -> ChildProcess | None:
+    def _pick(self, call: PendingCall) -> ChildProcess | None:
+        """An idle child, else the least loaded one the call may queue behind: only short calls
+        queue, only behind short calls, within the pipelining budget and the in-flight limit, and
+        never behind a head that has run far past its estimate (it is long after all)."""
         best: ChildProcess | None = None
-        best_load = self._max_inflight
+        best_backlog = math.inf
+        expected = call.expected_seconds
+        judge = self._pipeline_budget != math.inf  # an infinite budget pipelines everything
+        room = self._pipeline_budget - expected if judge else math.inf
+        now = -1.0
         for child in self._children:
             if child.retiring or child.dead or child.kill_reason is not None:
                 continue
-            load = len(child.inflight)
-            if load < best_load:
-                if load == 0:
-                    return child
-                best, best_load = child, load
+            inflight = child.inflight
+            if not inflight:
+                return child
+            if len(inflight) >= self._max_inflight:
+                continue
+            if judge and (expected == math.inf or child.long_calls or child.backlog_seconds > room):
+                continue
+            if judge and child.ready:
+                if now < 0:
+                    now = self._loop.time()  # type: ignore[union-attr]
+                if now - child.head_started > 2 * inflight[0].expected_seconds + self._pipeline_budget:
+                    continue
+            load = child.backlog_seconds if judge else len(inflight)
+            if load < best_backlog:
+                best, best_backlog = child, load
         return best
 
     def _pump(self) -> None:
         pending = self._pending
         while pending:
-            child = self._pick()
+            call = pending[0]
+            if call.future.done():
+                pending.popleft()
+                continue
+            child = self._pick(call)
             if child is None:
-                return
-            call = pending.popleft()
-            if not call.future.done():
-                self._send(child, call)
+                return  # in order: the head waits for a child, and so does everything behind it
+            pending.popleft()
+            self._send(child, call)
 
     def _send(self, child: ChildProcess, call: PendingCall) -> None:
         call.child = child
         child.inflight.append(call)
+        if call.expected_seconds == math.inf:
+            child.long_calls += 1
+        else:
+            child.backlog_seconds += call.expected_seconds
+        if call.on_start is not None:
+            call.on_start()
         child.outbuf += call.frame
         if not self._flush_scheduled:
             # coalesce every frame queued in this loop iteration into one write per child
@@ -240,6 +281,7 @@ class ProcessPool:
     def _start_head(self, child: ChildProcess) -> None:
         """The head of the child's queue starts running now: arm its deadline."""
         timeout = child.inflight[0].timeout_seconds
+        child.head_started = self._loop.time()  # type: ignore[union-attr]
         if timeout is None:
             child.deadline = math.inf
             return
@@ -310,13 +352,14 @@ class ProcessPool:
             end = offset + size_of + size
             if len(buf) < end:
                 break
-            call_id, status, value = loads(buf[offset + size_of:end])
+            call_id, status, value, run_seconds = loads(buf[offset + size_of:end])
             offset = end
-            self._on_reply(child, call_id, status, value)
+            self._on_reply(child, call_id, status, value, run_seconds)
         if offset:
             del buf[:offset]
 
-    def _on_reply(self, child: ChildProcess, call_id: int, status: int, value: Any) -> None:
+    def _on_reply(self, child: ChildProcess, call_id: int, status: int, value: Any,
+                  run_seconds: float) -> None:
         if status == Status.READY:
             child.ready = True
             if not child.started.done():
@@ -334,12 +377,24 @@ class ProcessPool:
             self._kill(child, inflight[0] if inflight else None, KillReason.PROTOCOL)
             return
         call = inflight.popleft()
+        if call.expected_seconds == math.inf:
+            child.long_calls -= 1
+        else:
+            child.backlog_seconds = max(0.0, child.backlog_seconds - call.expected_seconds)
+        target = call.target
+        if target is not None:
+            old = self._expected.get(target)
+            if old is None and len(self._expected) >= _MAX_TARGETS:
+                self._expected.clear()
+            self._expected[target] = run_seconds if old is None else old + _EWMA_WEIGHT * (run_seconds - old)
         future = call.future
         if not future.done():
             if status == Status.OK:
-                future.set_result(CallResult(CallStatus.OK, orjson.loads(value), pid=child.pid))
+                future.set_result(CallResult(CallStatus.OK, orjson.loads(value), pid=child.pid,
+                                             run_seconds=run_seconds))
             else:
-                future.set_result(CallResult(CallStatus.RAISED, error=value, pid=child.pid))
+                future.set_result(CallResult(CallStatus.RAISED, error=value, pid=child.pid,
+                                             run_seconds=run_seconds))
         self.stats.completed += 1
         if child.kill_reason is not None:
             return

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from worker.executors.base import ExecutorError
 from worker.executors.reporting import killed_message
@@ -34,6 +34,7 @@ class CallResult:
     value: Any = None
     error: dict[str, Any] | None = None
     pid: int | None = None
+    run_seconds: float | None = None  # measured in the child, without the wait before it ran
 
 
 class PoolClosedError(ExecutorError):
@@ -69,6 +70,9 @@ class PendingCall:
     timeout_seconds: float | None
     future: asyncio.Future[CallResult]
     child: ChildProcess | None = None
+    target: str | None = None            # what it calls, for the run-time estimate (None: no estimate)
+    expected_seconds: float = math.inf   # estimated run time; inf: long or never seen
+    on_start: Callable[[], None] | None = None  # told when the call is handed to a child
 
 
 @dataclass(slots=True, eq=False)
@@ -93,6 +97,9 @@ class ChildProcess:
     startup_timer: asyncio.TimerHandle | None = None
     kill_target: PendingCall | None = None
     kill_reason: KillReason | None = None
+    backlog_seconds: float = 0.0   # estimated run time of its short calls in flight
+    long_calls: int = 0            # calls in flight that are long or never seen
+    head_started: float = 0.0      # loop time its current head call began
 
     @property
     def pid(self) -> int:

@@ -78,16 +78,20 @@ class PoolUser:
 
 class PythonExecutor(PoolUser):
     type_name = "python"
+    # The pool decides when a call runs (an idle child, or a short queue behind short calls) and
+    # says so through ctx.on_start; the worker does not hold it back for a slot of its own.
+    schedules_itself = True
 
     async def run(self, config: dict[str, Any], ctx: ExecContext) -> ExecResult:
         started = time.monotonic()
         try:
             target, args, kwargs = parse_call(config)
             pool = self._pool or await self.pool()
-            call = await pool.call(target, args, kwargs, timeout_seconds=ctx.timeout_seconds)
+            call = await pool.call(target, args, kwargs, timeout_seconds=ctx.timeout_seconds,
+                                   on_start=ctx.on_start)
         except ExecutorError as exc:  # bad config, or the pool is closed / cannot start
             stage = Stage.CONFIG if isinstance(exc, ExecutorConfigError) else Stage.SETUP
             return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, stage)))
         result = exec_result_of_call(call, what=target, timeout_seconds=ctx.timeout_seconds)
-        return finish(self.type_name, started, result)
+        return finish(self.type_name, started, result, run_seconds=call.run_seconds)

@@ -105,10 +105,11 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def finish(task_type: str, started: float, result: ExecResult) -> ExecResult:
+def finish(task_type: str, started: float, result: ExecResult, *, run_seconds: float | None = None) -> ExecResult:
     """Stamp the duration, and the task type into the error context (classifier rules key on it,
-    e.g. pytest's exit codes mean something only for pytest)."""
-    result.duration_seconds = time.monotonic() - started
+    e.g. pytest's exit codes mean something only for pytest). ``run_seconds``, when the executor
+    measured it, leaves out the time the task waited to run (the coordinator sizes credit by it)."""
+    result.duration_seconds = run_seconds if run_seconds is not None else time.monotonic() - started
     if result.error is not None:
         context = result.error.setdefault("context", {})
         context.setdefault("task_type", task_type)
