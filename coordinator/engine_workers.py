@@ -98,6 +98,7 @@ class WorkerSessions:
             return
         w.connection = None
         lost = list(w.running.items())
+        was_draining = w.condition is WorkerState.DRAINING
         if not abnormal and self.expect_reconnect.pop(w.worker_id, 0) > now():
             # We asked it to reconnect (or fail over): its tasks keep running and are reclaimed
             # by its next hello; whatever is not reclaimed in time is handled as lost.
@@ -115,7 +116,9 @@ class WorkerSessions:
         log.warning("worker_disconnected", worker_id=w.worker_id, state=w.state.value, running=len(lost),
                     reason=reason)
         etype = "WorkerCrashed" if w.condition is WorkerState.CRASHED else "WorkerDisconnected"
-        lost = self._give_back_unstarted(w, lost, f"{w.worker_id} left before starting it")
+        # A drained worker that says goodbye ran nothing it did not announce.
+        drained = not abnormal and was_draining
+        lost = self._give_back_unstarted(w, lost, f"{w.worker_id} left before starting it", drained=drained)
         for tid, number in lost:
             w.running.pop(tid, None)
             await self.report_failure(FailureEvent(
@@ -125,8 +128,8 @@ class WorkerSessions:
                                                  f"the task ({reason})", "context": {"stage": "connection"}}))
         self.kick()
 
-    def _give_back_unstarted(self, w: WorkerRecord, lost: list[tuple[str, int]],
-                             reason: str) -> list[tuple[str, int]]:
+    def _give_back_unstarted(self, w: WorkerRecord, lost: list[tuple[str, int]], reason: str, *,
+                             drained: bool = False) -> list[tuple[str, int]]:
         """A lost worker's prefetched tasks go back to the queue at once, without a failure.
 
         Which ones it never started: the coordinator knows those it heard a start notice for, and
@@ -145,7 +148,7 @@ class WorkerSessions:
                 started.append((tid, number))
             else:
                 unannounced.append((tid, number))  # in dispatch order: the worker starts them so
-        maybe = max(0, w.concurrency - len(started))
+        maybe = 0 if drained else max(0, w.concurrency - len(started))
         for tid, number in unannounced[maybe:]:
             w.running.pop(tid, None)
             self._give_back(self.tasks[tid], reason)

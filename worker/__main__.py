@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tasks run at once (default: CPU count, for one worker per machine). The "
                         "coordinator may send more than that when tasks are short (prefetch); they wait here")
     p.add_argument("--pool-size", type=int, default=env("DTF_POOL_SIZE", "0") or "0",
-                   help="child processes for python/benchmark/chaos tasks (default: --concurrency)")
+                   help="child processes for python/benchmark/chaos tasks (default: --concurrency, at most the CPU count)")
     p.add_argument("--work-dir", default=env("DTF_WORK_DIR"), help="scratch space for tasks")
     p.add_argument("--tags", default=env("DTF_TAGS", ""), help="k=v,k=v labels for this worker")
     p.add_argument("--allow-types", default=env("DTF_ALLOW_TYPES", ""),
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if allowed:
         hardware["allowed_types"] = allowed
     concurrency = args.concurrency or cpus
-    executors = build_executors(ExecutorSettings(pool_size=args.pool_size or concurrency, work_dir=work_dir,
+    # One pool child per slot, up to one per core: more children than cores only contend.
+    executors = build_executors(ExecutorSettings(pool_size=args.pool_size or min(concurrency, cpus), work_dir=work_dir,
                                                  allowed_types=allowed))
     config = WorkerConfig(coordinator=args.coordinator, token=args.token, worker_id=worker_id, hardware=hardware,
                           concurrency=concurrency, work_dir=work_dir, tags=tags,

@@ -71,6 +71,7 @@ class WorkerAgent:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._stop = asyncio.Event()
         self._draining = False
+        self._closing: asyncio.Task | None = None
         self._heartbeat_interval = 1.0
         self._last_beat = 0.0
         self._acked = asyncio.Event()
@@ -95,6 +96,10 @@ class WorkerAgent:
                         state = tenacity.RetryCallState(None, None, (), {})
                         state.attempt_number = short_sessions - 1
                         await asyncio.sleep(pause(state))
+                if self._closing is not None:
+                    # Let the goodbye reach the coordinator before the session and its socket go:
+                    # a socket that just ends reads as a crash there.
+                    await asyncio.wait([self._closing], timeout=3.0)
         finally:
             for _, _, t in self.running.values():
                 t.cancel()
@@ -134,7 +139,7 @@ class WorkerAgent:
     def stop(self) -> None:
         self._stop.set()
         if self._ws is not None and not self._ws.closed:
-            asyncio.create_task(self._ws.close(code=1000, message=b"worker stopping"))
+            self._closing = asyncio.create_task(self._ws.close(code=1000, message=b"worker stopping"))
 
     async def drain(self) -> None:
         """Stop taking work, finish what runs (bounded), deliver results, then stop."""
