@@ -380,7 +380,11 @@ class Engine(WorkerSessions, HealthMonitor):
         ts = now()
         match.finished_at = ts
         if match.started_at is None:
-            match.started_at = ts - float(item.get("duration_seconds") or 0)
+            # A short task's result may be its only news: the worker skips start notices for tasks
+            # that end within a few milliseconds, and says when it started here instead.
+            started_at = item.get("started_at")
+            match.started_at = float(started_at) if isinstance(started_at, (int, float)) \
+                else ts - float(item.get("duration_seconds") or 0)
         details = item.get("details") if isinstance(item.get("details"), dict) else None
         duration = item.get("duration_seconds")
         if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration >= 0:

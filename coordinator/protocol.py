@@ -218,14 +218,15 @@ def _check_heartbeat(body: dict[str, Any]) -> None:
     _optional(body, "load", dict, m)
     _optional(body, "draining", bool, m)
     _check_held(body, m)
+    _check_held(body, m, "released")  # held but never started, handed back by a draining worker
 
 
-def _check_held(body: dict[str, Any], m: MessageType) -> None:
-    """The attempts a worker says it holds (hello and heartbeat)."""
-    _optional(body, "held", list, m)
-    held = body.get("held") or []
+def _check_held(body: dict[str, Any], m: MessageType, name: str = "held") -> None:
+    """The attempts a worker says it holds (hello and heartbeat), or hands back."""
+    _optional(body, name, list, m)
+    held = body.get(name) or []
     if len(held) > MAX_BATCH_ITEMS:
-        raise _fail(m, f"'held' lists at most {MAX_BATCH_ITEMS} attempts")
+        raise _fail(m, f"{name!r} lists at most {MAX_BATCH_ITEMS} attempts")
     for item in held:
         attempt_key(item)
 
@@ -245,6 +246,8 @@ def _check_results(body: dict[str, Any]) -> None:
         duration = item.get("duration_seconds")
         if duration is not None and (not _finite_number(duration) or duration < 0):
             raise _fail(m, "duration_seconds must be a number >= 0")
+        if item.get("started_at") is not None and not _finite_number(item["started_at"]):
+            raise _fail(m, "started_at must be a number")
         for name in ("error", "details"):
             if item.get(name) is not None and not isinstance(item[name], dict):
                 raise _fail(m, f"{name!r} must be an object or null")

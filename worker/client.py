@@ -27,6 +27,12 @@ from worker.executors.base import ExecContext, ExecResult, Outcome
 log = structlog.get_logger("dtf.worker")
 
 
+# A task that ends within this long after it started needs no start notice (see _mark_started).
+START_NOTICE_DELAY_SECONDS = 0.01
+# Start notices and results leave in one frame at most this often.
+FLUSH_INTERVAL_SECONDS = 0.005
+
+
 class FatalWorkerError(Exception):
     """The coordinator refused us in a way a retry cannot fix (bad token, bad id)."""
 
@@ -67,6 +73,10 @@ class WorkerAgent:
         self.unacked: dict[str, dict[str, Any]] = {}   # task_id -> result item awaiting ack
         self._pending_results: list[dict[str, Any]] = []
         self._pending_started: list[dict[str, Any]] = []
+        self._started_at: dict[str, float] = {}   # task_id -> when it started running here
+        self._notice_timer: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._tasks_dir = config.work_dir / "tasks"  # each attempt's scratch space is made under it
         self._flush_scheduled = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._stop = asyncio.Event()
@@ -307,13 +317,22 @@ class WorkerAgent:
         self.running[tid] = (item["attempt"], item["lease"], runner)
 
     def _mark_started(self, tid: str) -> None:
-        """The task stops waiting and runs: the coordinator hears of it in the next flush."""
+        """The task stops waiting and runs. The coordinator hears of it once it has run for
+        START_NOTICE_DELAY_SECONDS; a task that ends sooner needs no notice: its result says when
+        it started (a frame each way saved per short task)."""
         if tid in self.waiting:
             self.waiting.discard(tid)
             attempt, lease, _ = self.running[tid]
+            started_at = self._started_at[tid] = time.time()
             self._pending_started.append({"task_id": tid, "attempt": attempt, "lease": lease,
-                                          "started_at": time.time()})
-            self._schedule_flush()
+                                          "started_at": started_at})
+            if self._notice_timer is None:
+                self._notice_timer = asyncio.get_running_loop().call_later(
+                    START_NOTICE_DELAY_SECONDS, self._notices_due)
+
+    def _notices_due(self) -> None:
+        self._notice_timer = None
+        self._schedule_flush()
 
     def _release_waiting(self) -> None:
         """Hand back what is held but not started (the next heartbeat carries it): it runs at once
@@ -343,6 +362,7 @@ class WorkerAgent:
         except asyncio.CancelledError:
             self.running.pop(tid, None)
             self.waiting.discard(tid)
+            self._started_at.pop(tid, None)
             raise
         except Exception as exc:  # an executor bug must still end as a reported error, not a lost task
             log.exception("executor_failed", task_id=tid)
@@ -352,7 +372,8 @@ class WorkerAgent:
         self.waiting.discard(tid)
         result = {"task_id": tid, "attempt": attempt, "lease": lease, "outcome": res.outcome.value,
                   "result": res.result, "error": res.error, "details": res.details,
-                  "duration_seconds": res.duration_seconds or (time.time() - started)}
+                  "duration_seconds": res.duration_seconds or (time.time() - started),
+                  "started_at": self._started_at.pop(tid, None)}
         self.unacked[tid] = result
         self._pending_results.append(result)
         self._schedule_flush()
@@ -368,9 +389,8 @@ class WorkerAgent:
             return ExecResult(outcome=Outcome.ERROR, error={
                 "type": "UnsupportedTaskType", "message": f"worker {self.config.worker_id} does not run "
                 f"{item['type']!r} tasks", "context": {"stage": "dispatch"}})
-        work_dir = self.config.work_dir / "tasks" / f"{tid}-{attempt}"
         ctx = ExecContext(task_id=tid, attempt=attempt, timeout_seconds=float(item["timeout_seconds"]),
-                          work_dir=work_dir, worker_id=self.config.worker_id,
+                          tasks_dir=self._tasks_dir, worker_id=self.config.worker_id,
                           hardware=list(self.config.hardware.get("types", ["cpu"])),
                           tags=item.get("tags") or {}, control=self, on_start=on_start)
         return await executor.run(item.get("config") or {}, ctx)
@@ -378,19 +398,34 @@ class WorkerAgent:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+            loop = asyncio.get_running_loop()
+            # At most one frame per interval: a lone result leaves at once, a stream of them goes
+            # in batches (every frame costs a send, a receive and an ack at both ends).
+            wait = self._last_flush + FLUSH_INTERVAL_SECONDS - loop.time()
+            if wait > 0:
+                loop.call_later(wait, lambda: asyncio.ensure_future(self._flush()))
+            else:
+                loop.call_soon(lambda: asyncio.ensure_future(self._flush()))
 
     async def _flush(self) -> None:
         self._flush_scheduled = False
+        self._last_flush = asyncio.get_running_loop().time()
         ws = self._ws
         if ws is None or ws.closed:
             return  # kept in unacked; resent on reconnect
-        started, self._pending_started = self._pending_started, []
+        started = []
+        if self._pending_started:
+            # Notices of tasks still running after the delay go; finished ones need none.
+            due_by = time.time() - START_NOTICE_DELAY_SECONDS * 0.9
+            young = []
+            for item in self._pending_started:
+                if item["task_id"] in self._started_at:
+                    (started if item["started_at"] <= due_by else young).append(item)
+            self._pending_started = young
+            if young and self._notice_timer is None:
+                self._notice_timer = asyncio.get_running_loop().call_later(
+                    START_NOTICE_DELAY_SECONDS, self._notices_due)
         results, self._pending_results = self._pending_results, []
-        if started and results:
-            # A task that started and finished within one flush needs only its result.
-            done = {r["task_id"] for r in results}
-            started = [item for item in started if item["task_id"] not in done]
         try:
             if started:
                 await ws.send_frame(encode_frame(MessageType.STARTED, items=started), aiohttp.WSMsgType.TEXT)
