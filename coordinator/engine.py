@@ -6,8 +6,8 @@ Every failure, whatever its source, enters through ``report_failure``.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
-import uuid
 from collections import Counter, defaultdict, deque
 from typing import Any, Callable
 
@@ -27,6 +27,9 @@ from coordinator.workers import WorkerRecord
 
 log = structlog.get_logger("dtf.engine")
 
+# The version (4) and variant bits of a random UUID, and the bits left random.
+_UUID_V4 = (4 << 76) | (2 << 62)
+_UUID_MASK = ((1 << 128) - 1) & ~(0xF << 76) & ~(0x3 << 62)
 FLAKY_EVIDENCE = frozenset({AttemptOutcome.FAILED, AttemptOutcome.ERROR, AttemptOutcome.TIMED_OUT,
                             AttemptOutcome.CRASHED})
 TERMINAL_FROM_OUTCOME = {
@@ -142,8 +145,10 @@ class Engine(WorkerSessions, HealthMonitor):
         batch_ids: set[str] = set()
         created: list[Task] = []
         ts = now()
-        for spec in specs:
-            task_id = uuid.uuid4().hex
+        # Random (version 4) UUIDs from one read of the system's random source per batch.
+        raw = os.urandom(16 * len(specs))
+        for i, spec in enumerate(specs):
+            task_id = f"{(int.from_bytes(raw[16 * i:16 * i + 16], 'big') & _UUID_MASK) | _UUID_V4:032x}"
             self._seq += 1
             created.append(Task(task_id=task_id, seq=self._seq, created_at=ts, updated_at=ts, **spec))
             batch_ids.add(task_id)
@@ -162,8 +167,8 @@ class Engine(WorkerSessions, HealthMonitor):
         await self.store.barrier()
         for task in created:
             self.tasks[task.task_id] = task
-            self.status_counts[task.status] += 1
-            self.metrics.inc("dtf_tasks_submitted_total")
+        self.status_counts[TaskStatus.QUEUED] += len(created)
+        self.metrics.inc("dtf_tasks_submitted_total", len(created))
         for task in created:
             self._enqueue_or_wait(task)
         self.kick()

@@ -36,7 +36,7 @@ class ExecutorSettings:
     python_max_tasks_per_child: int = 10_000
     output_tail_bytes: int = 8192
     # calls queued per pool child; more keeps the pipe busy, fewer limits head-of-line waiting
-    python_max_inflight_per_child: int = 16
+    python_max_inflight_per_child: int = 256
     python_memory_limit_mb: int | None = None  # RLIMIT_AS per pool child; None: unlimited
     # SIGTERM -> SIGKILL grace for subprocesses (command, pytest, chaos hang) at their timeout
     kill_grace_seconds: float = 2.0

@@ -40,6 +40,9 @@ _HEADER = struct.Struct("<I")
 _READ_CHUNK = 1 << 18
 _TIMER_SLACK_SECONDS = 0.001  # asyncio may fire a timer up to one clock tick early
 _MAX_STARTUP_FAILURES = 3
+# A call expected to finish within this, behind calls that do too, queues in a busy child
+# rather than waking an idle one.
+COALESCE_BELOW_SECONDS = 0.0005
 _EWMA_WEIGHT = 0.3     # weight of the newest run time in a target's estimate
 _MAX_TARGETS = 10_000  # estimates kept (forgotten all at once past this: bounded memory)
 
@@ -187,8 +190,11 @@ class ProcessPool:
     def _pick(self, call: PendingCall) -> ChildProcess | None:
         """An idle child, else the least loaded one the call may queue behind: only short calls
         queue, only behind short calls, within the pipelining budget and the in-flight limit, and
-        never behind a head that has run far past its estimate (it is long after all)."""
+        never behind a head that has run far past its estimate (it is long after all). A tiny
+        call queues behind tiny ones even when another child is idle: waking a second process
+        costs more than the wait (a stream of no-ops runs in one child, not in all of them)."""
         best: ChildProcess | None = None
+        idle: ChildProcess | None = None
         best_backlog = math.inf
         expected = call.expected_seconds
         judge = self._pipeline_budget != math.inf  # an infinite budget pipelines everything
@@ -199,7 +205,9 @@ class ProcessPool:
                 continue
             inflight = child.inflight
             if not inflight:
-                return child
+                if idle is None:
+                    idle = child
+                continue
             if len(inflight) >= self._max_inflight:
                 continue
             if judge and (expected == math.inf or child.long_calls or child.backlog_seconds > room):
@@ -212,7 +220,11 @@ class ProcessPool:
             load = child.backlog_seconds if judge else len(inflight)
             if load < best_backlog:
                 best, best_backlog = child, load
-        return best
+        if idle is None:
+            return best
+        if best is not None and judge and best_backlog + expected <= COALESCE_BELOW_SECONDS:
+            return best
+        return idle
 
     def _pump(self) -> None:
         pending = self._pending
