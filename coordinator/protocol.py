@@ -1,7 +1,8 @@
 """The worker wire protocol: typed messages with one decode point, shared by both ends.
 
 Frames are JSON text. Every frame carries ``v`` (protocol version) and ``type``. Tasks are
-pushed by the coordinator within the credit (free slots) the worker grants; several tasks,
+pushed by the coordinator within each worker's credit (coordinator/credit.py: its slots, plus a
+prefetch window for short work); several tasks,
 start notices and results travel batched in one frame so throughput does not cost a frame each.
 """
 from __future__ import annotations
