@@ -36,6 +36,8 @@ SAMPLES: dict[str, object] = {
     "backup_coordinator": "http://backup:8080",
     "sqlite_synchronous": "FULL",
     "max_finished_in_memory": 1234,
+    "prefetch_budget_seconds": 0.05,
+    "max_held_per_worker": 64,
     "log_level": "DEBUG",
     "log_format": "json",
 }
