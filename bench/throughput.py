@@ -14,6 +14,8 @@
   - hand-back: a worker killed (and one drained) while it holds prefetched tasks: how many went
     back unstarted, how soon they started elsewhere, and that none counted as a failure.
 
+  - latency: 100 no-ops submitted one at a time, each awaited (dtf at its defaults).
+
     python bench/throughput.py [--sizes 5000,20000] [--runs 3]
 """
 from __future__ import annotations
@@ -86,6 +88,15 @@ class DtfCluster:
             time.sleep(0.02)
         return time.perf_counter() - t0
 
+    def serial(self, n: int) -> float:
+        """Seconds per task submitted one at a time, each awaited before the next (latency)."""
+        t0 = time.perf_counter()
+        for _ in range(n):
+            tid = self.api.post("/api/v1/tasks", NOOP)["task_id"]
+            while self.api.get(f"/api/v1/tasks/{tid}")["status"] != "completed":
+                time.sleep(0.0005)
+        return (time.perf_counter() - t0) / n
+
     def tasks(self, ids: list[str]) -> list[dict]:
         return [self.api.get(f"/api/v1/tasks/{t}") for t in ids]
 
@@ -155,8 +166,18 @@ def throughput(tmp: Path, sizes: list[int], runs: int, with_dramatiq: bool) -> d
     finally:
         for system in systems.values():
             system.stop()
+    # Latency on a cluster of its own: polling every 0.5 ms would trip the API's per-client rate
+    # limit (200 requests/s), which the batch runs above stay far below.
+    c = DtfCluster(tmp / "serial", env={"DTF_RATE_LIMIT_PER_SECOND": "0"})
+    try:
+        for i in (1, 2):
+            c.start_worker(f"serial-{i}")
+        c.batch(1000)
+        serial = statistics.median(c.serial(100) for _ in range(3))
+    finally:
+        c.stop()
     rates["coordinator us/task"] = {0: [1e6 * statistics.median(cpu["dtf defaults"])],
-                                    1: [1e6 * statistics.median(cpu["dtf tuned"])]}
+                                    1: [1e6 * statistics.median(cpu["dtf tuned"])], 2: [serial]}
     return rates
 
 
@@ -259,7 +280,8 @@ def main() -> int:
                              f"{'met' if ratio >= TARGET_RATIO else 'NOT met'})")
                     ok &= ratio >= TARGET_RATIO
                 print(line)
-            print(f"coordinator CPU per task: defaults {cpu[0][0]:.0f} us, tuned {cpu[1][0]:.0f} us")
+            print(f"coordinator CPU per task: defaults {cpu[0][0]:.0f} us, tuned {cpu[1][0]:.0f} us; "
+                  f"one task at a time (defaults): {1000 * cpu[2][0]:.2f} ms per round trip")
             print(f"tuned flags: worker {' '.join(TUNED_WORKER_FLAGS)}; coordinator {' '.join(TUNED_COORDINATOR_FLAGS)}")
             if missing:
                 print(f"dramatiq+redis: not run (missing: {', '.join(missing)}; pip install -e '.[bench]' and "

@@ -399,10 +399,11 @@ class WorkerAgent:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop = asyncio.get_running_loop()
-            # At most one frame per interval: a lone result leaves at once, a stream of them goes
-            # in batches (every frame costs a send, a receive and an ack at both ends).
+            # At most one frame per interval while more results are on their way: a stream of
+            # them goes in batches (every frame costs a send, a receive and an ack at both ends);
+            # the last one, or a lone one, leaves at once.
             wait = self._last_flush + FLUSH_INTERVAL_SECONDS - loop.time()
-            if wait > 0:
+            if wait > 0 and self.running:
                 loop.call_later(wait, lambda: asyncio.ensure_future(self._flush()))
             else:
                 loop.call_soon(lambda: asyncio.ensure_future(self._flush()))
