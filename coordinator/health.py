@@ -27,7 +27,9 @@ BAD_OUTCOMES = frozenset({AttemptOutcome.ERROR, AttemptOutcome.CRASHED, AttemptO
 class HealthSettings:
     slow_factor: float = 3.0          # median duration this many times the fleet's marks a worker slow
     slow_min_samples: int = 3         # samples needed from the worker and from the rest of the fleet
-    slow_min_seconds: float = 0.2     # ignore differences among tasks faster than this
+    # Ignore differences among tasks faster than this. Durations are run times measured where the
+    # task ran (a prefetched task's wait on its worker is not in them), so noise is small.
+    slow_min_seconds: float = 0.1
     blame_threshold: int = 3          # distinct tasks failed here and passed elsewhere -> quarantine
     blame_window_seconds: float = 3600.0
     poison_threshold: int = 3         # distinct workers crashed by one task -> poison
