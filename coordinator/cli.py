@@ -53,12 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(st)
     st.add_argument("--json", action="store_true", help="print raw JSON")
 
+    sub.add_parser("test", add_help=False, help="run a pytest suite over the fleet (dtf test --help)")
     from coordinator import cli_more
     cli_more.add_commands(sub, _common)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["test"]:  # its own parser: every argument it does not know goes to pytest
+        from coordinator.testrun.command import main as test_main
+        return test_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "up":

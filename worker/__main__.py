@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     cpus = os.cpu_count() or 1
     worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
-    work_dir = Path(args.work_dir or Path(tempfile.gettempdir()) / f"dtf-worker-{worker_id}")
+    # Absolute from the start: a task runs in its own cwd, so a relative path would point elsewhere.
+    work_dir = Path(args.work_dir or Path(tempfile.gettempdir()) / f"dtf-worker-{worker_id}").resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     allowed = [t.strip() for t in args.allow_types.split(",") if t.strip()] or None
     try:
@@ -76,10 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     hardware = hw.to_dict()
     hardware["allow_install"] = bool(args.allow_install)
+    hardware["hostname"] = socket.gethostname()  # `dtf test` ships its tree to workers elsewhere
     if allowed:
         hardware["allowed_types"] = allowed
+    from worker.executors.trees import http_base
     executors = build_executors(ExecutorSettings(pool_size=args.pool_size or cpus, work_dir=work_dir,
-                                                 allowed_types=allowed))
+                                                 allowed_types=allowed,
+                                                 coordinator_http=http_base(args.coordinator),
+                                                 coordinator_token=args.token or None))
     config = WorkerConfig(coordinator=args.coordinator, token=args.token, worker_id=worker_id, hardware=hardware,
                           concurrency=args.concurrency or cpus, work_dir=work_dir, tags=tags,
                           drain_seconds=args.drain_seconds, allow_install=bool(args.allow_install))

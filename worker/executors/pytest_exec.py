@@ -1,6 +1,8 @@
 """The ``pytest`` task type: a real pytest run in a subprocess, every case read from JUnit XML."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
 import time
@@ -14,6 +16,10 @@ from worker.executors.command import parse_env, process_details, resolve_cwd, ti
 from worker.executors.process import SubprocessExecutor, run_process, task_directory
 from worker.executors.reporting import (finish, ExecutorConfigError, Stage, error_dict, exec_error_dict,
                                         get_field, killed_message, last_lines, signal_name)
+from worker.executors.trees import TreeError, TreeStore
+
+# The shard plugin (-p dtf_shard) lives alone in this folder, so any interpreter can import it.
+PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugin"
 
 
 class PytestExit(IntEnum):
@@ -101,6 +107,10 @@ def find_exception(text: str, *, last: bool = False) -> tuple[str, str] | None:
 class PytestExecutor(SubprocessExecutor):
     type_name = "pytest"
 
+    def __init__(self, settings: Any, trees: TreeStore | None = None) -> None:
+        super().__init__(settings)
+        self._trees = trees
+
     async def run(self, config: dict[str, Any], ctx: ExecContext) -> ExecResult:
         started = time.monotonic()
         try:
@@ -108,17 +118,35 @@ class PytestExecutor(SubprocessExecutor):
             if not all(isinstance(a, str) for a in args):
                 raise ExecutorConfigError("config field 'args' must be a list of strings",
                                           type_name="TypeError")
-            env = parse_env(config)
+            select = get_field(config, "select", list)
+            if select is not None and not all(isinstance(n, str) for n in select):
+                raise ExecutorConfigError("config field 'select' must be a list of node ids",
+                                          type_name="TypeError")
+            python = get_field(config, "python", str) or sys.executable
+            tree = get_field(config, "tree", str)
+            env = parse_env(config) or dict(os.environ)
         except ExecutorConfigError as exc:
             return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.CONFIG)))
         async with task_directory(ctx.work_dir, ctx.task_id, ctx.attempt) as tmp:
+            base = tmp
+            if tree:
+                try:
+                    base = await self._tree(tree)
+                except TreeError as exc:
+                    return finish(self.type_name, started, ExecResult(outcome=Outcome.ERROR, error=error_dict(
+                        "TreeUnavailable", str(exc), stage=Stage.SETUP)))
             junit = tmp / "junit.xml"
             # xunit1 keeps the file attribute, so each case gets a real pytest node id
-            argv = [sys.executable, "-m", "pytest", *args, f"--junitxml={junit}",
+            argv = [python, "-m", "pytest", *args, f"--junitxml={junit}",
                     "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
+            if select is not None:
+                shard = tmp / "shard.json"
+                shard.write_text(json.dumps({"nodeids": select}), encoding="utf-8")
+                argv += ["-p", "dtf_shard", f"--dtf-shard={shard}"]
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGIN_DIR), env.get("PYTHONPATH")) if p)
             try:
-                run = await run_process(argv, env=env, cwd=resolve_cwd(config, tmp) or tmp,
+                run = await run_process(argv, env=env, cwd=resolve_cwd(config, base) or base,
                                         timeout_seconds=ctx.timeout_seconds,
                                         kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
             except OSError as exc:
@@ -126,7 +154,9 @@ class PytestExecutor(SubprocessExecutor):
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.SETUP)))
             cases: list[dict[str, Any]] = []
             junit_error = None
-            if junit.exists():
+            if not junit.exists():
+                junit_error = f"pytest wrote no JUnit report ({junit.name} missing after exit code {run.returncode})"
+            else:
                 try:
                     cases = parse_junit(junit, self._tail_bytes)
                 except ET.ParseError as exc:
@@ -134,7 +164,17 @@ class PytestExecutor(SubprocessExecutor):
         result = self._outcome(run, cases, ctx.timeout_seconds)
         if junit_error:
             result.details["junit_error"] = junit_error
+            if result.outcome in (Outcome.PASSED, Outcome.FAILED):
+                # pytest ran but its per-test report is gone: never a silent "0 tests"
+                result = ExecResult(outcome=Outcome.ERROR, details=result.details, error=error_dict(
+                    "JUnitReportMissing", f"per-test results unreadable: {junit_error}",
+                    exit_code=run.returncode, stderr=run.stderr or None, stage=Stage.COLLECT))
         return finish(self.type_name, started, result)
+
+    async def _tree(self, digest: str) -> Path:
+        if self._trees is None:
+            raise TreeError("this worker cannot fetch shipped trees (no coordinator address)")
+        return await self._trees.get(digest)
 
     def _outcome(self, run: Any, cases: list[dict[str, Any]], timeout_seconds: float) -> ExecResult:
         details = process_details(run)
