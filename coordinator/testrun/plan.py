@@ -1,10 +1,11 @@
 """Shards from collected node ids: scope groups, hardware requirements, LPT by recorded durations.
 
-A group is what must stay together: a test class (its class fixtures), or else a module (its
-module fixtures), as pytest-xdist's loadscope keeps them. Groups are packed into shards longest
-processing time first; the shards are submitted longest first, so a worker that runs out of work
-pulls the next one (work stealing: the queue is shared and ordered, no shard is bound to a
-worker in advance).
+A group is what must stay together: a module (its module fixtures, and one import of it), or,
+for a module too big to balance (more than a shard's share), each of its classes and its loose
+functions, as pytest-xdist's loadscope keeps them. Whole modules matter: a shard skips importing
+every module it holds no test of. Groups are packed into shards longest processing time first;
+the shards are submitted longest first, so a worker that runs out of work pulls the next one
+(work stealing: the queue is shared and ordered, no shard is bound to a worker in advance).
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ class Shard:
     known: int = 0  # node ids whose duration came from history
 
 
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 def scope_of(nodeid: str) -> str:
     """``tests/test_a.py::TestX::test_y[1]`` -> ``tests/test_a.py::TestX``; a module-level test
     -> its module."""
@@ -62,9 +67,17 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
     cost, _ = estimate((i.nodeid for i in items), durations)
     by_hw: dict[str | None, dict[str, list[str]]] = {}
     for item in items:
-        by_hw.setdefault(item.hardware, {}).setdefault(scope_of(item.nodeid), []).append(item.nodeid)
+        by_hw.setdefault(item.hardware, {}).setdefault(module_of(item.nodeid), []).append(item.nodeid)
     out: list[Shard] = []
-    for hw, groups in by_hw.items():
+    for hw, modules in by_hw.items():
+        share = sum(cost[n] for ids in modules.values() for n in ids) / max(1, shards)
+        groups: dict[str, list[str]] = {}
+        for module, ids in modules.items():
+            if sum(cost[n] for n in ids) <= share:
+                groups[module] = ids
+                continue
+            for nodeid in ids:
+                groups.setdefault(scope_of(nodeid), []).append(nodeid)
         ranked = sorted(groups.values(), key=lambda g: (-sum(cost[n] for n in g), g[0]))
         bins = [Shard(index=0, hardware=hw) for _ in range(max(1, min(shards, len(ranked))))]
         heap = [(0.0, i) for i in range(len(bins))]
