@@ -14,7 +14,7 @@ from aiohttp import web
 from coordinator import api, openapi
 from coordinator.config import CoordinatorConfig, is_loopback
 from coordinator.engine import Engine
-from coordinator.guard import HEADER_TIMEOUT_SECONDS, ConnectionCap
+from coordinator.guard import ConnectionCap
 from coordinator.httperrors import make_middlewares
 from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, PENDING_HELLOS, SOCKETS
 from coordinator.metrics import Metrics
@@ -148,10 +148,11 @@ class Coordinator:
         app = self.build_app()
         # keepalive_timeout doubles as the deadline for a request's head (aiohttp arms it when a
         # connection opens and after each response): a client trickling headers is cut off.
+        limits = RateLimitSettings.from_env()
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
-                                     keepalive_timeout=HEADER_TIMEOUT_SECONDS)
+                                     keepalive_timeout=limits.header_timeout_seconds or 3600.0)
         await self._runner.setup()
-        ConnectionCap(RateLimitSettings.from_env().connections_per_address).install(self._runner.server)
+        ConnectionCap(limits.connections_per_address).install(self._runner.server)
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []

@@ -78,10 +78,12 @@ class CoordinatorConfig:
 
     def with_token_files(self) -> "CoordinatorConfig":
         """Tokens not given directly come from their files, generated there on first start."""
-        values = {}
+        values: dict[str, str | None] = {}
         for name in ("worker_token", "api_token"):
             path = getattr(self, name + "_file")
-            if getattr(self, name) is None and path:
+            if getattr(self, name) == "":
+                values[name] = None  # an empty token is no token, never one that matches ""
+            if not getattr(self, name) and path:
                 try:
                     values[name] = tokens.read_or_create(path)
                 except tokens.TokenFileError as exc:
