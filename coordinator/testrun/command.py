@@ -12,11 +12,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from coordinator.client import ApiClient, ApiError
 from coordinator.testrun.collect import CollectError, collect
-from coordinator.testrun.connect import find_coordinator
 from coordinator.testrun.plan import Shard, plan_shards
 from coordinator.testrun.report import (BAD, ExitCode, Outcome, Run, TestResult, banner, counts_line,
                                         exit_code, summary_lines, write_junit)
@@ -33,10 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
         "durations, run the shards on the workers, merge one report. Arguments dtf does not know go to "
         "pytest (put them after -- to be explicit). Exit codes are pytest's: 0 passed, 1 tests failed, "
         "2+ could not run.")
-    p.add_argument("--url", default=None, help="coordinator URL (env DTF_URL; default: the data dir's, "
-                   "else http://127.0.0.1:8080)")
-    p.add_argument("--api-token", default=None, help="API token (env DTF_API_TOKEN; default: the data dir's)")
-    p.add_argument("--data-dir", default=None, help="dtf up's data dir (env DTF_DATA_DIR; default ./.dtf)")
+    p.add_argument("--url", default=os.environ.get("DTF_URL"), help="coordinator URL (env DTF_URL; default: "
+                   "the one `dtf up` recorded in the data dir, else http://127.0.0.1:8080)")
+    p.add_argument("--api-token", default=os.environ.get("DTF_API_TOKEN"),
+                   help="API token (env DTF_API_TOKEN; default: the data dir's api_token file)")
+    p.add_argument("--data-dir", default=os.environ.get("DTF_DATA_DIR", "./.dtf"),
+                   help="dtf up's data dir: its address and token, and this command's collection cache "
+                   "(env DTF_DATA_DIR; default ./.dtf)")
     p.add_argument("--junitxml", default=None, help="write the merged JUnit XML report here")
     p.add_argument("--reruns", type=int, default=0, help="rerun failed tests up to N times, each time on "
                    "a different worker where there is one (failed then passed = flaky)")
@@ -177,7 +179,7 @@ class TestRun:
     def run(self) -> int:
         t0 = time.monotonic()
         cwd = Path.cwd()
-        data_dir = Path(self.opts.data_dir or os.environ.get("DTF_DATA_DIR") or "./.dtf")
+        data_dir = Path(self.opts.data_dir)
         try:
             coll = collect(self.args, python=self.opts.python, cwd=cwd,
                            cache_dir=None if self.opts.recollect else data_dir / "collect")
@@ -350,10 +352,12 @@ class TestRun:
         return int(code)
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], resolve: Callable[[argparse.Namespace], tuple[str, str | None]]) -> int:
+    """``resolve`` finds the coordinator's URL and API token from the options (the CLI's own
+    lookup: flags, environment, then what ``dtf up`` wrote into the data dir)."""
     opts, pytest_args = parse(argv)
-    url, token = find_coordinator(opts.url, opts.api_token, opts.data_dir)
     try:
+        url, token = resolve(opts)
         return TestRun(ApiClient(url, token), opts, pytest_args).run()
     except ApiError as exc:
         print(f"dtf test: {exc}", file=sys.stderr)

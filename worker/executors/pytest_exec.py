@@ -124,7 +124,8 @@ class PytestExecutor(SubprocessExecutor):
                                           type_name="TypeError")
             python = get_field(config, "python", str) or sys.executable
             tree = get_field(config, "tree", str)
-            env = parse_env(config) or dict(os.environ)
+            # a copy to add the plugin's folder to; dtf's own settings (tokens) are not the suite's
+            env = parse_env(config) or {k: v for k, v in os.environ.items() if not k.startswith("DTF_")}
         except ExecutorConfigError as exc:
             return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.CONFIG)))
