@@ -42,13 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junitxml", default=None, help="write the merged JUnit XML report here")
     p.add_argument("--reruns", type=int, default=0, help="rerun failed tests up to N times, each time on "
                    "a different worker where there is one (failed then passed = flaky)")
-    p.add_argument("--shards", type=int, default=0, help="number of shards (default: 2 per free worker "
-                   "slot when tests lack recorded durations, 1 per slot when all have them)")
+    p.add_argument("--shards", type=int, default=0, help="number of shards (default: 2 per worker slot, "
+                   "longest first, so a worker that finishes early takes the next one)")
     p.add_argument("--tree", choices=("auto", "shared", "ship"), default="auto",
                    help="shared: workers see this checkout at the same path; ship: send it as an archive "
                    "each worker fetches once; auto: shared when every worker runs on this host")
     p.add_argument("--python", default=sys.executable, help="interpreter that runs pytest here (and on "
                    "workers sharing the checkout); default: this one")
+    p.add_argument("--cold", action="store_true", help="start every shard in a fresh interpreter (default: "
+                   "workers fork shards from a warm pytest process per interpreter and environment)")
     p.add_argument("--timeout", type=float, default=3600.0, help="per-shard timeout in seconds")
     p.add_argument("--recollect", action="store_true", help="collect again even if the tree is unchanged")
     p.add_argument("--suite", default=None, help="name under which durations are kept (default: from the "
@@ -196,7 +198,7 @@ class TestRun:
             return int(ExitCode.INTERNAL_ERROR)
         suite = suite_key(coll.rootdir, self.opts.suite)
         durations = durations_for(self.client, suite)
-        shards_n = self.opts.shards or self.fleet.slots * (1 if all(i.nodeid in durations for i in coll.items) else 2)
+        shards_n = self.opts.shards or 2 * self.fleet.slots
         shards = plan_shards(coll.items, durations, shards_n)
         base = self._where(cwd, Path(coll.rootdir))
         self.timing["prepare"] = time.monotonic() - t0
@@ -239,7 +241,8 @@ class TestRun:
                 reqs["hardware"] = [shard.hardware]
             if avoid and shard.index in avoid:
                 reqs["avoid_workers"] = [avoid[shard.index]]
-            tasks.append({"type": "pytest", "config": {**base, "args": self.args, "select": shard.nodeids},
+            tasks.append({"type": "pytest", "config": {**base, "args": self.args, "select": shard.nodeids,
+                                                       "warm": not self.opts.cold},
                           "requirements": reqs, "priority": shard.index, "timeout_seconds": self.opts.timeout,
                           "max_retries": 0,
                           "tags": {"suite": suite, "run": self.run_id, "shard": shard.index, "rerun": rerun}})

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -260,3 +261,42 @@ def test_a_pytest_task_without_a_junit_report_is_an_error_not_zero_tests(cluster
     proc = dtf_test(cluster, suite)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "ERROR test_a.py::test_a" in proc.stdout and "JUnitReportMissing" in proc.stdout
+
+
+def test_shards_fork_from_a_warm_pytest_process_unless_cold(cluster, tmp_path):
+    parent = tmp_path / "parent.txt"
+    suite = write_suite(tmp_path / "warm", {"test_parent.py": f"""
+        import os
+        from pathlib import Path
+
+        def test_who_started_me():
+            cmdline = Path(f"/proc/{{os.getppid()}}/cmdline").read_bytes().replace(b"\\0", b" ").decode()
+            Path({str(parent)!r}).write_text(cmdline)
+    """})
+    proc = dtf_test(cluster, suite, "--shards", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dtf_forkserver.py" in parent.read_text()
+    proc = dtf_test(cluster, suite, "--shards", "1", "--cold")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dtf_forkserver.py" not in parent.read_text() and "worker" in parent.read_text()
+
+
+def test_a_hung_warm_shard_times_out_and_its_tests_are_errors(cluster, tmp_path):
+    marker = tmp_path / "still-running"
+    suite = write_suite(tmp_path / "hang", {"test_hang.py": f"""
+        import subprocess, sys, time
+        from pathlib import Path
+
+        def test_hangs():
+            # a grandchild that would outlive the shard if only the shard's process were killed
+            subprocess.Popen([sys.executable, "-c", "import time, pathlib; time.sleep(4); "
+                              "pathlib.Path({str(marker)!r}).write_text('alive')"])
+            time.sleep(60)
+    """})
+    proc = dtf_test(cluster, suite, "--timeout", "3", "--shards", "1")
+    assert proc.returncode == 3, proc.stdout + proc.stderr  # could not run, as pytest's 2+
+    assert "ERROR test_hang.py::test_hangs" in proc.stdout and "timed_out" in proc.stdout
+    task = run_tasks(cluster, proc.stdout)[0]
+    assert task["status"] == "timed_out" and task["config"]["warm"] is True
+    time.sleep(4.5)
+    assert not marker.exists()  # the shard's whole process group went with it

@@ -17,6 +17,7 @@ from worker.executors.process import SubprocessExecutor, run_process, task_direc
 from worker.executors.reporting import (finish, ExecutorConfigError, Stage, error_dict, exec_error_dict,
                                         get_field, killed_message, last_lines, signal_name)
 from worker.executors.trees import TreeError, TreeStore
+from worker.executors.warm import ForkServers, WarmUnavailable
 
 # The shard plugin (-p dtf_shard) lives alone in this folder, so any interpreter can import it.
 PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugin"
@@ -110,6 +111,10 @@ class PytestExecutor(SubprocessExecutor):
     def __init__(self, settings: Any, trees: TreeStore | None = None) -> None:
         super().__init__(settings)
         self._trees = trees
+        self._warm = ForkServers()
+
+    async def close(self) -> None:
+        await self._warm.close()
 
     async def run(self, config: dict[str, Any], ctx: ExecContext) -> ExecResult:
         started = time.monotonic()
@@ -123,6 +128,7 @@ class PytestExecutor(SubprocessExecutor):
                 raise ExecutorConfigError("config field 'select' must be a list of node ids",
                                           type_name="TypeError")
             python = get_field(config, "python", str) or sys.executable
+            warm = get_field(config, "warm", bool, False)
             tree = get_field(config, "tree", str)
             # a copy to add the plugin's folder to; dtf's own settings (tokens) are not the suite's
             env = parse_env(config) or {k: v for k, v in os.environ.items() if not k.startswith("DTF_")}
@@ -146,10 +152,20 @@ class PytestExecutor(SubprocessExecutor):
                 shard.write_text(json.dumps({"nodeids": select}), encoding="utf-8")
                 argv += ["-p", "dtf_shard", f"--dtf-shard={shard}"]
                 env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGIN_DIR), env.get("PYTHONPATH")) if p)
+            cwd = resolve_cwd(config, base) or base
             try:
-                run = await run_process(argv, env=env, cwd=resolve_cwd(config, base) or base,
-                                        timeout_seconds=ctx.timeout_seconds,
-                                        kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
+                run = None
+                if warm:
+                    try:
+                        server = await self._warm.get(python, env)
+                        run = await server.run(argv[3:], cwd=cwd, env=env, tmp=tmp,
+                                               timeout_seconds=ctx.timeout_seconds,
+                                               kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
+                    except WarmUnavailable:
+                        run = None  # run it cold, as if it had not been asked
+                if run is None:
+                    run = await run_process(argv, env=env, cwd=cwd, timeout_seconds=ctx.timeout_seconds,
+                                            kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
             except OSError as exc:
                 return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.SETUP)))
