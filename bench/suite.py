@@ -111,7 +111,7 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tupl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--package", default="attrs==26.1.0")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "dtf-bench-suite"))
     args = ap.parse_args()
     src, python = prepare(args.package, Path(args.workdir))
@@ -131,15 +131,19 @@ def main() -> None:
             lines: list[str] = []
             reference: dict[str, str] = {}
             same = True
+            ratios: list[float] = []
             for r in range(args.rounds):
                 t, out, code = timed([str(python), "-m", "pytest", "-q", *base, *junit1, f"--junitxml={tmpdir}/plain.xml"], src)
                 times["pytest"].append(t)
                 reference = outcomes(tmpdir / "plain.xml")
-                t, out, code = timed([str(python), "-m", "pytest", "-q", "-n", "2", *base, *junit1,
-                                      f"--junitxml={tmpdir}/xdist.xml"], src)
-                times["xdist -n 2"].append(t)
-                t, out, dtf_code = timed([*dtf, "--junitxml", f"{tmpdir}/dtf.xml", *base], src, env)
-                times["dtf test"].append(t)
+                xdist = [str(python), "-m", "pytest", "-q", "-n", "2", *base, *junit1, f"--junitxml={tmpdir}/xdist.xml"]
+                # alternate which of the two goes first: a busy machine's drift then hits both alike
+                for name in (("xdist -n 2", "dtf test") if r % 2 == 0 else ("dtf test", "xdist -n 2")):
+                    if name == "dtf test":
+                        t, out, dtf_code = timed([*dtf, "--junitxml", f"{tmpdir}/dtf.xml", *base], src, env)
+                    else:
+                        t, _, _ = timed(xdist, src)
+                    times[name].append(t)
                 lines = [line for line in out.splitlines() if line.startswith(("makespan", "collection"))]
                 got = outcomes(tmpdir / "dtf.xml")
                 if got != reference:
@@ -147,8 +151,9 @@ def main() -> None:
                     diff = sorted(n for n in set(got) | set(reference) if got.get(n) != reference.get(n))
                     print(f"round {r + 1}: {len(diff)} node ids differ, e.g. "
                           + "; ".join(f"{n}: pytest {reference.get(n)}, dtf {got.get(n)}" for n in diff[:5]))
+                ratios.append(times["dtf test"][-1] / times["xdist -n 2"][-1])
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
-                      + f"; dtf exit {dtf_code}; {' | '.join(lines)}")
+                      + f", dtf/xdist {ratios[-1]:.2f}; dtf exit {dtf_code}; {' | '.join(lines)}", flush=True)
             counts: dict[str, int] = {}
             for o in reference.values():
                 counts[o] = counts.get(o, 0) + 1
@@ -159,11 +164,9 @@ def main() -> None:
             for name, ts in times.items():
                 print(f"  {name:<11} median {statistics.median(ts):6.2f}s   rounds: "
                       + " ".join(f"{t:.2f}" for t in ts))
-            warm = times["dtf test"][1:] or times["dtf test"]
-            xd = times["xdist -n 2"][1:] or times["xdist -n 2"]
-            print(f"  dtf / xdist: first run (no history, cold collection) "
-                  f"{times['dtf test'][0] / times['xdist -n 2'][0]:.2f}; later rounds (median) "
-                  f"{statistics.median(warm) / statistics.median(xd):.2f}")
+            later = ratios[1:] or ratios
+            print(f"  dtf / xdist, same round: first run (no history, collection not cached) {ratios[0]:.2f}; "
+                  f"later rounds median {statistics.median(later):.2f} (each: {' '.join(f'{x:.2f}' for x in later)})")
             print(f"  outcomes equal to plain pytest's (passed, failed, skipped, error node ids): "
                   f"{'yes' if same else 'NO'}")
             print(f"  last dtf run: {' | '.join(lines)}")

@@ -19,9 +19,10 @@ from typing import Any
 from aiohttp import web
 
 from coordinator.analytics import params as P
-from coordinator.analytics.errors_api import guarded, read
+from coordinator.analytics.errors_api import guarded, openapi_paths, read
 from coordinator.httperrors import error_response
 from coordinator.keys import CONFIG
+from coordinator.openapi import EXTRA_PATHS
 
 TREE_PREFIX = "/api/v1/trees/"
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -124,9 +125,19 @@ async def has_tree(request: web.Request) -> web.Response:
     return web.json_response({"sha256": digest, "stored": found})
 
 
+DOCUMENTED = {
+    "/api/v1/results/cases": (results_cases, "Every stored test case: outcome, duration, worker, hardware, "
+                              "failure text", [*CASE_FILTERS, "limit"]),
+    "/api/v1/results/durations": (results_durations, "Median recorded duration per test of a suite",
+                                  ["suite", "limit"]),
+}
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/results/cases", results_cases)
-    app.router.add_get("/api/v1/results/durations", results_durations)
+    for path, (fn, _, _) in DOCUMENTED.items():
+        app.router.add_get(path, fn)
+    if EXTRA_PATHS in app:
+        app[EXTRA_PATHS].update(openapi_paths(DOCUMENTED))
     app.router.add_post("/api/v1/trees", put_tree)
     app.router.add_get("/api/v1/trees/{digest}", get_tree)
     app.router.add_get("/api/v1/tree-status/{digest}", has_tree)
