@@ -108,10 +108,20 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tupl
     return time.perf_counter() - started, done.stdout + done.stderr, done.returncode
 
 
+def _startup(lines: list[str]) -> str:
+    for line in lines:
+        found = re.search(r"start-up and collection per shard ([0-9.]+s)", line)
+        if found:
+            return found.group(1)
+    return "?"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--package", default="attrs==26.1.0")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--with-cold", action="store_true",
+                    help="also run `dtf test --cold` each round (shards in fresh interpreters, no fork server)")
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "dtf-bench-suite"))
     args = ap.parse_args()
     src, python = prepare(args.package, Path(args.workdir))
@@ -128,6 +138,9 @@ def main() -> None:
             dtf = [sys.executable, "-m", "coordinator.cli", "test", "--url", cluster.api.base_url,
                    "--python", str(python), "--data-dir", str(tmpdir / "client")]
             times: dict[str, list[float]] = {"pytest": [], "xdist -n 2": [], "dtf test": []}
+            if args.with_cold:
+                times["dtf --cold"] = []
+            startup: dict[str, list[str]] = {"dtf test": [], "dtf --cold": []}
             lines: list[str] = []
             reference: dict[str, str] = {}
             same = True
@@ -151,6 +164,11 @@ def main() -> None:
                     diff = sorted(n for n in set(got) | set(reference) if got.get(n) != reference.get(n))
                     print(f"round {r + 1}: {len(diff)} node ids differ, e.g. "
                           + "; ".join(f"{n}: pytest {reference.get(n)}, dtf {got.get(n)}" for n in diff[:5]))
+                startup["dtf test"].append(_startup(lines))
+                if args.with_cold:
+                    t, cold_out, _ = timed([*dtf, "--cold", *base], src, env)
+                    times["dtf --cold"].append(t)
+                    startup["dtf --cold"].append(_startup(cold_out.splitlines()))
                 ratios.append(times["dtf test"][-1] / times["xdist -n 2"][-1])
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
                       + f", dtf/xdist {ratios[-1]:.2f}; dtf exit {dtf_code}; {' | '.join(lines)}", flush=True)
@@ -167,6 +185,9 @@ def main() -> None:
             later = ratios[1:] or ratios
             print(f"  dtf / xdist, same round: first run (no history, collection not cached) {ratios[0]:.2f}; "
                   f"later rounds median {statistics.median(later):.2f} (each: {' '.join(f'{x:.2f}' for x in later)})")
+            for name, values in startup.items():
+                if values:
+                    print(f"  {name}: start-up and collection per shard, each round: {' '.join(values)}")
             print(f"  outcomes equal to plain pytest's (passed, failed, skipped, error node ids): "
                   f"{'yes' if same else 'NO'}")
             print(f"  last dtf run: {' | '.join(lines)}")

@@ -28,7 +28,8 @@ POLL_SECONDS = 0.1
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="dtf test", description="Run a pytest suite over the fleet: collect here, shard by recorded "
+        prog="dtf test", allow_abbrev=False,  # an abbreviation must not swallow a pytest option
+        description="Run a pytest suite over the fleet: collect here, shard by recorded "
         "durations, run the shards on the workers, merge one report. Arguments dtf does not know go to "
         "pytest (put them after -- to be explicit). Exit codes are pytest's: 0 passed, 1 tests failed, "
         "2+ could not run.")
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "workers sharing the checkout); default: this one")
     p.add_argument("--cold", action="store_true", help="start every shard in a fresh interpreter (default: "
                    "workers fork shards from a warm pytest process per interpreter and environment)")
-    p.add_argument("--timeout", type=float, default=3600.0, help="per-shard timeout in seconds")
+    p.add_argument("--shard-timeout", type=float, default=3600.0,
+                   help="seconds a shard may run (pytest-timeout's --timeout goes to pytest)")
     p.add_argument("--recollect", action="store_true", help="collect again even if the tree is unchanged")
     p.add_argument("--suite", default=None, help="name under which durations are kept (default: from the "
                    "root directory)")
@@ -209,8 +211,7 @@ class TestRun:
               f"{'shipped ' + base['tree'][:12] if 'tree' in base else 'shared'}")
         progress = Progress(len(coll.items), len(shards))
         submitted = time.monotonic()
-        self.shard_runs = self._submit(shards, base, suite, rerun=0)
-        self._follow(self.shard_runs, progress)
+        self._follow(self._submit(shards, base, suite, rerun=0), progress)
         makespan = time.monotonic() - submitted
         for attempt in range(1, self.opts.reruns + 1):
             again = self._rerun(base, suite, attempt)
@@ -243,11 +244,25 @@ class TestRun:
                 reqs["avoid_workers"] = [avoid[shard.index]]
             tasks.append({"type": "pytest", "config": {**base, "args": self.args, "select": shard.nodeids,
                                                        "warm": not self.opts.cold},
-                          "requirements": reqs, "priority": shard.index, "timeout_seconds": self.opts.timeout,
+                          "requirements": reqs, "priority": shard.index, "timeout_seconds": self.opts.shard_timeout,
                           "max_retries": 0,
                           "tags": {"suite": suite, "run": self.run_id, "shard": shard.index, "rerun": rerun}})
         ids = self.client.post("/api/v1/tasks", {"tasks": tasks})["task_ids"]
-        return [ShardRun(shard=s, task_id=t) for s, t in zip(shards, ids)]
+        runs = [ShardRun(shard=s, task_id=t) for s, t in zip(shards, ids)]
+        self.shard_runs.extend(runs)
+        return runs
+
+    def cancel_pending(self) -> int:
+        """Ctrl-C: the shards not finished yet are cancelled, not left running for nobody."""
+        cancelled = 0
+        for run in self.shard_runs:
+            if run.task is None:
+                try:
+                    self.client.post(f"/api/v1/tasks/{run.task_id}/cancel")
+                    cancelled += 1
+                except ApiError:
+                    pass  # it ended meanwhile
+        return cancelled
 
     def _follow(self, runs: list[ShardRun], progress: Progress | None) -> None:
         pending = {r.task_id: r for r in runs}
@@ -325,7 +340,6 @@ class TestRun:
         print(f"rerun {attempt}: {sum(len(s.nodeids) for s in shards)} failed tests"
               f"{' on other workers' if avoid else ''}", file=sys.stderr)
         runs = self._submit(shards, base, suite, rerun=attempt, avoid=avoid)
-        self.shard_runs.extend(runs)
         return runs
 
     def _finish(self, elapsed: float, makespan: float) -> int:
@@ -359,11 +373,15 @@ def main(argv: Sequence[str], resolve: Callable[[argparse.Namespace], tuple[str,
     """``resolve`` finds the coordinator's URL and API token from the options (the CLI's own
     lookup: flags, environment, then what ``dtf up`` wrote into the data dir)."""
     opts, pytest_args = parse(argv)
+    run: TestRun | None = None
     try:
         url, token = resolve(opts)
-        return TestRun(ApiClient(url, token), opts, pytest_args).run()
+        run = TestRun(ApiClient(url, token), opts, pytest_args)
+        return run.run()
     except ApiError as exc:
         print(f"dtf test: {exc}", file=sys.stderr)
         return int(ExitCode.INTERNAL_ERROR)
     except KeyboardInterrupt:
+        if run is not None:
+            print(f"\ndtf test: interrupted; cancelled {run.cancel_pending()} unfinished shards", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)

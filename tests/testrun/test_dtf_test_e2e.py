@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -293,10 +294,30 @@ def test_a_hung_warm_shard_times_out_and_its_tests_are_errors(cluster, tmp_path)
                               "pathlib.Path({str(marker)!r}).write_text('alive')"])
             time.sleep(60)
     """})
-    proc = dtf_test(cluster, suite, "--timeout", "3", "--shards", "1")
+    proc = dtf_test(cluster, suite, "--shard-timeout", "3", "--shards", "1")
     assert proc.returncode == 3, proc.stdout + proc.stderr  # could not run, as pytest's 2+
     assert "ERROR test_hang.py::test_hangs" in proc.stdout and "timed_out" in proc.stdout
     task = run_tasks(cluster, proc.stdout)[0]
     assert task["status"] == "timed_out" and task["config"]["warm"] is True
     time.sleep(4.5)
     assert not marker.exists()  # the shard's whole process group went with it
+
+
+def test_ctrl_c_cancels_the_unfinished_shards_and_exits_2(cluster, tmp_path):
+    suite = write_suite(tmp_path / "interrupt", {"test_slow.py": "import time\n\ndef test_slow():\n    time.sleep(60)\n"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTF_")} | {
+        "PYTHONPATH": str(ROOT), "DTF_API_TOKEN": cluster.api_token}
+    proc = subprocess.Popen([sys.executable, "-m", "coordinator.cli", "test", "--url", cluster.api.base_url,
+                             "--data-dir", str(suite / ".dtf"), "--shards", "1"], cwd=suite, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        task = wait_until(lambda: next((t for t in cluster.api.get("/api/v1/tasks?status=running")["items"]
+                                        if t["type"] == "pytest"), None), 60, message="the shard running")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, out + err
+    assert "cancelled 1 unfinished shards" in err
+    wait_until(lambda: cluster.task(task["task_id"])["status"] == "cancelled", 30, message="shard cancelled")
