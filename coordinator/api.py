@@ -178,7 +178,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=request.app[METRICS].render(), content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"})
+                        charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})
 
 
 def add_routes(app: web.Application) -> None:

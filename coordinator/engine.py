@@ -339,7 +339,8 @@ class Engine(WorkerSessions, HealthMonitor):
         acks = []
         for item in items:
             tid, attempt, lease = attempt_key(item)
-            verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
+            with structlog.contextvars.bound_contextvars(task_id=tid, attempt=attempt):
+                verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
             acks.append({"task_id": tid, "attempt": attempt, "lease": lease, "status": verdict, "reason": reason})
             if verdict == "rejected":
                 self.metrics.inc("dtf_results_rejected_total")
