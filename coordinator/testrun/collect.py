@@ -14,6 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -48,10 +49,14 @@ def plugin_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def tree_files(root: Path) -> list[Path]:
+def tree_files(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
     """Files of the suite's tree, relative, sorted (what a fingerprint or an archive covers)."""
+    skip = {p.resolve() for p in exclude}
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
+        if skip:
+            dirnames[:] = [d for d in dirnames if Path(dirpath, d).resolve() not in skip]
+            filenames = [f for f in filenames if Path(dirpath, f).resolve() not in skip]
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")
                              and not (Path(dirpath, d) / "pyvenv.cfg").exists())
         base = Path(dirpath)
@@ -59,9 +64,9 @@ def tree_files(root: Path) -> list[Path]:
     return out
 
 
-def fingerprint(root: Path, python: str, args: Sequence[str]) -> str:
+def fingerprint(root: Path, python: str, args: Sequence[str], exclude: Sequence[Path] = ()) -> str:
     h = hashlib.sha256(json.dumps([python, list(args), str(root)]).encode())
-    for rel in tree_files(root):
+    for rel in tree_files(root, exclude):
         try:
             st = (root / rel).stat()
         except OSError:
@@ -84,10 +89,9 @@ def _site_dir(python: str, key: str) -> str:
 
 
 def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | None,
-            timeout_seconds: float = 600.0) -> Collection:
-    import time
+            exclude: Sequence[Path] = (), timeout_seconds: float = 600.0) -> Collection:
     started = time.monotonic()
-    key = fingerprint(cwd, python, args) if cache_dir is not None else ""
+    key = fingerprint(cwd, python, args, exclude) if cache_dir is not None else ""
     cached = cache_dir / f"{key[:32]}.json" if cache_dir is not None else None
     if cached is not None and cached.is_file():
         try:

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from coordinator.client import ApiClient, ApiError
+from coordinator.models import TaskStatus
+from coordinator.workers import NO_WORK_STATES
 from coordinator.testrun.collect import CollectError, collect
 from coordinator.testrun.plan import Shard, plan_shards
 from coordinator.testrun.report import (BAD, ExitCode, Outcome, Run, TestResult, banner, counts_line,
                                         exit_code, summary_lines, write_junit)
 from coordinator.testrun.trees import pack, upload
 
-TERMINAL = frozenset({"completed", "failed", "error", "timed_out", "cancelled"})
-NO_WORK = frozenset({"unavailable", "crashed", "disconnected", "draining"})
+NO_WORK = frozenset(s.value for s in NO_WORK_STATES)
 POLL_SECONDS = 0.1
 
 
@@ -162,9 +163,10 @@ class ShardRun:
         code = ((task.get("result") or {}).get("exit_code") if isinstance(task.get("result"), dict) else None)
         if code is None:
             code = ((task.get("details") or {}).get("exit_code"))
-        if task.get("status") in ("completed", "failed") and code in (0, 1, 5):
+        status = TaskStatus(task.get("status", TaskStatus.ERROR.value))
+        if status in (TaskStatus.COMPLETED, TaskStatus.FAILED) and code in (0, 1, 5):
             return int(code)
-        if isinstance(code, int) and 2 <= code <= 4 and task.get("status") == "error":
+        if isinstance(code, int) and 2 <= code <= 4 and status is TaskStatus.ERROR:
             return code
         return int(ExitCode.INTERNAL_ERROR)  # lost, timed out, crashed, cancelled, no report
 
@@ -185,8 +187,10 @@ class TestRun:
         cwd = Path.cwd()
         data_dir = Path(self.opts.data_dir)
         try:
+            # our own outputs inside the tree must not count as edits (or nothing would be cached)
+            outputs = [p for p in (data_dir, Path(self.opts.junitxml) if self.opts.junitxml else None) if p]
             coll = collect(self.args, python=self.opts.python, cwd=cwd,
-                           cache_dir=None if self.opts.recollect else data_dir / "collect")
+                           cache_dir=None if self.opts.recollect else data_dir / "collect", exclude=outputs)
         except CollectError as exc:
             print(str(exc), file=sys.stderr)
             return exc.exit_code
@@ -273,7 +277,7 @@ class TestRun:
                 page = self.client.get(f"/api/v1/tasks?limit=1000&ids={','.join(ids[i:i + 200])}")["items"]
                 for task in page:
                     run = pending.get(task["task_id"])
-                    if run is None or task["status"] not in TERMINAL:
+                    if run is None or not TaskStatus(task["status"]).terminal:
                         continue
                     run.task = task
                     del pending[task["task_id"]]

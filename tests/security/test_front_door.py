@@ -91,7 +91,7 @@ async def test_a_web_page_cannot_pose_as_a_worker(open_cluster) -> None:
 
 def test_dtf_up_generates_tokens_and_the_cli_finds_them(tmp_path: Path) -> None:
     port = free_port()
-    data = tmp_path / "state"
+    data = tmp_path / ".dtf"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DTF_")}
     dtf = str(Path(sys.executable).with_name("dtf"))
     proc = subprocess.Popen([dtf, "up", "--workers", "1", "--port", str(port), "--data-dir", str(data)],
@@ -117,12 +117,13 @@ def test_dtf_up_generates_tokens_and_the_cli_finds_them(tmp_path: Path) -> None:
         for p in psutil.Process(proc.pid).children(recursive=True):
             assert api_token not in " ".join(p.cmdline()) and worker_token not in " ".join(p.cmdline())
         # The CLI, run where `dtf up` ran, finds the address and the token by itself.
-        status = subprocess.run([dtf, "status"], capture_output=True, text=True, timeout=60, env=env,
-                                cwd=tmp_path, input="")
-        assert status.returncode == 1  # ./.dtf is not this data dir: no address, no token
+        def status() -> bool:
+            run = subprocess.run([dtf, "status"], capture_output=True, text=True, timeout=60, env=env,
+                                 cwd=tmp_path)
+            assert run.returncode == 0, run.stderr
+            return "local-1" in run.stdout
+        wait_until(status, 30, 0.2, "dtf status to list the worker")
         env_dir = {**env, "DTF_DATA_DIR": str(data)}
-        status = subprocess.run([dtf, "status"], capture_output=True, text=True, timeout=60, env=env_dir)
-        assert status.returncode == 0 and "local-1" in status.stdout, status.stderr
         token = subprocess.run([dtf, "token"], capture_output=True, text=True, timeout=60, env=env_dir)
         assert token.stdout.strip() == api_token
     finally:

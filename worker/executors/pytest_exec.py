@@ -127,11 +127,18 @@ class PytestExecutor(SubprocessExecutor):
             if select is not None and not all(isinstance(n, str) for n in select):
                 raise ExecutorConfigError("config field 'select' must be a list of node ids",
                                           type_name="TypeError")
-            python = get_field(config, "python", str) or sys.executable
+            python = get_field(config, "python", str)
+            if python is not None and self._restricted:
+                raise ExecutorConfigError("config field 'python' runs an interpreter of the task's choosing: "
+                                          "refused on this worker (--allow-types)", type_name="ValueError")
+            python = python or sys.executable
             warm = get_field(config, "warm", bool, False)
             tree = get_field(config, "tree", str)
-            # a copy to add the plugin's folder to; dtf's own settings (tokens) are not the suite's
-            env = parse_env(config) or {k: v for k, v in os.environ.items() if not k.startswith("DTF_")}
+            env = parse_env(config, restricted=self._restricted)
+            if self._restricted and any(a in ("-p", "--pdbcls") or a.startswith(("-p", "--pdbcls="))
+                                        and not a.startswith("-p no:") for a in args):
+                raise ExecutorConfigError("pytest args -p / --pdbcls load code of the task's choosing: "
+                                          "refused on this worker (--allow-types)", type_name="ValueError")
         except ExecutorConfigError as exc:
             return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.CONFIG)))
