@@ -153,6 +153,11 @@ class ShardRun:
     def worker_id(self) -> str | None:
         return self.last_attempt.get("worker_id")
 
+    def dispatch_seconds(self) -> float | None:
+        """From submission until the worker started it (queueing included)."""
+        created, start = _ts((self.task or {}).get("created_at")), _ts(self.last_attempt.get("started_at"))
+        return (start - created) if created and start else None
+
     def busy_seconds(self) -> float:
         a = self.last_attempt
         start, end = _ts(a.get("started_at")), _ts(a.get("finished_at"))
@@ -365,6 +370,10 @@ class TestRun:
         print(f"makespan {makespan:.2f}s, ideal {sum(busy) / max(1, slots):.2f}s ({sum(busy):.2f}s of shard time / "
               f"{slots} slots); tests {test_time:.2f}s, start-up and collection per shard "
               f"{(sum(overhead) / max(1, len(overhead))):.2f}s; local collection {self.timing.get('collect', 0):.2f}s")
+        waits = [w for w in (s.dispatch_seconds() for s in first) if w is not None]
+        if waits:
+            print(f"first shard started {min(waits):.2f}s after submission; before that, {self.timing['prepare']:.2f}s "
+                  "here (collection, history, plan, tree)")
         # a shard that could not run counts while any of its tests is still without a good result
         codes = [s.code for s in self.shard_runs if s.code is not None and
                  (s.code in (0, 1, 5) or any(self.results[n].final.outcome in BAD for n in s.shard.nodeids))]
