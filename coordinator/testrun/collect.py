@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Sequence
 
 from coordinator.testrun.plan import Item
+from worker.pytest_plugin import PLUGIN_DIR
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent.parent / "worker" / "pytest_plugin"
 # Not part of what a suite collects; their churn would defeat the cache.
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".hypothesis", ".tox", ".nox",
                        ".mypy_cache", ".ruff_cache", "node_modules", ".dtf", ".venv", "venv", "build", "dist"})

@@ -18,9 +18,8 @@ from worker.executors.reporting import (finish, ExecutorConfigError, Stage, erro
                                         get_field, killed_message, last_lines, signal_name)
 from worker.executors.trees import TreeError, TreeStore
 from worker.executors.warm import ForkServers, WarmUnavailable
+from worker.pytest_plugin import PLUGIN_DIR
 
-# The shard plugin (-p dtf_shard) lives alone in this folder, so any interpreter can import it.
-PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugin"
 
 
 class PytestExit(IntEnum):

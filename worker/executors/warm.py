@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from worker.executors.process import ProcessRun
+from worker.pytest_plugin import FORK_SERVER as SERVER
 
-SERVER = Path(__file__).resolve().parent.parent / "pytest_plugin" / "dtf_forkserver.py"
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -49,7 +49,10 @@ class ForkServer:
         assert self.proc is not None and self.proc.stdout is not None
         try:
             while line := await self.proc.stdout.readline():
-                msg = json.loads(line)
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
                 futures = self._waiting.get(msg.get("id"), {})
                 for key in ("pid", "exit"):
                     if key in msg and key in futures and not futures[key].done():

@@ -34,9 +34,14 @@ def _site_stamp() -> list[int]:
     return [os.stat(p).st_mtime_ns for p in _SITE]
 
 
+# The answers get a descriptor of their own: whatever a plugin prints at import goes to fd 1,
+# which points at stderr once main() starts, and cannot garble the protocol.
+_ANSWERS: list = []
+
+
 def _emit(message: dict) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    _ANSWERS[0].write(json.dumps(message) + "\n")
+    _ANSWERS[0].flush()
 
 
 def _preload(names: list[str]) -> None:
@@ -99,6 +104,8 @@ def _requests(buffer: bytearray) -> list[dict]:
 
 
 def main() -> None:
+    _ANSWERS.append(os.fdopen(os.dup(1), "w", encoding="utf-8"))
+    os.dup2(2, 1)
     for ep in entry_points(group="pytest11"):
         try:
             ep.load()
