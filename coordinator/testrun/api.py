@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from coordinator.analytics import params as P
@@ -53,7 +54,6 @@ async def results_cases(request: web.Request) -> web.Response:
            "FROM result_cases" + (" WHERE " + " AND ".join(where) if where else "") +
            " ORDER BY finished_at, task_id, test_name LIMIT ?")
     rows = await read(request, sql, [*params, limit])
-    import orjson
     items = [{"test_name": r["test_name"], "outcome": r["outcome"], "duration_seconds": r["duration_seconds"],
               "worker_id": r["worker_id"], "hardware_type": r["hardware_type"], "task_id": r["task_id"],
               "attempt": r["attempt"], "message": r["error_message"], "text": r["text"],

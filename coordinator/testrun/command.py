@@ -109,10 +109,11 @@ def suite_key(rootdir: str, explicit: str | None) -> str:
 
 
 def durations_for(client: ApiClient, suite: str) -> dict[str, float]:
+    """Recorded durations by node id (none unless the coordinator runs --result-aggregator)."""
     try:
         rows = client.get(f"/api/v1/results/durations?suite={urllib.parse.quote(suite)}")["items"]
     except ApiError:
-        return {}  # no result store on this coordinator: plan without history
+        return {}  # a coordinator without these routes: plan without history
     return {r["test_name"]: float(r["duration_seconds"]) for r in rows}
 
 
@@ -216,7 +217,8 @@ class TestRun:
         print(banner(f"dtf test: {len(coll.items)} tests in {len(shards)} shards on {len(self.fleet.workers)} "
                      f"workers ({self.fleet.slots} slots)"))
         print(f"collection {coll.seconds:.2f}s{' (cached: tree unchanged)' if coll.cached else ''}; "
-              f"durations known for {sum(s.known for s in shards)}/{len(coll.items)} tests; tree "
+              f"durations known for {sum(s.known for s in shards)}/{len(coll.items)} tests"
+              f"{' (recorded by a coordinator with --result-aggregator)' if not durations else ''}; tree "
               f"{'shipped ' + base['tree'][:12] if 'tree' in base else 'shared'}")
         progress = Progress(len(coll.items), len(shards))
         submitted = time.monotonic()

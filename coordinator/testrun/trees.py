@@ -6,6 +6,7 @@ tree has the same SHA-256 and every worker's cached copy stays valid from run to
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import tarfile
@@ -17,7 +18,6 @@ from coordinator.testrun.collect import tree_files
 
 def pack(root: Path) -> tuple[str, bytes]:
     buf = io.BytesIO()
-    import gzip
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=6) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for rel in tree_files(root):

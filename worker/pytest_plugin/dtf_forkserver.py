@@ -23,6 +23,7 @@ import signal
 import sys
 import sysconfig
 import threading
+import traceback
 from importlib.metadata import entry_points
 
 import pytest
@@ -82,7 +83,6 @@ def _child(req: dict) -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - report anything, then leave without running the server's code
-        import traceback
         traceback.print_exc()
         code = 3
     finally:
