@@ -88,6 +88,9 @@ class Fleet:
                 return types[0]
         return None
 
+    def offers(self, hardware: str) -> bool:
+        return any(hardware in (w.get("hardware", {}).get("types") or ["cpu"]) for w in self.workers)
+
     def others(self, worker_id: str | None, hardware: str | None) -> bool:
         return any(w["worker_id"] != worker_id and (hardware is None or hardware in
                    (w.get("hardware", {}).get("types") or ["cpu"])) for w in self.workers)
@@ -99,7 +102,8 @@ class Fleet:
 
 def fleet(client: ApiClient) -> Fleet:
     items = client.get("/api/v1/workers")["items"]
-    return Fleet(workers=[w for w in items if w.get("connected") and w.get("state") not in NO_WORK])
+    allowed = (lambda w: "pytest" in (w.get("hardware", {}).get("allowed_types") or ["pytest"]))
+    return Fleet(workers=[w for w in items if w.get("connected") and w.get("state") not in NO_WORK and allowed(w)])
 
 
 def suite_key(rootdir: str, explicit: str | None) -> str:
@@ -220,9 +224,15 @@ class TestRun:
               f"durations known for {sum(s.known for s in shards)}/{len(coll.items)} tests"
               f"{' (recorded by a coordinator with --result-aggregator)' if not durations else ''}; tree "
               f"{'shipped ' + base['tree'][:12] if 'tree' in base else 'shared'}")
-        progress = Progress(len(coll.items), len(shards))
+        runnable = [s for s in shards if s.hardware is None or self.fleet.offers(s.hardware)]
+        for shard in shards:
+            if shard not in runnable:  # it would wait in the queue for a worker nobody started
+                self._unrunnable(shard, f"no connected worker offers {shard.hardware} "
+                                        f"(tests marked @pytest.mark.{shard.hardware})")
+        progress = Progress(sum(len(s.nodeids) for s in runnable), len(runnable))
         submitted = time.monotonic()
-        self._follow(self._submit(shards, base, suite, rerun=0), progress)
+        if runnable:
+            self._follow(self._submit(runnable, base, suite, rerun=0), progress)
         makespan = time.monotonic() - submitted
         for attempt in range(1, self.opts.reruns + 1):
             again = self._rerun(base, suite, attempt)
@@ -263,11 +273,17 @@ class TestRun:
         self.shard_runs.extend(runs)
         return runs
 
+    def _unrunnable(self, shard: Shard, why: str) -> None:
+        run = ShardRun(shard=shard, task_id="", task={"status": TaskStatus.ERROR.value,
+                                                      "error": {"type": "NoMatchingWorker", "message": why}})
+        self.shard_runs.append(run)
+        self._absorb(run)
+
     def cancel_pending(self) -> int:
         """Ctrl-C: the shards not finished yet are cancelled, not left running for nobody."""
         cancelled = 0
         for run in self.shard_runs:
-            if run.task is None:
+            if run.task is None and run.task_id:
                 try:
                     self.client.post(f"/api/v1/tasks/{run.task_id}/cancel")
                     cancelled += 1

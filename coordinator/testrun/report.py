@@ -142,7 +142,8 @@ def summary_lines(results: list[TestResult]) -> list[str]:
             failed_on = r.where(BAD)
             if len(r.runs) > 1 and passed_on:
                 elsewhere = f" (failed on {', '.join(failed_on)}, passed on {', '.join(passed_on)})"
-            lines.append(f"{label} {r.nodeid}{' - ' + first if first else ''} [{final.worker_id}]{elsewhere}")
+            where = f" [{final.worker_id}]" if final.worker_id else ""
+            lines.append(f"{label} {r.nodeid}{' - ' + first if first else ''}{where}{elsewhere}")
         elif r.flaky:
             failed_on, passed_on = r.where(BAD), r.where({Outcome.PASSED})
             hw_bad = {x.hardware for x in r.runs if x.outcome in BAD}

@@ -158,6 +158,19 @@ def test_hardware_markers_send_tests_to_workers_that_have_it(cluster, tmp_path):
         assert all(not t["requirements"]["hardware"] for t in tasks if t is not gpu[0])
 
 
+def test_a_marker_for_hardware_no_worker_has_is_an_error_at_once_not_a_hang(cluster, tmp_path):
+    suite = write_suite(tmp_path / "rocm", {
+        "test_rocm.py": "import pytest\n\n@pytest.mark.rocm\ndef test_on_rocm():\n    pass\n",
+        "test_cpu.py": "def test_anywhere():\n    pass\n"})
+    (suite / "pytest.ini").write_text("[pytest]\nmarkers =\n    rocm: needs ROCm\n")
+    proc = dtf_test(cluster, suite, "--junitxml", str(tmp_path / "rocm.xml"), timeout=60)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("ERROR test_rocm.py::test_on_rocm"))
+    assert "no connected worker offers rocm" in line, proc.stdout
+    assert "1 passed, 1 error" in proc.stdout
+    assert junit_cases(tmp_path / "rocm.xml")["test_rocm.py::test_on_rocm"].find("error") is not None
+
+
 def test_failed_tests_rerun_on_a_different_worker_and_flaky_is_told(cluster, tmp_path):
     suite = write_suite(tmp_path / "flaky", {
         "test_env.py": """
