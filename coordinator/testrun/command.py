@@ -191,6 +191,9 @@ class TestRun:
         self.shard_runs: list[ShardRun] = []
         self.fleet: Fleet | None = None
         self.timing: dict[str, float] = {}
+        self.stop_early = any(a in ("-x", "--exitfirst") or a.startswith("--maxfail") for a in pytest_args)
+        self.stopping = False  # -x and a test failed: the other shards were cancelled
+        self.not_run = 0
 
     def run(self) -> int:
         t0 = time.monotonic()
@@ -234,7 +237,7 @@ class TestRun:
         if runnable:
             self._follow(self._submit(runnable, base, suite, rerun=0), progress)
         makespan = time.monotonic() - submitted
-        for attempt in range(1, self.opts.reruns + 1):
+        for attempt in range(1, 0 if self.stopping else self.opts.reruns + 1):
             again = self._rerun(base, suite, attempt)
             if not again:
                 break
@@ -307,6 +310,9 @@ class TestRun:
                     added = self._absorb(run)
                     done_tests += len(run.shard.nodeids)
                     bad += sum(1 for o in added if o in BAD)
+                    if bad and self.stop_early and not self.stopping:
+                        self.stopping = True  # as pytest -x: the first failure ends the session
+                        self.cancel_pending()
                     if progress is not None:
                         progress.show(len(runs) - len(pending), done_tests, bad, final=not pending)
             if pending:
@@ -338,7 +344,11 @@ class TestRun:
                 text=case.get("text"), task_id=run.task_id))
             outcomes.append(outcome)
         missing = [n for n in run.shard.nodeids if n not in seen]
-        if missing:
+        if missing and self.stop_early and (run.code in (1, 2) or task.get("status") == TaskStatus.CANCELLED.value):
+            # -x / --maxfail: pytest stops and never mentions the rest; so do we, but we count them
+            self.not_run += len(missing)
+            run.code = None
+        elif missing:
             error = task.get("error") or {}
             why = (f"shard {run.shard.index} ({task.get('status', 'lost')} on {worker or 'no worker'}): "
                    f"{error.get('type', '')}: {error.get('message') or details.get('junit_error') or 'no result for this test'}")
@@ -396,6 +406,8 @@ class TestRun:
         codes = [s.code for s in self.shard_runs if s.code is not None and
                  (s.code in (0, 1, 5) or any(self.results[n].final.outcome in BAD for n in s.shard.nodeids))]
         code = exit_code(results, codes)
+        if self.not_run:
+            print(f"{self.not_run} tests not run: stopped early (-x / --maxfail), as pytest does")
         print(banner(counts_line(results, elapsed)))
         return int(code)
 

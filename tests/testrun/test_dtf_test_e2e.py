@@ -335,3 +335,16 @@ def test_ctrl_c_cancels_the_unfinished_shards_and_exits_2(cluster, tmp_path):
     assert proc.returncode == 2, out + err
     assert "cancelled 1 unfinished shards" in err
     wait_until(lambda: cluster.task(task["task_id"])["status"] == "cancelled", 30, message="shard cancelled")
+
+
+def test_exitfirst_stops_the_run_at_the_first_failure_as_pytest_does(cluster, tmp_path):
+    files = {"test_0_fails.py": "def test_fails():\n    assert False\n\ndef test_after():\n    pass\n"}
+    for i in range(1, 5):
+        files[f"test_{i}_slow.py"] = "import time\n\ndef test_slow():\n    time.sleep(3)\n"
+    suite = write_suite(tmp_path / "x", files)
+    proc = dtf_test(cluster, suite, "-x", "--shards", "5")
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # failed, not "could not run"
+    assert "FAILED test_0_fails.py::test_fails" in proc.stdout
+    assert "tests not run: stopped early" in proc.stdout and "error" not in proc.stdout.splitlines()[-1]
+    statuses = [t["status"] for t in run_tasks(cluster, proc.stdout)]
+    assert statuses.count("cancelled") >= 2, statuses  # the slow shards behind it were not all run
