@@ -138,6 +138,19 @@ class Progress:
             print(line, file=sys.stderr, flush=True)
 
 
+def max_failures(pytest_args: Sequence[str]) -> int | None:
+    """-x / --exitfirst -> 1, --maxfail N -> N, else None (pytest's own rule: the last one given wins)."""
+    found = None
+    for i, arg in enumerate(pytest_args):
+        if arg in ("-x", "--exitfirst"):
+            found = 1
+        elif arg.startswith("--maxfail="):
+            found = int(arg.split("=", 1)[1]) if arg.split("=", 1)[1].isdigit() else found
+        elif arg == "--maxfail" and i + 1 < len(pytest_args) and pytest_args[i + 1].isdigit():
+            found = int(pytest_args[i + 1])
+    return found or None  # --maxfail=0 means no limit
+
+
 def _ts(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
 
@@ -191,7 +204,8 @@ class TestRun:
         self.shard_runs: list[ShardRun] = []
         self.fleet: Fleet | None = None
         self.timing: dict[str, float] = {}
-        self.stop_early = any(a in ("-x", "--exitfirst") or a.startswith("--maxfail") for a in pytest_args)
+        self.max_fail = max_failures(pytest_args)
+        self.stop_early = self.max_fail is not None
         self.stopping = False  # -x and a test failed: the other shards were cancelled
         self.not_run = 0
 
@@ -310,7 +324,7 @@ class TestRun:
                     added = self._absorb(run)
                     done_tests += len(run.shard.nodeids)
                     bad += sum(1 for o in added if o in BAD)
-                    if bad and self.stop_early and not self.stopping:
+                    if self.max_fail is not None and bad >= self.max_fail and not self.stopping:
                         self.stopping = True  # as pytest -x: the first failure ends the session
                         self.cancel_pending()
                     if progress is not None:
