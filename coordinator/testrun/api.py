@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import re
 from pathlib import Path
-from typing import Any
 
 import orjson
 from aiohttp import web
