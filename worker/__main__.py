@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     hardware = hw.to_dict()
     hardware["allow_install"] = bool(args.allow_install)
     hardware["hostname"] = socket.gethostname()  # `dtf test` ships its tree to workers elsewhere
+    hardware["python"] = sys.executable  # and names an interpreter only when it is not this one
     if allowed:
         hardware["allowed_types"] = allowed
     from worker.executors.trees import http_base

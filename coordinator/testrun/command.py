@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cold", action="store_true", help="start every shard in a fresh interpreter (default: "
                    "workers fork shards from a warm pytest process per interpreter and environment)")
     p.add_argument("--shard-timeout", type=float, default=3600.0,
-                   help="seconds a shard may run (pytest-timeout's --timeout goes to pytest)")
+                   help="seconds a shard's attempt may run; a shard that times out or loses its worker is "
+                   "retried under the coordinator's policy (pytest-timeout's --timeout goes to pytest)")
     p.add_argument("--recollect", action="store_true", help="collect again even if the tree is unchanged")
     p.add_argument("--suite", default=None, help="name under which durations are kept (default: from the "
                    "root directory)")
@@ -87,6 +88,10 @@ class Fleet:
                 types = w.get("hardware", {}).get("types") or ["cpu"]
                 return types[0]
         return None
+
+    def runs_python(self, python: str) -> bool:
+        """Every worker runs pytest with this interpreter already."""
+        return all(w.get("hardware", {}).get("python") == python for w in self.workers)
 
     def offers(self, hardware: str) -> bool:
         return any(hardware in (w.get("hardware", {}).get("types") or ["cpu"]) for w in self.workers)
@@ -239,7 +244,7 @@ class TestRun:
                      f"workers ({self.fleet.slots} slots)"))
         print(f"collection {coll.seconds:.2f}s{' (cached: tree unchanged)' if coll.cached else ''}; "
               f"durations known for {sum(s.known for s in shards)}/{len(coll.items)} tests"
-              f"{' (recorded by a coordinator with --result-aggregator)' if not durations else ''}; tree "
+              f"{' (none recorded yet: a coordinator with --result-aggregator keeps them)' if not durations else ''}; tree "
               f"{'shipped ' + base['tree'][:12] if 'tree' in base else 'shared'}")
         runnable = [s for s in shards if s.hardware is None or self.fleet.offers(s.hardware)]
         for shard in shards:
@@ -264,6 +269,8 @@ class TestRun:
         shared = self.opts.tree == "shared" or (self.opts.tree == "auto" and self.fleet is not None
                                                 and self.fleet.local())
         if shared:
+            if self.fleet is not None and self.fleet.runs_python(self.opts.python):
+                return {"cwd": str(cwd)}  # also what a restricted worker (no chosen interpreter) takes
             return {"cwd": str(cwd), "python": self.opts.python}
         root = rootdir if cwd == rootdir or rootdir in cwd.parents else cwd
         digest, data = pack(root)
@@ -283,7 +290,6 @@ class TestRun:
             tasks.append({"type": "pytest", "config": {**base, "args": self.args, "select": shard.nodeids,
                                                        "warm": not self.opts.cold},
                           "requirements": reqs, "priority": shard.index, "timeout_seconds": self.opts.shard_timeout,
-                          "max_retries": 0,
                           "tags": {"suite": suite, "run": self.run_id, "shard": shard.index, "rerun": rerun}})
         ids = self.client.post("/api/v1/tasks", {"tasks": tasks})["task_ids"]
         runs = [ShardRun(shard=s, task_id=t) for s, t in zip(shards, ids)]

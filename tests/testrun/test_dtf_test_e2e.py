@@ -121,8 +121,12 @@ def test_outcomes_merged_junit_and_exit_code_1_equal_plain_pytest(cluster, tmp_p
     assert workers <= {"w1", "w2"} and workers
     assert "FAILED test_mixed.py::test_bad" in proc.stdout
     assert "1 failed, 5 passed, 1 skipped" in proc.stdout
+    tasks = run_tasks(cluster, proc.stdout)
+    # workers on this host, running this interpreter: the checkout where it is, no interpreter named
+    assert all(t["config"]["cwd"] == str(suite) and "python" not in t["config"] for t in tasks)
+    assert all(len(t["attempts"]) == 1 for t in tasks)  # a failing shard is not rerun whole
     # every case is stored and queryable, with its worker and failure text
-    run = run_tasks(cluster, proc.stdout)[0]["tags"]["run"]
+    run = tasks[0]["tags"]["run"]
     cases = wait_until(lambda: cluster.api.get(f"/api/v1/results/cases?run={run}")["items"], 30,
                        message="stored cases")
     assert len(cases) == 7
@@ -297,24 +301,30 @@ def test_shards_fork_from_a_warm_pytest_process_unless_cold(cluster, tmp_path):
 
 
 def test_a_hung_warm_shard_times_out_and_its_tests_are_errors(cluster, tmp_path):
-    marker = tmp_path / "still-running"
+    pids = tmp_path / "grandchildren"
     suite = write_suite(tmp_path / "hang", {"test_hang.py": f"""
         import subprocess, sys, time
-        from pathlib import Path
 
         def test_hangs():
             # a grandchild that would outlive the shard if only the shard's process were killed
-            subprocess.Popen([sys.executable, "-c", "import time, pathlib; time.sleep(4); "
-                              "pathlib.Path({str(marker)!r}).write_text('alive')"])
-            time.sleep(60)
+            subprocess.Popen([sys.executable, "-c", "import os, time; "
+                              "open({str(pids)!r}, 'a').write(str(os.getpid()) + chr(10)); time.sleep(120)"])
+            time.sleep(120)
     """})
-    proc = dtf_test(cluster, suite, "--shard-timeout", "3", "--shards", "1")
+    proc = dtf_test(cluster, suite, "--shard-timeout", "2", "--shards", "1")
     assert proc.returncode == 3, proc.stdout + proc.stderr  # could not run, as pytest's 2+
     assert "ERROR test_hang.py::test_hangs" in proc.stdout and "timed_out" in proc.stdout
     task = run_tasks(cluster, proc.stdout)[0]
     assert task["status"] == "timed_out" and task["config"]["warm"] is True
-    time.sleep(4.5)
-    assert not marker.exists()  # the shard's whole process group went with it
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == len(task["attempts"])  # one per attempt (timeouts retry with more time)
+
+    def gone(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+        except OSError:
+            return True
+    wait_until(lambda: all(gone(p) for p in started), 10, message="every attempt's process group killed")
 
 
 def test_ctrl_c_cancels_the_unfinished_shards_and_exits_2(cluster, tmp_path):
