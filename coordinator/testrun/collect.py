@@ -41,6 +41,7 @@ class Collection:
     items: list[Item]
     seconds: float
     cached: bool
+    xdist: bool = False  # pytest-xdist is loaded where the suite runs
 
 
 def plugin_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -96,9 +97,7 @@ def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | No
     if cached is not None and cached.is_file():
         try:
             data = json.loads(cached.read_text(encoding="utf-8"))
-            return Collection(rootdir=data["rootdir"], items=[Item(nodeid=i["nodeid"], markers=tuple(i["markers"]))
-                                                              for i in data["items"]],
-                              seconds=time.monotonic() - started, cached=True)
+            return _collection(data, time.monotonic() - started, cached=True)
         except (OSError, ValueError, KeyError):
             pass
     with tempfile.TemporaryDirectory(prefix="dtf-collect-") as tmp:
@@ -119,6 +118,10 @@ def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | No
         tmp_file = cached.with_suffix(".tmp")
         tmp_file.write_text(raw, encoding="utf-8")
         tmp_file.replace(cached)
+    return _collection(data, time.monotonic() - started, cached=False)
+
+
+def _collection(data: dict, seconds: float, *, cached: bool) -> Collection:
     return Collection(rootdir=data["rootdir"], items=[Item(nodeid=i["nodeid"], markers=tuple(i["markers"]))
                                                       for i in data["items"]],
-                      seconds=time.monotonic() - started, cached=False)
+                      seconds=seconds, cached=cached, xdist=bool(data.get("xdist")))

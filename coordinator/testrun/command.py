@@ -239,6 +239,8 @@ class TestRun:
         shards_n = self.opts.shards or 2 * self.fleet.slots
         shards = plan_shards(coll.items, durations, shards_n)
         base = self._where(cwd, Path(coll.rootdir))
+        if coll.xdist:
+            self.args = [*self.args, "-n", "0"]  # the last -n wins: no xdist workers inside a shard
         self.timing["prepare"] = time.monotonic() - t0
         print(banner(f"dtf test: {len(coll.items)} tests in {len(shards)} shards on {len(self.fleet.workers)} "
                      f"workers ({self.fleet.slots} slots)"))

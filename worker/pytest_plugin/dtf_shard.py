@@ -65,7 +65,10 @@ class _Collect:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
         rows = [{"nodeid": i.nodeid, "markers": sorted({m.name for m in i.iter_markers()})} for i in items]
-        Path(self.path).write_text(json.dumps({"rootdir": str(config.rootpath), "items": rows}),
+        # pytest-xdist loaded: a shard is told -n 0, so an addopts "-n auto" does not fork workers
+        # inside every shard (dtf is the one distributing)
+        Path(self.path).write_text(json.dumps({"rootdir": str(config.rootpath), "items": rows,
+                                               "xdist": config.pluginmanager.hasplugin("xdist")}),
                                    encoding="utf-8")
 
 
