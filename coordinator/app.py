@@ -5,19 +5,22 @@ import asyncio
 import dataclasses
 import gc
 import sys
+from collections import Counter
 from typing import Any, AsyncIterator
 
 import structlog
 from aiohttp import web
 
 from coordinator import api, openapi
-from coordinator.config import CoordinatorConfig
+from coordinator.config import CoordinatorConfig, is_loopback
 from coordinator.engine import Engine
+from coordinator.guard import HEADER_TIMEOUT_SECONDS, ConnectionCap
 from coordinator.httperrors import make_middlewares
-from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, SOCKETS
+from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, PENDING_HELLOS, SOCKETS
 from coordinator.metrics import Metrics
 from coordinator.models import TaskStatus, WorkerState
 from coordinator.protocol import CloseCode
+from coordinator.ratelimit import RateLimitSettings
 from coordinator.store import Store
 from coordinator.ws import worker_socket
 
@@ -28,10 +31,12 @@ def create_app(config: CoordinatorConfig, coordinator: "Coordinator | None" = No
     """The aiohttp application. Without a coordinator one is made, so the error pipeline is always in."""
     if coordinator is None:
         return Coordinator(config=config).build_app()
-    app = web.Application(middlewares=make_middlewares(config.api_token), client_max_size=config.max_body_bytes)
+    app = web.Application(middlewares=make_middlewares(config.api_token, loopback_only=is_loopback(config.host)),
+                          client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[SOCKETS] = set()
+    app[PENDING_HELLOS] = Counter()
     app[COORDINATOR] = coordinator
     app.cleanup_ctx.append(_state_ctx)
     api.add_routes(app)
@@ -141,8 +146,12 @@ class Coordinator:
 
     async def start(self) -> None:
         app = self.build_app()
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+        # keepalive_timeout doubles as the deadline for a request's head (aiohttp arms it when a
+        # connection opens and after each response): a client trickling headers is cut off.
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
+                                     keepalive_timeout=HEADER_TIMEOUT_SECONDS)
         await self._runner.setup()
+        ConnectionCap(RateLimitSettings.from_env().connections_per_address).install(self._runner.server)
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []

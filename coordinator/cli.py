@@ -6,21 +6,43 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
+from coordinator import tokens
 from coordinator.client import ApiClient, ApiError
 
+DEFAULT_URL = "http://127.0.0.1:8080"
 TERMINAL = ("completed", "failed", "error", "timed_out", "cancelled")
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
-    return ApiClient(args.url, args.api_token)
+    url, token = resolve_endpoint(args)
+    return ApiClient(url, token)
+
+
+def resolve_endpoint(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The coordinator's URL and API token: flags, then DTF_URL / DTF_API_TOKEN, then what
+    ``dtf up`` left in the data dir, then http://127.0.0.1:8080 with no token."""
+    data_dir = Path(args.data_dir)
+    url = args.url or tokens.read_address(data_dir) or DEFAULT_URL
+    token = args.api_token
+    if token is None and (data_dir / tokens.API_TOKEN_FILE).exists():
+        try:
+            token = tokens.read(data_dir / tokens.API_TOKEN_FILE)
+        except tokens.TokenFileError as exc:
+            raise ApiError(str(exc)) from None
+    return url, token
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("DTF_URL", "http://127.0.0.1:8080"),
-                   help="coordinator base URL (env DTF_URL; default http://127.0.0.1:8080)")
-    p.add_argument("--api-token", default=os.environ.get("DTF_API_TOKEN"), help="API token (env DTF_API_TOKEN)")
+    p.add_argument("--url", default=os.environ.get("DTF_URL"),
+                   help=f"coordinator base URL (env DTF_URL; default: the one `dtf up` recorded in the data "
+                        f"dir, else {DEFAULT_URL})")
+    p.add_argument("--api-token", default=os.environ.get("DTF_API_TOKEN"),
+                   help="API token (env DTF_API_TOKEN; default: the data dir's api_token file)")
+    p.add_argument("--data-dir", default=os.environ.get("DTF_DATA_DIR", "./.dtf"),
+                   help="where `dtf up` keeps its state, token and address (env DTF_DATA_DIR; default ./.dtf)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=2, help="local workers to start (default 2)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
-    up.add_argument("--data-dir", default="./.dtf", help="where the SQLite and DuckDB files live")
+    up.add_argument("--data-dir", default=os.environ.get("DTF_DATA_DIR", "./.dtf"),
+                    help="where the SQLite and DuckDB files, logs and tokens live (env DTF_DATA_DIR)")
     up.add_argument("--concurrency", type=int, default=0, help="slots per worker (default: CPU count)")
     up.add_argument("--demo", action="store_true", help="submit the demonstration suite (with injected faults)")
     up.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo has finished")
@@ -53,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(st)
     st.add_argument("--json", action="store_true", help="print raw JSON")
 
+    tok = sub.add_parser("token", help="print the API token `dtf up` (or the compose coordinator) generated")
+    tok.add_argument("--data-dir", default=os.environ.get("DTF_DATA_DIR", "./.dtf"),
+                     help="the data dir holding api_token (env DTF_DATA_DIR; default ./.dtf)")
+
     from coordinator import cli_more
     cli_more.add_commands(sub, _common)
     return p
@@ -68,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_submit(args)
         if args.command == "status":
             return cmd_status(args)
+        if args.command == "token":
+            return cmd_token(args)
         from coordinator import cli_more
         return cli_more.run(args, _client(args))
     except ApiError as exc:
@@ -75,6 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    try:
+        print(tokens.read(Path(args.data_dir) / tokens.API_TOKEN_FILE))
+    except tokens.TokenFileError as exc:
+        print(f"dtf: {exc}; start the coordinator with `dtf up --data-dir {args.data_dir}` (or with "
+              "--api-token-file) first", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _load_tasks(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ import fnmatch
 import json
 import os
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -24,6 +25,7 @@ import pytest
 import yaml
 
 from coordinator.client import ApiClient, ApiError
+from coordinator.tokens import weakness
 from coordinator.config import ConfigError, build_parser as coordinator_parser, load_config
 from tests.harness import ROOT, free_port, wait_until
 from worker.__main__ import build_parser as worker_parser
@@ -106,6 +108,15 @@ def env_example() -> dict[str, str]:
     return values
 
 
+def env_filled_in() -> dict[str, str]:
+    """.env.example as a user leaves it: the placeholder tokens replaced by strong ones."""
+    values = env_example()
+    for token in TOKENS:
+        assert weakness(values[token]), f"{token} in .env.example must be refused until replaced"
+        values[token] = secrets.token_urlsafe(32)
+    return values
+
+
 _VAR = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -173,7 +184,7 @@ def test_image_command_is_a_valid_coordinator_command_storing_into_the_volume():
     argv = image_cmd()
     assert argv[:3] == ["python", "-m", "coordinator"]
     assert set(flags_in(argv[3:])) <= option_strings(coordinator_parser())
-    config = load_config(argv[3:], env={t: "x" for t in TOKENS})
+    config = load_config(argv[3:], env={t: f"{t}-{'s' * 24}" for t in TOKENS})
     assert config.host == "0.0.0.0"
     assert str(config.port) in instructions("EXPOSE")
     for path in (config.db_path, config.state_path):
@@ -204,7 +215,7 @@ def test_compose_coordinator_builds_the_image_publishes_the_port_and_keeps_data_
     argv = argv_of(svc["command"])
     assert argv[:3] == ["python", "-m", "coordinator"] and "--dashboard" in argv
     assert set(flags_in(argv[3:])) <= option_strings(coordinator_parser())
-    config = load_config(argv[3:], env=service_env("coordinator", env_example()))
+    config = load_config(argv[3:], env=service_env("coordinator", env_filled_in()))
     assert config.dashboard and config.host == "0.0.0.0"
     published = [interpolate(str(p), {}) for p in svc["ports"]]
     assert [p.rsplit(":", 1)[1] for p in published] == [str(config.port)]
@@ -233,7 +244,7 @@ def test_compose_tokens_come_from_the_environment_and_fail_loudly_when_missing()
 
 
 def test_compose_environment_variables_are_settings_the_programs_read(monkeypatch):
-    example = env_example()
+    example = env_filled_in()
     coord_env = service_env("coordinator", example)
     known = {"DTF_" + s.lstrip("-").replace("-", "_").upper() for s in option_strings(coordinator_parser())
              if s.startswith("--") and s != "--help"}
@@ -322,7 +333,7 @@ def processes():
 
 
 def test_compose_commands_run_as_processes_pass_the_healthcheck_and_complete_a_task(tmp_path, processes):
-    example = env_example()
+    example = env_filled_in()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     port = free_port()
