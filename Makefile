@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(PY) bench/throughput.py
 
 clean:
-	rm -rf $(VENV) .dtf build *.egg-info
+	rm -rf $(VENV) .dtf build *.egg-info docker/wheels/*.whl docker/wheels/.key

@@ -343,6 +343,7 @@ def test_compose_worker_targets_the_coordinator_service_and_scales():
     assert svc.get("restart") in ("unless-stopped", "always", "on-failure")
     # Scaling needs distinct containers and distinct worker ids: nothing may pin either.
     assert "container_name" not in svc and "hostname" not in svc
+    assert compose()["name"] == "dtf", "worker ids dtf-worker-<n>, whatever the clone's folder is called"
     assert "--worker-id" not in argv and "DTF_WORKER_ID" not in service_env("worker", env_filled_in())
     assert svc["healthcheck"].get("disable") is True, "the image's HTTP check would mark workers unhealthy"
     assert any(ENTRYPOINT.name in c and "/opt/dtf/bin" in c for c in instructions("COPY")), "on the image's PATH"

@@ -158,6 +158,14 @@ def worker_names(project: str, n: int = WORKERS) -> set[str]:
     return {f"{project}-worker-{i}" for i in range(1, n + 1)}
 
 
+def busy_worker(stack: Stack) -> str:
+    """A worker running tasks right now (whichever the scheduler chose: it may bench one)."""
+    def find() -> str | None:
+        running = {wid: w["running_tasks"] for wid, w in stack.workers().items() if w["connected"]}
+        return next((wid for wid, tasks in sorted(running.items()) if tasks), None)
+    return wait_until(find, 30, interval=0.2, message="a worker running tasks")
+
+
 def sleep_tasks(n: int, seconds: float) -> list[dict[str, Any]]:
     return [{"type": "python", "config": {"callable": "time:sleep", "args": [seconds]}, "timeout_seconds": 120}
             for _ in range(n)]
@@ -219,7 +227,9 @@ def test_up_generates_tokens_and_names_each_worker_after_its_container(stack):
 def test_200_tasks_with_10_chaos_faults_end_as_expected_and_are_queryable(stack):
     chaos = [  # (config, task extras, final status, category of attempt 1)
         *[({"fault": "network", "on_attempts": [1]}, {}, "completed", "network_connection_error")] * 3,
-        ({"fault": "crash", "on_attempts": [1]}, {}, "completed", "worker_crash_error"),
+        # Not "crash" here: marking its worker crashed also gives up the other tasks running there
+        # at that moment (by design), which can take the fault's own first attempt with it.
+        ({"fault": "hang", "on_attempts": [1]}, {"timeout_seconds": 1.5}, "completed", "network_timeout_error"),
         *[({"fault": "assertion"}, {}, "failed", "test_execution_error")] * 2,
         *[({"fault": "import"}, {"max_retries": 0}, "error", "test_dependency_error")] * 2,
         *[({"fault": "config"}, {}, "error", "test_configuration_error")] * 2,
@@ -261,10 +271,8 @@ def test_200_tasks_with_10_chaos_faults_end_as_expected_and_are_queryable(stack)
 # ---- faults across containers ------------------------------------------------------------------
 
 def test_killed_worker_container_loses_nothing_and_records_nothing_twice(stack):
-    victim = stack.container("worker", 2)
     ids = stack.submit(sleep_tasks(12, 3))
-    wait_until(lambda: stack.workers()[victim]["running_tasks"], 30, interval=0.2,
-               message=f"{victim} to be running a task")
+    victim = busy_worker(stack)  # worker ids are the container names
     on_victim = set(stack.workers()[victim]["running_tasks"])
     run(["docker", "kill", victim])
     stack.wait_all_terminal(120)
@@ -286,7 +294,8 @@ def kill_main_process(container: str) -> None:
     """What a crash or the OOM killer does: the container's processes die, the engine did not stop
     it, so its restart policy applies (`docker kill` is a manual stop, which restart policies ignore
     on this engine: see the README)."""
-    run(["docker", "exec", "-u", "0", container, "sh", "-c", "kill -9 -1"])
+    # The exec'd shell may go down with the container: its exit status says nothing.
+    run(["docker", "exec", "-u", "0", container, "sh", "-c", "kill -9 -1"], check=False)
 
 
 def test_killed_coordinator_comes_back_workers_reconnect_and_nothing_is_lost(stack):
@@ -314,12 +323,10 @@ def test_killed_coordinator_comes_back_workers_reconnect_and_nothing_is_lost(sta
 
 
 def test_worker_cut_off_the_network_is_detected_and_its_late_results_fenced(stack):
-    victim = stack.container("worker", 3)
     network = f"{stack.project}_default"
     fenced_before = stack.metric("dtf_stale_attempts_fenced_total") + stack.metric("dtf_results_rejected_total")
     ids = stack.submit(sleep_tasks(6, 4))
-    wait_until(lambda: stack.workers()[victim]["running_tasks"], 30, interval=0.2,
-               message=f"{victim} to be running a task")
+    victim = busy_worker(stack)
     on_victim = set(stack.workers()[victim]["running_tasks"])
     run(["docker", "network", "disconnect", network, victim])
     t0 = time.monotonic()
