@@ -43,6 +43,8 @@ class CoordinatorConfig:
     sqlite_synchronous: str = "NORMAL"
     max_body_bytes: int = 16 * 1024 * 1024
     max_finished_in_memory: int = 50_000
+    worker_retention_seconds: float = 7 * 24 * 3600.0
+    max_departed_workers: int = 1000
     log_level: str = "INFO"
     log_format: str = "console"
 
@@ -59,6 +61,8 @@ class CoordinatorConfig:
             raise ConfigError("--sqlite-synchronous must be OFF, NORMAL, FULL or EXTRA")
         if self.max_finished_in_memory < 0:
             raise ConfigError("--max-finished-in-memory must be >= 0")
+        if self.worker_retention_seconds <= 0 or self.max_departed_workers < 0:
+            raise ConfigError("--worker-retention must be > 0 and --max-departed-workers >= 0")
         if self.flaky_reruns < 0:
             raise ConfigError("--flaky-reruns must be >= 0")
         if not is_loopback(self.host) and not (self.worker_token and self.api_token):
@@ -78,10 +82,12 @@ class CoordinatorConfig:
 
     def with_token_files(self) -> "CoordinatorConfig":
         """Tokens not given directly come from their files, generated there on first start."""
-        values = {}
+        values: dict[str, str | None] = {}
         for name in ("worker_token", "api_token"):
             path = getattr(self, name + "_file")
-            if getattr(self, name) is None and path:
+            if getattr(self, name) == "":
+                values[name] = None  # an empty token is no token, never one that matches ""
+            if not getattr(self, name) and path:
                 try:
                     values[name] = tokens.read_or_create(path)
                 except tokens.TokenFileError as exc:
@@ -122,6 +128,10 @@ _FLAGS: list[tuple[str, str, Any, str]] = [
                                                          "process crashes; FULL: across power loss)"),
     ("--max-finished-in-memory", "max_finished_in_memory", int, "finished tasks kept in memory (older ones "
                                                                   "are read back from SQLite)"),
+    ("--worker-retention", "worker_retention_seconds", float, "seconds a disconnected worker stays listed "
+                                                               "(default 7 days)"),
+    ("--max-departed-workers", "max_departed_workers", int, "disconnected workers remembered at most; the "
+                                                             "longest gone are forgotten first (default 1000)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     ("--log-format", "log_format", str, "json or console"),
 ]

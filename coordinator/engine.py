@@ -16,7 +16,7 @@ import structlog
 from coordinator.config import CoordinatorConfig
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.metrics import Metrics
-from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now
+from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now, within
 from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
 from coordinator.scheduler import ReadyQueue
 from coordinator.store import Store
@@ -339,7 +339,8 @@ class Engine(WorkerSessions, HealthMonitor):
         acks = []
         for item in items:
             tid, attempt, lease = attempt_key(item)
-            verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
+            with structlog.contextvars.bound_contextvars(task_id=tid, attempt=attempt):
+                verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
             acks.append({"task_id": tid, "attempt": attempt, "lease": lease, "status": verdict, "reason": reason})
             if verdict == "rejected":
                 self.metrics.inc("dtf_results_rejected_total")
@@ -376,8 +377,12 @@ class Engine(WorkerSessions, HealthMonitor):
             w.running.pop(tid, None)
         ts = now()
         match.finished_at = ts
+        # A worker's figures are bounded by what the coordinator saw: no attempt ran longer than
+        # it has been out (an absurd value once stored broke every listing for good).
+        duration = within(item.get("duration_seconds"), 0.0, ts - match.dispatched_at,
+                          default=ts - (match.started_at or match.dispatched_at))
         if match.started_at is None:
-            match.started_at = ts - float(item.get("duration_seconds") or 0)
+            match.started_at = ts - duration
         details = item.get("details") if isinstance(item.get("details"), dict) else None
         if outcome is AttemptOutcome.PASSED:
             match.outcome = outcome
@@ -389,9 +394,7 @@ class Engine(WorkerSessions, HealthMonitor):
             if w is not None:
                 w.completed += 1
             self.metrics.observe("dtf_task_duration_seconds", ts - match.dispatched_at)
-            duration = item.get("duration_seconds")
-            self.health.on_completed(task, w, float(duration) if isinstance(duration, (int, float))
-                                     else ts - (match.started_at or match.dispatched_at))
+            self.health.on_completed(task, w, duration)
             self._set_terminal(task, TaskStatus.COMPLETED, error=None, result=item.get("result"))
             return "accepted", None
         task.details = details

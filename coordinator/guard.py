@@ -11,8 +11,8 @@ submit a task (cross-site request forgery) or reach it through a DNS name that r
 - Bound to loopback, the coordinator answers only to loopback ``Host`` names, which a rebinding
   page cannot send (its requests carry its own host name).
 - ``/ws`` is for workers, never for browsers: any ``Origin`` on it is refused.
-- Connections per client address are capped, and a request's head must arrive within
-  ``HEADER_TIMEOUT_SECONDS`` (aiohttp's keep-alive deadline also applies before a first request).
+- Connections per client address are capped, and a request's head must arrive within a deadline
+  (``RateLimitSettings``: aiohttp's keep-alive deadline, which also runs before a first request).
 """
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ log = structlog.get_logger("dtf.guard")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-HEADER_TIMEOUT_SECONDS = 10.0
-MAX_CONNECTIONS_PER_ADDRESS = 256
 
 
 def is_loopback_host(host: str) -> bool:
@@ -103,7 +101,7 @@ class ConnectionCap:
     read.
     """
 
-    def __init__(self, limit: int = MAX_CONNECTIONS_PER_ADDRESS) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open: Counter[str] = Counter()
         self.refused = 0

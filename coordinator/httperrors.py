@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import uuid
 from typing import Awaitable, Callable
 
 import structlog
@@ -42,6 +43,12 @@ def make_middlewares(api_token: str | None, limits: RateLimitSettings | None = N
 
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Every line logged while this request is handled names it.
+        with structlog.contextvars.bound_contextvars(request_id=uuid.uuid4().hex[:12], method=request.method,
+                                                     path=request.path):
+            return await _errors_as_json(request, handler)
+
+    async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except web.HTTPException as exc:

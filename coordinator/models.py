@@ -1,8 +1,10 @@
 """Task and worker state: the closed sets and the in-memory records the scheduler works on."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -139,7 +141,19 @@ class Task:
 
 
 def iso(ts: float | None) -> str | None:
+    """ISO 8601 in UTC; total: a time outside what datetime holds is clamped, never an error."""
     if ts is None:
         return None
-    from datetime import datetime, timezone
+    ts = within(ts, _MIN_TS, _MAX_TS, default=0.0)
     return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def within(value: Any, low: float, high: float, *, default: float) -> float:
+    """``value`` as a float clamped to [low, high]; ``default`` when it is no finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return default
+    return min(max(float(value), low), max(low, high))
+
+
+_MIN_TS = 0.0
+_MAX_TS = datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp()

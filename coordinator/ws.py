@@ -128,6 +128,7 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
         if not isinstance(worker_id, str) or not WORKER_ID.match(worker_id):
             await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"invalid worker_id")
             return ws
+        structlog.contextvars.bind_contextvars(worker_id=worker_id)  # on every line of this socket
         _note_takeover(engine, worker_id, remote)
         conn = WorkerConnection(ws, worker_id, remote)
         try:

@@ -38,6 +38,8 @@ SAMPLES: dict[str, object] = {
     "backup_coordinator": "http://backup:8080",
     "sqlite_synchronous": "FULL",
     "max_finished_in_memory": 1234,
+    "worker_retention_seconds": 3600.0,
+    "max_departed_workers": 10,
     "log_level": "DEBUG",
     "log_format": "json",
 }

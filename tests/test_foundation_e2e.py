@@ -139,7 +139,8 @@ def test_api_auth_and_bad_input(cluster):
     with pytest.raises(ApiError, match=r"HTTP 400.*depends_on names unknown task"):
         cluster.api.post("/api/v1/tasks", {"type": "command", "config": {"argv": ["true"]}, "depends_on": ["nope"]})
     raw = subprocess.run(["curl", "-s", "-o", "-", "-w", "%{http_code}", "-X", "POST", "-H",
-                          f"Authorization: Bearer {cluster.api_token}", "-d", "{not json",
+                          f"Authorization: Bearer {cluster.api_token}", "-H", "Content-Type: application/json",
+                          "-d", "{not json",
                           f"{cluster.api.base_url}/api/v1/tasks"], capture_output=True, text=True)
     assert raw.stdout.endswith("400") and "not valid JSON" in raw.stdout
     assert cluster.status()["tasks"] == {}, "nothing was created by bad submissions"

@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency < 0 or args.pool_size < 0:
         print("dtf-worker: --concurrency and --pool-size must be >= 1", file=sys.stderr)
         return 2
+    # The token stays in this process only: no task, pool child or subprocess inherits it.
+    for name in ("DTF_WORKER_TOKEN", "DTF_TOKEN"):
+        os.environ.pop(name, None)
     if not args.token and args.token_file:
         try:
             args.token = read_token_file(args.token_file)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from coordinator.config import is_loopback
 from coordinator.dashboard.remote import RemoteConfig, create_remote_app
-from coordinator.guard import HEADER_TIMEOUT_SECONDS
+from coordinator.ratelimit import RateLimitSettings
 from coordinator.logs import configure_logging
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dtf dashboard: http://{config.host}:{config.port}/dashboard -> {config.coordinator_url}",
           flush=True)
     web.run_app(create_remote_app(config), host=config.host, port=config.port, print=None,
-                shutdown_timeout=3.0, keepalive_timeout=HEADER_TIMEOUT_SECONDS)
+                shutdown_timeout=3.0, keepalive_timeout=RateLimitSettings.from_env().header_timeout_seconds or 3600.0)
     return 0
 
 

@@ -108,7 +108,11 @@ class PytestExecutor(SubprocessExecutor):
             if not all(isinstance(a, str) for a in args):
                 raise ExecutorConfigError("config field 'args' must be a list of strings",
                                           type_name="TypeError")
-            env = parse_env(config)
+            env = parse_env(config, restricted=self._restricted)
+            if self._restricted and any(a in ("-p", "--pdbcls") or a.startswith(("-p", "--pdbcls="))
+                                        and not a.startswith("-p no:") for a in args):
+                raise ExecutorConfigError("pytest args -p / --pdbcls load code of the task's choosing: "
+                                          "refused on this worker (--allow-types)", type_name="ValueError")
         except ExecutorConfigError as exc:
             return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.CONFIG)))
