@@ -82,7 +82,8 @@ class Stack:
     def env(self) -> dict[str, str]:
         # Nothing of the caller's dtf settings leaks in: no token given means generated ones.
         env = {k: v for k, v in os.environ.items() if not k.startswith("DTF_")}
-        env.update(DTF_PUBLISHED_PORT=str(self.port), DTF_IMAGE=IMAGE)
+        # Published on loopback only: nothing of the test listens on the machine's other addresses.
+        env.update(DTF_PUBLISHED_PORT=f"127.0.0.1:{self.port}", DTF_IMAGE=IMAGE)
         return env
 
     def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
@@ -401,7 +402,7 @@ def test_tokens_given_in_an_env_file_win_over_generated_ones(tmp_path):
     api, worker = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     port = free_port()
     env_file = tmp_path / ".env"
-    env_file.write_text(f"DTF_API_TOKEN={api}\nDTF_WORKER_TOKEN={worker}\nDTF_PUBLISHED_PORT={port}\n")
+    env_file.write_text(f"DTF_API_TOKEN={api}\nDTF_WORKER_TOKEN={worker}\nDTF_PUBLISHED_PORT=127.0.0.1:{port}\n")
     s = Stack(f"dtfg{os.getpid()}{secrets.token_hex(3)}", port, env_file=env_file)
     try:
         s.up(workers=1)
