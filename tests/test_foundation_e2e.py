@@ -41,7 +41,8 @@ def test_thousand_python_tasks_complete_with_right_results(cluster):
 def test_kill9_worker_tasks_complete_elsewhere_and_crash_seen_within_a_second(cluster):
     cluster.start_coordinator()
     victim = cluster.start_worker("victim", concurrency=10)
-    ids = cluster.submit([{"type": "command", "config": {"argv": ["sleep", "1.5"]}, "timeout_seconds": 30}
+    # Long enough that none ends before the kill, even while the survivor starts on a loaded machine.
+    ids = cluster.submit([{"type": "command", "config": {"argv": ["sleep", "5"]}, "timeout_seconds": 30}
                           for _ in range(10)])
     wait_until(lambda: len(cluster.worker("victim")["running_tasks"]) == 10, 20, message="10 tasks on victim")
     cluster.start_worker("survivor", concurrency=10)
