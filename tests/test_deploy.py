@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from coordinator.client import ApiClient, ApiError
-from coordinator.config import ConfigError, build_parser as coordinator_parser, load_config
+from coordinator.config import build_parser as coordinator_parser, load_config
 from tests.harness import ROOT, free_port, wait_until
 from worker.__main__ import build_parser as worker_parser
 
