@@ -49,11 +49,15 @@ fi
 build_env=()
 docker buildx version >/dev/null 2>&1 || build_env=(env DOCKER_BUILDKIT=0)  # the classic builder, without its notice
 mkdir -p build
+previous="$(docker image inspect --format '{{ .Id }}' "$tag" 2>/dev/null || true)"
 if ! "${build_env[@]}" docker build --build-arg BASE_IMAGE="$base" --build-arg EXTRA_PIP="$extra" \
     -f Dockerfile.coordinator -t "$tag" . > build/image.log 2>&1; then
   tail -n 40 build/image.log >&2
   echo "build-image: docker build failed (whole log: build/image.log)" >&2
   exit 1
 fi
+# The image this build replaced would stay behind untagged: remove it (unless a container uses it).
+current="$(docker image inspect --format '{{ .Id }}' "$tag")"
+[ -z "$previous" ] || [ "$previous" = "$current" ] || docker rmi "$previous" >/dev/null 2>&1 || true
 size="$(docker image inspect --format '{{ .Size }}' "$tag")"
 echo "build-image: $tag from $base in $(( $(date +%s) - t0 ))s, $(( size / 1000000 )) MB" >&2
