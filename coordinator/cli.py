@@ -11,9 +11,10 @@ from typing import Any, Sequence
 
 from coordinator import tokens
 from coordinator.client import ApiClient, ApiError
+from coordinator.models import TERMINAL_STATUSES
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-TERMINAL = ("completed", "failed", "error", "timed_out", "cancelled")
+TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
 
 def _client(args: argparse.Namespace) -> ApiClient:

@@ -7,7 +7,7 @@ start notices and results travel batched in one frame so throughput does not cos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import orjson
@@ -33,7 +33,7 @@ INT32 = (-(2 ** 31), 2 ** 31 - 1)
 REPORTABLE_OUTCOMES = frozenset({"passed", "failed", "error", "timed_out", "crashed"})
 
 
-class MessageType(str, Enum):
+class MessageType(StrEnum):
     # worker -> coordinator
     HELLO = "hello"
     HEARTBEAT = "heartbeat"
@@ -47,7 +47,7 @@ class MessageType(str, Enum):
     COMMAND = "command"
 
 
-class CommandName(str, Enum):
+class CommandName(StrEnum):
     CANCEL = "cancel"
     CLEANUP_RESOURCES = "cleanup_resources"
     RECONNECT = "reconnect"
@@ -55,7 +55,7 @@ class CommandName(str, Enum):
     DRAIN = "drain"
 
 
-class CloseCode(int, Enum):
+class CloseCode(IntEnum):
     """WebSocket close codes (4000-4999 are for applications)."""
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 4400

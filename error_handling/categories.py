@@ -1,11 +1,11 @@
 """The closed set of error categories (SPEC §6) and support for user-defined ones."""
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Iterable
 
 
-class ErrorCategory(str, Enum):
+class ErrorCategory(StrEnum):
     RESOURCE_ALLOCATION_ERROR = "resource_allocation_error"
     RESOURCE_CLEANUP_ERROR = "resource_cleanup_error"
     NETWORK_CONNECTION_ERROR = "network_connection_error"

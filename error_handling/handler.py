@@ -22,7 +22,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -47,7 +47,7 @@ _YIELD_EVERY = 1024
 _PUMP_CHUNK = 2048
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     RETRY = "retry"    # schedule another attempt after retry_delay
     FAILED = "failed"  # terminal: the test ran and failed (its verdict)
     ERROR = "error"    # terminal: could not run properly; retries exhausted or not retryable

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, OrderedDict, deque
-from enum import Enum
+from enum import Enum, StrEnum
 from hashlib import blake2b
 from typing import Any, Callable, Iterable, Mapping
 
@@ -45,7 +45,7 @@ _MAX_TAGS = 8             # tags per error kept for correlation
 _MAX_TAG_CHARS = 64
 
 
-class Trend(str, Enum):
+class Trend(StrEnum):
     NEW = "new"
     RISING = "rising"
     STEADY = "steady"
