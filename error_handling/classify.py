@@ -41,7 +41,10 @@ from error_handling.prefilter import may_match
 from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
                                  parse_rules, rules_from_iterable)
 
-__all__ = ["ClassificationRule", "Classifier", "Tier", "default_rules", "GENERIC_TYPE_NAMES"]
+__all__ = ["ClassificationRule", "Classifier", "Tier", "default_rules", "GENERIC_TYPE_NAMES",
+           "PRE_CLASSIFIED"]
+
+PRE_CLASSIFIED = "pre-classified"  # the "rule" of a category the report itself carried
 
 DEFAULT_RULE_FILES = ("dtf.json", "gpu.json", "system.json", "network.json", "python.json")
 _TRACEBACK_TAIL_CHARS = 3000
@@ -309,6 +312,10 @@ class Classifier:
         """(category, name of the deciding rule or None for UNKNOWN_ERROR)."""
         if not isinstance(info, ErrorInfo):
             info = normalize_error(info)
+        if info.category is not None and info.category != "unknown_error":
+            known = self._registry.get(info.category)
+            if known is not None:  # decided by whoever raised it (a custom category, dtf's own)
+                return known, PRE_CLASSIFIED
         ctx = info.context
         exc = info.exception
         tb = info.traceback

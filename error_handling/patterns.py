@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.templates import make_template, primary_line
 
-__all__ = ["ErrorAggregator", "Trend", "make_template", "primary_line", "pattern_id_for",
+__all__ = ["ErrorAggregator", "Trend", "cache_bound", "make_template", "primary_line", "pattern_id_for",
            "summarize_correlations"]
 
 _WILDCARD = "<*>"
@@ -53,6 +53,12 @@ class Trend(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def cache_bound(error_history_size: int) -> int:
+    """Entries a per-message cache may hold for a history of this size: a few per held error,
+    at most 4096, so memory follows ``error_history_size`` (50 held errors keep 200 messages)."""
+    return min(4096, max(64, 4 * int(error_history_size)))
 
 
 def pattern_id_for(template: str, category: str | None = None) -> str:
@@ -139,7 +145,7 @@ class ErrorAggregator:
 
     def __init__(self, similarity_threshold: float = 0.8, error_history_size: int = 1000, *,
                  clock: Callable[[], float] = time.time, window_seconds: float = 300.0,
-                 max_patterns: int | None = None, template_cache_size: int = 4096) -> None:
+                 max_patterns: int | None = None, template_cache_size: int | None = None) -> None:
         if not 0.0 < similarity_threshold <= 1.0:
             raise ValueError("similarity_threshold must be in (0, 1]")
         if error_history_size < 1:
@@ -153,7 +159,8 @@ class ErrorAggregator:
         if self.max_patterns < 1:
             raise ValueError("max_patterns must be at least 1")
         self._clock = clock
-        self._template_cache_size = max(0, int(template_cache_size))
+        self._template_cache_size = cache_bound(self.error_history_size) if template_cache_size is None \
+            else max(0, int(template_cache_size))
         self._history: deque[tuple] = deque()
         self._patterns: OrderedDict[str, _Pattern] = OrderedDict()   # least recently seen first
         self._exact: dict[tuple[str | None, str], _Pattern] = {}
