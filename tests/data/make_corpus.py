@@ -23,6 +23,8 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus_documented  # noqa: E402
+import corpus_formats  # noqa: E402
+import corpus_libraries  # noqa: E402
 import corpus_triggers as trig  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "error_corpus.jsonl"
@@ -49,7 +51,8 @@ class Corpus:
 
     def add(self, source: str, type_: str, message: str, category: str, pattern: str, *,
             traceback: str | None = None, exit_code: int | None = None, signal: int | None = None,
-            context: dict[str, Any] | None = None) -> None:
+            context: dict[str, Any] | None = None, library: str | None = None,
+            alternatives: list[str] | None = None) -> None:
         self._ids[pattern] += 1
         entry: dict[str, Any] = {"id": f"{source[0]}-{pattern}-{self._ids[pattern]}", "source": source,
                                  "type": type_, "message": self.clean(message)}
@@ -62,7 +65,10 @@ class Corpus:
         if context:
             entry["context"] = context
         entry["category"] = category
+        if alternatives:
+            entry["alternatives"] = [a for a in alternatives if a != category]
         entry["pattern"] = pattern
+        entry["library"] = library or library_of(pattern)
         self.entries.append(entry)
 
     def expect(self, fn: Callable[[], Any], category: str, pattern: str, *, context: dict[str, Any] | None = None,
@@ -76,7 +82,8 @@ class Corpus:
             if not optional:
                 raise RuntimeError(f"{pattern}: expected an error, got none")
 
-    def add_exc(self, exc: BaseException, category: str, pattern: str, *, context: dict[str, Any] | None = None) -> None:
+    def add_exc(self, exc: BaseException, category: str, pattern: str, *, context: dict[str, Any] | None = None,
+                library: str | None = None, alternatives: list[str] | None = None) -> None:
         cls = type(exc)
         name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
         message = str(exc)
@@ -89,7 +96,8 @@ class Corpus:
         signal = -exit_code if isinstance(exit_code, int) and exit_code < 0 else None
         text = "".join(tb.format_exception(exc))
         self.add("triggered", name, message, category, pattern, traceback=text,
-                 exit_code=exit_code if isinstance(exit_code, int) else None, signal=signal, context=context)
+                 exit_code=exit_code if isinstance(exit_code, int) else None, signal=signal, context=context,
+                 library=library, alternatives=alternatives)
 
     def add_child(self, report: dict[str, Any], category: str, pattern: str, *, context: dict[str, Any] | None = None) -> None:
         self.add("triggered", report["type"], report["message"], category, pattern, traceback=report.get("traceback"),
@@ -101,6 +109,32 @@ class Corpus:
         if not text:
             raise RuntimeError(f"{pattern}: nothing on stderr")
         self.add("triggered", type_, text, category, pattern, exit_code=out.returncode or None)
+
+
+# The library or tool that printed each report of the first corpus, by its pattern's prefix
+# (first match wins); later generators name their library themselves.
+_LIBRARY_PREFIXES = [
+    ("aiohttp-", "aiohttp"), ("ws-", "aiohttp"), ("asyncio-", "asyncio"), ("task-destroyed", "asyncio"),
+    ("pytest-", "pytest"), ("pip-", "pip"), ("requests-", "requests"), ("urllib-", "urllib"),
+    ("json-", "json"), ("toml-", "tomllib"), ("yaml-", "pyyaml"), ("ini-", "configparser"),
+    ("websocket", "websockets"), ("cublas-", "torch"), ("cudnn-", "torch"), ("cuda-", "torch"),
+    ("torch-", "torch"), ("hip-", "torch-rocm"), ("mps-", "torch-mps"), ("webgpu-", "webgpu"),
+    ("xid-", "nvidia-xid"), ("nvidia-smi", "nvidia-smi"), ("nvml-", "nvidia-smi"), ("gpu-", "nvidia-smi"),
+    ("nccl-", "nccl"), ("oom-kill", "linux-kernel"), ("segfault-", "linux-kernel"), ("illegal-instruction", "linux-kernel"),
+    ("k8s-", "kubernetes"), ("tls-", "ssl"), ("socket-", "socket"), ("dns-", "socket"), ("connection-reset", "socket"),
+    ("bind-", "socket"), ("emfile-socket", "socket"), ("died-", "subprocess"), ("subprocess-", "subprocess"),
+    ("command-nonzero", "subprocess"), ("exec-format", "subprocess"), ("bash-", "bash"), ("sh-", "sh"),
+    ("broken-process-pool", "concurrent.futures"), ("queue-full", "queue"), ("leaked-", "multiprocessing"),
+    ("shared-object", "ctypes"), ("step-over-budget", "dtf"), ("throughput-below", "dtf"), ("worker-", "dtf"),
+    ("task-queue-full", "dtf"), ("rm-", "coreutils"), ("unknown-", "python"),
+]
+
+
+def library_of(pattern: str) -> str:
+    for prefix, library in _LIBRARY_PREFIXES:
+        if pattern.startswith(prefix):
+            return library
+    return "python"  # builtins and the os module: ValueError, OSError errnos, imports
 
 
 PYTEST_CASES: list[tuple[str, dict[str, str], list[str], str]] = [
@@ -183,11 +217,17 @@ def main() -> int:
             before = len(corpus.entries)
             step(corpus)
             print(f"{step.__name__}: {len(corpus.entries) - before} entries", file=sys.stderr)
+        before = len(corpus.entries)
+        corpus_libraries.add_libraries(corpus)
+        print(f"add_libraries: {len(corpus.entries) - before} entries", file=sys.stderr)
         corpus_documented.add_documented(corpus)
+        corpus_formats.add_formats(corpus)
     with OUT.open("w") as f:
         for entry in corpus.entries:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
     sources = Counter(e["source"] for e in corpus.entries)
+    libraries = Counter(e["library"] for e in corpus.entries)
+    print(f"{len(libraries)} libraries/tools: {dict(sorted(libraries.items()))}", file=sys.stderr)
     print(f"wrote {len(corpus.entries)} entries ({dict(sources)}), "
           f"{len({e['pattern'] for e in corpus.entries})} patterns, to {OUT.name}", file=sys.stderr)
     return 0
