@@ -367,9 +367,12 @@ def test_corpus_shape() -> None:
 
 
 def test_corpus_accuracy(clf: Classifier) -> None:
+    """Fitted, not held out (the rules and the shipped model saw these): a regression guard.
+    bench/classify.py measures leave-source-out accuracy."""
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for entry in _corpus():
-        per[entry["category"]][0] += clf.classify(entry).value == entry["category"]
+        report = {k: v for k, v in entry.items() if k not in ("category", "alternatives", "pattern")}
+        per[entry["category"]][0] += clf.classify(report).value == entry["category"]
         per[entry["category"]][1] += 1
     right = sum(r for r, _ in per.values())
     total = sum(t for _, t in per.values())
