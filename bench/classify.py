@@ -140,7 +140,7 @@ def evaluate(entries: list[dict], k: int, verbose: bool) -> None:
             model_only[0] += label == category
             model_only[1] += 1
             abstained += got.value == "unknown_error" and category != "unknown_error"
-            labels.append(entry["pattern"])
+            labels.append(f"{index}:{entry['pattern']}")  # grouped within the fold: a label per fold
             ours.append(f"{index}:{aggregator.add_error(report, category=got)}")
         found = drain(text_of(e) for e in held)
         if found is not None:

@@ -6,7 +6,12 @@ template is compared token by token with the patterns of the same category and t
 (like Drain's length buckets); two tokens match when equal, when the pattern has a wildcard
 there, or when both are masks (``<NUM>`` vs ``<STR>``: both are parameters). It joins the most
 similar pattern when ``matches / tokens >= similarity_threshold``; the positions that differ
-become ``<*>`` in the pattern's shown template. Otherwise it founds a new pattern.
+become ``<*>`` in the pattern's shown template. When no pattern of its length is that close,
+patterns of nearby lengths are aligned with it (``align``: longest common subsequence, as
+Spell does; a run of differing tokens is one differing parameter and one ``<*>``), with the
+same threshold on aligned / (aligned + differing runs). Templates that differ in an error code
+(SIGSEGV, ENOSPC, a CONSTANT_NAME, a number masking kept: Xid 79, HTTP 503) never join.
+Otherwise it founds a new pattern.
 
 Pattern ids are ``"pat-" + blake2b(category, founding template)``: the same failure gets the same
 id in every process, whatever arrived before it. A template that joined an existing pattern gets
@@ -41,6 +46,7 @@ __all__ = ["ErrorAggregator", "Trend", "cache_bound", "make_template", "primary_
 _WILDCARD = "<*>"
 _MAX_VARIANTS = 16        # exact templates remembered per pattern
 _MAX_CANDIDATES = 256     # patterns compared when a new template arrives
+_MAX_OTHER_LENGTH = 64    # patterns of other lengths aligned when none of its own length is close
 _MAX_TAGS = 8             # tags per error kept for correlation
 _MAX_TAG_CHARS = 64
 
@@ -76,14 +82,86 @@ def _is_mask(token: str) -> bool:
 _CODE_RE = re.compile(r"\bSIG[A-Z]{2,}\b|\bE[A-Z]{3,}\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]\b")
 
 
+_DIGIT_RE = re.compile(r"\d")
+
+
+def _is_code(token: str) -> bool:
+    # Masking leaves digits only in codes it protects (Xid 79, HTTP 503): they name the error too.
+    return _CODE_RE.search(token) is not None or _DIGIT_RE.search(token) is not None
+
+
+def _tokens_match(a: str, b: str) -> bool:
+    return a == b or a == _WILDCARD or (_is_mask(a) and _is_mask(b))
+
+
 def _similarity(pattern_tokens: list[str], tokens: list[str]) -> float:
     same = 0
     for a, b in zip(pattern_tokens, tokens):
         if a == b or a == _WILDCARD or (_is_mask(a) and _is_mask(b)):
             same += 1
-        elif _CODE_RE.search(a) or _CODE_RE.search(b):
+        elif _is_code(a) or _is_code(b):
             return 0.0
     return same / len(tokens)
+
+
+def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str]]:
+    """Similarity of templates of different lengths, and the merged template (Spell's LCS).
+
+    Tokens are aligned by their longest common subsequence; each maximal run of unaligned
+    tokens is one parameter that differs (``by server`` / ``by remote host``: one), and becomes
+    one ``<*>``. A run the pattern already holds as ``<*>`` is absorbed. Similarity is
+    aligned / (aligned + differing runs): with equal lengths and isolated differences it is the
+    share of equal positions, the same measure as for templates of one length. A run with an
+    error code in it (SIGSEGV, ENOSPC, Xid 79) makes the similarity 0.
+    """
+    n, m = len(pattern_tokens), len(tokens)
+    dp = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        row, below = dp[i], dp[i + 1]
+        a = pattern_tokens[i]
+        for j in range(m - 1, -1, -1):
+            row[j] = below[j + 1] + 1 if _tokens_match(a, tokens[j]) else max(below[j], row[j + 1])
+    merged: list[str] = []
+    aligned = runs = 0
+    gap_a: list[str] = []
+    gap_b: list[str] = []
+
+    def close() -> bool:
+        nonlocal aligned, runs
+        if not gap_a and not gap_b:
+            return True
+        if any(_is_code(t) for t in gap_a) or any(_is_code(t) for t in gap_b):
+            return False
+        if gap_a and all(t == _WILDCARD for t in gap_a):
+            aligned += 1  # the pattern's wildcard takes this run
+        else:
+            runs += 1
+        merged.append(_WILDCARD)
+        gap_a.clear()
+        gap_b.clear()
+        return True
+
+    i = j = 0
+    while i < n and j < m:
+        a, b = pattern_tokens[i], tokens[j]
+        if _tokens_match(a, b) and dp[i][j] == dp[i + 1][j + 1] + 1:
+            if not close():
+                return 0.0, pattern_tokens
+            merged.append(a if a == b else _WILDCARD)
+            aligned += 1
+            i += 1
+            j += 1
+        elif dp[i + 1][j] >= dp[i][j + 1]:
+            gap_a.append(a)
+            i += 1
+        else:
+            gap_b.append(b)
+            j += 1
+    gap_a.extend(pattern_tokens[i:])
+    gap_b.extend(tokens[j:])
+    if not close():
+        return 0.0, pattern_tokens
+    return (aligned / (aligned + runs) if aligned + runs else 0.0), merged
 
 
 class _Pattern:
@@ -199,11 +277,53 @@ class ErrorAggregator:
                 best, best_score = candidate, score
         if best is not None and best_score >= self.similarity_threshold:
             best.tokens = [a if a == b else _WILDCARD for a, b in zip(best.tokens, tokens)]
-            if len(best.variants) < _MAX_VARIANTS:
-                best.variants.add(template)
-                self._exact[(category, template)] = best
-            return best
+            return self._remember(best, category, template)
+        best, merged = self._find_other_length(category, tokens)
+        if best is not None:
+            key = (category, len(best.tokens))
+            self._buckets[key].pop(best.pattern_id, None)
+            if not self._buckets[key]:
+                del self._buckets[key]
+            best.tokens = merged
+            self._buckets.setdefault((category, len(merged)), {})[best.pattern_id] = best
+            return self._remember(best, category, template)
         return self._create(pattern_id_for(template, category), category, template, tokens)
+
+    def _remember(self, pattern: _Pattern, category: str | None, template: str) -> _Pattern:
+        if len(pattern.variants) < _MAX_VARIANTS:
+            pattern.variants.add(template)
+            self._exact[(category, template)] = pattern
+        return pattern
+
+    def _find_other_length(self, category: str | None, tokens: list[str]) -> tuple[_Pattern | None, list[str]]:
+        """The most similar pattern of another length (``align``), if it reaches the threshold."""
+        n = len(tokens)
+        spread = max(3, n // 3)
+        wanted = set(tokens)
+        threshold = self.similarity_threshold
+        best: _Pattern | None = None
+        best_score, best_merged = 0.0, tokens
+        checked = 0
+        for length in range(max(1, n - spread), n + spread + 1):
+            if length == n:
+                continue
+            bucket = self._buckets.get((category, length))
+            if not bucket:
+                continue
+            for candidate in reversed(bucket.values()):
+                if checked >= _MAX_OTHER_LENGTH:
+                    break
+                checked += 1
+                # a cheap bound first: too few tokens in common cannot reach the threshold
+                common = len(wanted.intersection(candidate.tokens))
+                if common < threshold * min(n, length) - 2:
+                    continue
+                score, merged = align(candidate.tokens, tokens)
+                if score > best_score:
+                    best, best_score, best_merged = candidate, score, merged
+        if best is not None and best_score >= threshold:
+            return best, best_merged
+        return None, tokens
 
     def _create(self, pattern_id: str, category: str | None, template: str, tokens: list[str]) -> _Pattern:
         pattern = self._patterns.get(pattern_id)

@@ -1,6 +1,8 @@
 """Message templates: pick the line that names the failure, mask its parameters.
 
-``make_template("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; ...)")`` gives
+Masked: timestamps, URLs, uuids, PCI ids, IPs and ports, hex, host names (after "host", in
+user@host, dotted names under a common suffix), paths, ids, long hex, sizes with units, durations,
+numbers, quoted values. ``make_template("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; ...)")`` gives
 ``"CUDA out of memory. Tried to allocate <SIZE> (GPU <NUM>; ...)"``: two failures that differ only
 in their parameters get the same template, which is what the pattern grouping builds on.
 """
@@ -47,7 +49,9 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"\bPCI:[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}(?:\.[0-7])?|\b[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b", re.I, "<PCI>"),
     (r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])|\[[0-9a-f:]*:[0-9a-f:]*\](?::\d{1,5})?|(?<![\w:])::1\b", re.I, "<IP>"),
     (r"\b0x[0-9a-f][0-9a-f_]*\b", re.I, "<HEX>"),
-    (r"(?<=\bhost )[\w.-]+(?=:\d)|(?<=\bhost=)[\w.-]+", 0, "<HOST>"),
+    (r"(?<=\bhost )[\w.-]+|(?<=\bhost=)[\w.-]+|(?<=\bhostname )[\w.-]+|\b[\w.-]+@(?=[\w-])[\w.-]*[\w-]"
+     r"|\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:com|org|net|io|ai|dev|local|internal|lan|cloud|edu|gov|example|invalid)\b",
+     re.I, "<HOST>"),
     (r"[A-Za-z]:\\[^\s'\"]+|(?<![\w/.<>-])(?:\.{1,2})?/[\w.@%+~-]+(?:/[\w.@%+~-]*)*"
      r"|\b[\w.-]+(?:/[\w.-]+)*\.(?:py|pyc|json|toml|ya?ml|txt|cfg|ini|log|sh|csv|dat|cu|cpp|c|h)\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
     (r"\b((?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
@@ -71,7 +75,7 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...]]] = [
     (False, (":",)),                # PCI
     (False, (".", ":")),            # IP (dotted quad, [v6], ::1)
     (False, ("0x", "0X")),          # 0x hex
-    (False, ("host",)),             # host names
+    (False, ("host", "@", ".")),    # host names: after "host", user@host, dotted names with a known suffix
     (False, ("/", "\\", ".")),      # paths
     (True, ()),                     # ids (need a digit)
     (True, ()),                     # long hex (needs a digit)
