@@ -93,6 +93,30 @@ def known_bases(qualified: str) -> tuple[str, ...]:
     return _BASES.get(qualified, ())
 
 
+_FRAMES_KEPT = 2  # indented lines kept before each exception line: the innermost frame and its code
+
+
+def traceback_essence(tail: str) -> str:
+    """What of a traceback the rules read: its unindented lines (exception lines, "During
+    handling ..." headers) and the innermost frame before each exception line. The outer frames'
+    file and code lines name the caller, not the failure, and made most of a first sight's cost
+    (every rule's needles scanned through kilobytes of frames)."""
+    lines = tail.split("\n")
+    keep: list[str] = []
+    pending: list[str] = []
+    for line in lines:
+        if line.startswith((" ", "\t")):
+            pending.append(line)
+            if len(pending) > _FRAMES_KEPT:
+                pending.pop(0)
+        else:
+            keep.extend(pending)
+            pending.clear()
+            keep.append(line)
+    keep.extend(pending)
+    return "\n".join(keep)
+
+
 def _type_names(qualified: str) -> list[str]:
     """``a.b.C`` -> ``["a.b.C", "b.C", "C"]``: rules may name a type by any dotted suffix."""
     parts = qualified.split(".")
@@ -133,7 +157,7 @@ class _Facts:
         self.mro_len = max(self.type_ranks.values(), default=0) + 1
         text = info.message or ""
         if info.traceback:
-            text = f"{text}\n{info.traceback[-_TRACEBACK_TAIL_CHARS:]}"
+            text = f"{text}\n{traceback_essence(info.traceback[-_TRACEBACK_TAIL_CHARS:])}"
         self.text = text
         self.lowered = text.lower()  # for the rules' literal prefilters
         errno = info.errno

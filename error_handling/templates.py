@@ -41,6 +41,8 @@ _ARGV_RE = re.compile(r"""'?\[(?:(?:'[^'\n]*'|"[^"\n]*")(?:, )?)+\]'?""")
 _QUOTED_RE = re.compile(r"""(?<![\w\\])'([^'\n]{0,200})'(?!\w)|(?<![\w\\])"([^"\n]{0,200})"(?!\w)""")
 _PHRASE_RE = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")
 
+_TLDS = ("com", "org", "net", "io", "ai", "dev", "local", "internal", "lan", "cloud", "edu", "gov", "example", "invalid")
+
 _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r in (
     (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", 0, "<TS>"),
     (r"\b\d\d:\d\d:\d\d(?:\.\d+)?\b", 0, "<TS>"),
@@ -49,9 +51,9 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"\bPCI:[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}(?:\.[0-7])?|\b[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b", re.I, "<PCI>"),
     (r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])|\[[0-9a-f:]*:[0-9a-f:]*\](?::\d{1,5})?|(?<![\w:])::1\b", re.I, "<IP>"),
     (r"\b0x[0-9a-f][0-9a-f_]*\b", re.I, "<HEX>"),
-    (r"(?<=\bhost )[\w.-]+|(?<=\bhost=)[\w.-]+|(?<=\bhostname )[\w.-]+|\b[\w.-]+@(?=[\w-])[\w.-]*[\w-]"
-     r"|\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:com|org|net|io|ai|dev|local|internal|lan|cloud|edu|gov|example|invalid)\b",
-     re.I, "<HOST>"),
+    (r"(?<=\bhost )[\w.-]+|(?<=\bhost=)[\w.-]+|(?<=\bhostname )[\w.-]+", re.I, "<HOST>"),
+    (r"\b[\w.-]+@(?=[\w-])[\w.-]*[\w-]", 0, "<HOST>"),
+    (r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + "|".join(_TLDS) + r")\b", 0, "<HOST>"),
     (r"[A-Za-z]:\\[^\s'\"]+|(?<![\w/.<>-])(?:\.{1,2})?/[\w.@%+~-]+(?:/[\w.@%+~-]*)*"
      r"|\b[\w.-]+(?:/[\w.-]+)*\.(?:py|pyc|json|toml|ya?ml|txt|cfg|ini|log|sh|csv|dat|cu|cpp|c|h)\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
     (r"\b((?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
@@ -75,7 +77,9 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...]]] = [
     (False, (":",)),                # PCI
     (False, (".", ":")),            # IP (dotted quad, [v6], ::1)
     (False, ("0x", "0X")),          # 0x hex
-    (False, ("host", "@", ".")),    # host names: after "host", user@host, dotted names with a known suffix
+    (False, ("host", "Host", "HOST")),  # host names: after "host"
+    (False, ("@",)),                # user@host
+    (False, tuple(f".{tld}" for tld in _TLDS)),  # dotted names under a common suffix
     (False, ("/", "\\", ".")),      # paths
     (True, ()),                     # ids (need a digit)
     (True, ()),                     # long hex (needs a digit)
