@@ -46,6 +46,7 @@ __all__ = ["ErrorAggregator", "Trend", "cache_bound", "make_template", "primary_
 _WILDCARD = "<*>"
 _MAX_VARIANTS = 16        # exact templates remembered per pattern
 _MAX_CANDIDATES = 256     # patterns compared when a new template arrives
+_MAX_PARAMETER_TOKENS = 3  # a differing run up to this long is one parameter (a host name in words)
 _MAX_OTHER_LENGTH = 64    # patterns of other lengths aligned when none of its own length is close
 _MAX_TAGS = 8             # tags per error kept for correlation
 _MAX_TAG_CHARS = 64
@@ -94,6 +95,12 @@ def _tokens_match(a: str, b: str) -> bool:
     return a == b or a == _WILDCARD or (_is_mask(a) and _is_mask(b))
 
 
+def _aligns(a: str, b: str) -> bool:
+    # In an alignment a wildcard stands for a run, not one token: it is never aligned itself
+    # but absorbs the (short) run facing it.
+    return a != _WILDCARD and (a == b or (_is_mask(a) and _is_mask(b)))
+
+
 def _similarity(pattern_tokens: list[str], tokens: list[str]) -> float:
     same = 0
     for a, b in zip(pattern_tokens, tokens):
@@ -108,8 +115,10 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
     """Similarity of templates of different lengths, and the merged template (Spell's LCS).
 
     Tokens are aligned by their longest common subsequence; each maximal run of unaligned
-    tokens is one parameter that differs (``by server`` / ``by remote host``: one), and becomes
-    one ``<*>``. A run the pattern already holds as ``<*>`` is absorbed. Similarity is
+    tokens of at most ``_MAX_PARAMETER_TOKENS`` is one parameter that differs (``by server`` /
+    ``by remote host``: one), and becomes one ``<*>``; a longer run is that many differing tokens
+    (it is wording, not a parameter). A short run the pattern already holds as ``<*>`` is
+    absorbed. Similarity is
     aligned / (aligned + differing runs): with equal lengths and isolated differences it is the
     share of equal positions, the same measure as for templates of one length. A run with an
     error code in it (SIGSEGV, ENOSPC, Xid 79) makes the similarity 0.
@@ -120,7 +129,7 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
         row, below = dp[i], dp[i + 1]
         a = pattern_tokens[i]
         for j in range(m - 1, -1, -1):
-            row[j] = below[j + 1] + 1 if _tokens_match(a, tokens[j]) else max(below[j], row[j + 1])
+            row[j] = below[j + 1] + 1 if _aligns(a, tokens[j]) else max(below[j], row[j + 1])
     merged: list[str] = []
     aligned = runs = 0
     gap_a: list[str] = []
@@ -132,7 +141,10 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
             return True
         if any(_is_code(t) for t in gap_a) or any(_is_code(t) for t in gap_b):
             return False
-        if gap_a and all(t == _WILDCARD for t in gap_a):
+        longest = max(len(gap_a), len(gap_b))
+        if longest > _MAX_PARAMETER_TOKENS:
+            runs += longest  # too long for one parameter: every token of it differs
+        elif gap_a and all(t == _WILDCARD for t in gap_a):
             aligned += 1  # the pattern's wildcard takes this run
         else:
             runs += 1
@@ -144,7 +156,7 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
     i = j = 0
     while i < n and j < m:
         a, b = pattern_tokens[i], tokens[j]
-        if _tokens_match(a, b) and dp[i][j] == dp[i + 1][j + 1] + 1:
+        if _aligns(a, b) and dp[i][j] == dp[i + 1][j + 1] + 1:
             if not close():
                 return 0.0, pattern_tokens
             merged.append(a if a == b else _WILDCARD)
@@ -298,7 +310,7 @@ class ErrorAggregator:
     def _find_other_length(self, category: str | None, tokens: list[str]) -> tuple[_Pattern | None, list[str]]:
         """The most similar pattern of another length (``align``), if it reaches the threshold."""
         n = len(tokens)
-        spread = max(3, n // 3)
+        spread = max(4, n // 2)
         wanted = set(tokens)
         threshold = self.similarity_threshold
         best: _Pattern | None = None

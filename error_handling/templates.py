@@ -49,10 +49,10 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.I, "<URL>"),
     (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I, "<UUID>"),
     (r"\bPCI:[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}(?:\.[0-7])?|\b[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b", re.I, "<PCI>"),
+    (r"\b[\w.-]+@(?=[\w-])[\w.-]*[\w-]", 0, "<HOST>"),  # user@host, before the IP mask takes its address
     (r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])|\[[0-9a-f:]*:[0-9a-f:]*\](?::\d{1,5})?|(?<![\w:])::1\b", re.I, "<IP>"),
     (r"\b0x[0-9a-f][0-9a-f_]*\b", re.I, "<HEX>"),
     (r"(?<=\bhost )[\w.-]+|(?<=\bhost=)[\w.-]+|(?<=\bhostname )[\w.-]+", re.I, "<HOST>"),
-    (r"\b[\w.-]+@(?=[\w-])[\w.-]*[\w-]", 0, "<HOST>"),
     (r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + "|".join(_TLDS) + r")\b", 0, "<HOST>"),
     (r"[A-Za-z]:\\[^\s'\"]+|(?<![\w/.<>-])(?:\.{1,2})?/[\w.@%+~-]+(?:/[\w.@%+~-]*)*"
      r"|\b[\w.-]+(?:/[\w.-]+)*\.(?:py|pyc|json|toml|ya?ml|txt|cfg|ini|log|sh|csv|dat|cu|cpp|c|h)\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
@@ -75,10 +75,10 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...]]] = [
     (False, ("://",)),              # URL
     (False, ("-",)),                # uuid
     (False, (":",)),                # PCI
+    (False, ("@",)),                # user@host
     (False, (".", ":")),            # IP (dotted quad, [v6], ::1)
     (False, ("0x", "0X")),          # 0x hex
     (False, ("host", "Host", "HOST")),  # host names: after "host"
-    (False, ("@",)),                # user@host
     (False, tuple(f".{tld}" for tld in _TLDS)),  # dotted names under a common suffix
     (False, ("/", "\\", ".")),      # paths
     (True, ()),                     # ids (need a digit)
