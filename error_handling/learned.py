@@ -25,7 +25,9 @@ class LinearModel:
 
     def __init__(self, classes: Sequence[str], bias: Sequence[float],
                  weights: Mapping[str, Iterable[tuple[int, float]]], *, floor: float = DEFAULT_FLOOR,
-                 meta: Mapping[str, Any] | None = None) -> None:
+                 meta: Mapping[str, Any] | None = None, check: bool = True) -> None:
+        """``check=False`` takes ``weights`` as they are (lists of [class index, weight] pairs from
+        a file ``from_dict`` has read): converting and checking 20,000 pairs was most of a load."""
         if len(classes) != len(bias) or not classes:
             raise ValueError("a model needs one bias per class and at least one class")
         if not 0.0 <= floor <= 1.0:
@@ -33,13 +35,16 @@ class LinearModel:
         self.classes = tuple(classes)
         self.bias = tuple(float(b) for b in bias)
         n = len(self.classes)
-        table: dict[str, tuple[tuple[int, float], ...]] = {}
-        for feature, pairs in weights.items():
-            row = tuple((int(i), float(w)) for i, w in pairs)
-            if any(not 0 <= i < n for i, _ in row):
-                raise ValueError(f"feature {feature!r}: class index out of range")
-            table[feature] = row
-        self.weights = table
+        if check:
+            table: dict[str, Any] = {}
+            for feature, pairs in weights.items():
+                row = tuple((int(i), float(w)) for i, w in pairs)
+                if any(not 0 <= i < n for i, _ in row):
+                    raise ValueError(f"feature {feature!r}: class index out of range")
+                table[feature] = row
+            self.weights = table
+        else:
+            self.weights = dict(weights)
         self.floor = float(floor)
         self.meta = dict(meta or {})
 
@@ -77,8 +82,15 @@ class LinearModel:
     def from_dict(cls, data: Mapping[str, Any]) -> "LinearModel":
         if not isinstance(data, Mapping) or data.get("format") != "dtf-linear-model/1":
             raise ValueError("not a dtf linear model (format dtf-linear-model/1)")
-        return cls(data["classes"], data["bias"], data["weights"], floor=float(data.get("floor", DEFAULT_FLOOR)),
-                   meta=data.get("meta"))
+        classes, weights = data["classes"], data["weights"]
+        if not isinstance(weights, Mapping) or not isinstance(classes, list):
+            raise ValueError("a model's classes must be a list and its weights a mapping")
+        # one pass over the pairs' class indices (fast in C) instead of checking pair by pair
+        indices = [pair[0] for row in weights.values() for pair in row]
+        if indices and (min(indices) < 0 or max(indices) >= len(classes)):
+            raise ValueError("a weight's class index is out of range")
+        return cls(classes, data["bias"], weights, floor=float(data.get("floor", DEFAULT_FLOOR)),
+                   meta=data.get("meta"), check=False)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import corpus_blind  # noqa: E402
 import corpus_documented  # noqa: E402
 import corpus_formats  # noqa: E402
 import corpus_libraries  # noqa: E402
@@ -222,6 +223,8 @@ def main() -> int:
         print(f"add_libraries: {len(corpus.entries) - before} entries", file=sys.stderr)
         corpus_documented.add_documented(corpus)
         corpus_formats.add_formats(corpus)
+        corpus_blind.add_blind(corpus)
+        corpus_blind.add_blind_2(corpus)
     with OUT.open("w") as f:
         for entry in corpus.entries:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
