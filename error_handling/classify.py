@@ -5,7 +5,7 @@
 2. **User rules** added with ``add_rule(rule)`` (``first=True``, the default).
 3. **Code tables** (``knowledge/codes.json``, ``error_handling.codes``): NVIDIA Xid numbers, DCGM
    failure codes, CUDA/HIP runtime and driver error names, cuDNN/cuBLAS statuses, NCCL results,
-   onnxruntime and gRPC status codes, signals named in the text.
+   onnxruntime and gRPC status codes.
 4. **Confident default rules** (``rules/*.json``): message rules marked ``overrides_type``, specific
    exception types (and their bases: the live MRO, or ``knowledge/bases.json`` for a report that
    only names its type) and errno, message regexes, exit code / signal.

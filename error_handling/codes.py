@@ -1,5 +1,7 @@
 """Code tables: a code a tool prints names its error exactly (NVIDIA Xid 79, DCGM_FR_NVLINK_DOWN,
-cudaErrorNoDevice, CUDNN_STATUS_ALLOC_FAILED, gRPC StatusCode.UNAVAILABLE, a signal number).
+cudaErrorNoDevice, CUDNN_STATUS_ALLOC_FAILED, gRPC StatusCode.UNAVAILABLE). They run before the
+type rules, so only codes that name the error belong here: a signal named in a message (a
+timeout's process group "killed with SIGTERM") is context, left to the message rules.
 
 Each table in ``knowledge/codes.json`` has regexes that capture a code and a map from code to
 category. ``CodeTables.decide(text)`` returns the category of the first table, in file order,

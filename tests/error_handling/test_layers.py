@@ -32,11 +32,22 @@ def clf() -> Classifier:
     ("operation cuInit(0) failed: CUDA_ERROR_NO_DEVICE", C.HARDWARE_AVAILABILITY_ERROR, "cuda-driver:CUDA_ERROR_NO_DEVICE"),
     ("RuntimeError: HIP error: hipErrorOutOfMemory", C.RESOURCE_ALLOCATION_ERROR, "hip-runtime:hipErrorOutOfMemory"),
     ("status = StatusCode.DEADLINE_EXCEEDED", C.NETWORK_TIMEOUT_ERROR, "grpc-status:DEADLINE_EXCEEDED"),
-    ("traceback : Signal 9 (SIGKILL) received by PID 4242", C.RESOURCE_ALLOCATION_ERROR, "signal-in-text:SIGKILL"),
-    ("mpirun noticed that process rank 3 exited on signal 11 (Segmentation fault).", C.WORKER_CRASH_ERROR, "signal-in-text:11"),
 ])
 def test_code_tables_decide_by_the_code(clf: Classifier, text: str, category: C, code: str) -> None:
     assert clf.explain({"type": "", "message": text}) == (category, f"code:{code}")
+
+
+def test_a_signal_named_in_the_text_is_read_after_the_type() -> None:
+    # a timeout whose process group got SIGTERM is a timeout: signals in text are message rules,
+    # which come after specific types (a code table would have come before them)
+    clf = Classifier()
+    report = {"type": "TimeoutError", "message": "chaos hang exceeded its timeout of 1.5 s; process group killed "
+                                                 "with SIGTERM", "signal": 15}
+    assert clf.classify(report) is C.NETWORK_TIMEOUT_ERROR
+    assert clf.classify({"type": "", "message": "traceback : Signal 9 (SIGKILL) received by PID 4242"}) \
+        is C.RESOURCE_ALLOCATION_ERROR
+    assert clf.classify({"type": "", "message": "mpirun noticed that process rank 3 exited on signal 11 "
+                                                "(Segmentation fault)."}) is C.WORKER_CRASH_ERROR
 
 
 def test_a_code_the_table_does_not_know_decides_nothing() -> None:
