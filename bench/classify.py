@@ -12,7 +12,8 @@ the held-out figure is an upper bound for what they do on errors nobody looked a
 Accuracy counts the primary label; ``defensible`` also accepts the alternatives a report lists.
 Grouping is scored per held-out fold (a fresh aggregator, categories from that fold's classifier)
 against the ``pattern`` labels: grouping accuracy (GA, LogPAI: an error counts when its group is
-exactly its label's set), the adjusted Rand index and pairwise F1. Drain3 gets the same held-out
+exactly its label's set), the adjusted Rand index and pairwise F1; "by traceback" is the
+aggregator with ``group_by_traceback`` (Sentry's type + innermost application frames) on. Drain3 gets the same held-out
 text (``"Type: first line"``) with masking of numbers, hex, IPs, paths, sizes and durations.
 """
 from __future__ import annotations
@@ -116,6 +117,7 @@ def evaluate(entries: list[dict], k: int, verbose: bool) -> None:
     abstained = 0
     labels: list[str] = []
     ours: list[str] = []
+    frames: list[str] = []
     drains: list[str] = []
     misses = []
     for index, held in enumerate(folds):
@@ -124,6 +126,7 @@ def evaluate(entries: list[dict], k: int, verbose: bool) -> None:
         model = train(fitted)
         classifier = Classifier(model=model)
         aggregator = ErrorAggregator(similarity_threshold=0.8, error_history_size=100_000)
+        by_frames = ErrorAggregator(similarity_threshold=0.8, error_history_size=100_000, group_by_traceback=True)
         for entry in held:
             report = as_report(entry)
             got, rule = classifier.explain(report)
@@ -142,6 +145,7 @@ def evaluate(entries: list[dict], k: int, verbose: bool) -> None:
             abstained += got.value == "unknown_error" and category != "unknown_error"
             labels.append(f"{index}:{entry['pattern']}")  # grouped within the fold: a label per fold
             ours.append(f"{index}:{aggregator.add_error(report, category=got)}")
+            frames.append(f"{index}:{by_frames.add_error(report, category=got)}")
         found = drain(text_of(e) for e in held)
         if found is not None:
             drains.extend(f"{index}:{c}" for c in found)
@@ -161,7 +165,8 @@ def evaluate(entries: list[dict], k: int, verbose: bool) -> None:
         for miss in sorted(misses):
             print("  miss:", *miss)
     print(f"grouping, held out per fold, against {len(set(labels))} pattern labels ({len(labels)} reports):")
-    results = {"ours (ErrorAggregator)": grouping_scores(labels, ours)}
+    results = {"ours (ErrorAggregator)": grouping_scores(labels, ours),
+               "ours, by traceback": grouping_scores(labels, frames)}
     if drains:
         results["drain3 + masking"] = grouping_scores(labels, drains)
     for name, s in results.items():

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Mapping
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.templates import make_template, primary_line
 
-__all__ = ["ErrorAggregator", "Trend", "cache_bound", "make_template", "primary_line", "pattern_id_for",
+__all__ = ["ErrorAggregator", "Trend", "cache_bound", "traceback_fingerprint", "make_template", "primary_line", "pattern_id_for",
            "summarize_correlations"]
 
 _WILDCARD = "<*>"
@@ -50,6 +50,25 @@ _MAX_PARAMETER_TOKENS = 3  # a differing run up to this long is one parameter (a
 _MAX_OTHER_LENGTH = 64    # patterns of other lengths aligned when none of its own length is close
 _MAX_TAGS = 8             # tags per error kept for correlation
 _MAX_TAG_CHARS = 64
+
+
+_FRAME_RE = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)', re.M)
+_LIBRARY_PATH_RE = re.compile(r"site-packages|dist-packages|[/\\]lib[/\\]python\d|^<frozen|^<string>")
+_APP_FRAMES = 2
+
+
+def traceback_fingerprint(error_type: str, traceback: str) -> str | None:
+    """``"Type @ file.py:function < file.py:caller"``: the exception type and the innermost
+    frames of the application (not of installed libraries or the standard library), Sentry's
+    grouping; None when the traceback shows no application frame."""
+    frames = [(path, func) for path, func in _FRAME_RE.findall(traceback)
+              if not _LIBRARY_PATH_RE.search(path)]
+    if not frames:
+        return None
+    inner = frames[-_APP_FRAMES:][::-1]
+    short = (error_type or "").rsplit(".", 1)[-1] or "Error"
+    parts = [f"{path.replace(chr(92), '/').rsplit('/', 1)[-1]}:{func}" for path, func in inner]
+    return f"{short} @ {' < '.join(parts)}"
 
 
 class Trend(str, Enum):
@@ -235,7 +254,11 @@ class ErrorAggregator:
 
     def __init__(self, similarity_threshold: float = 0.8, error_history_size: int = 1000, *,
                  clock: Callable[[], float] = time.time, window_seconds: float = 300.0,
-                 max_patterns: int | None = None, template_cache_size: int | None = None) -> None:
+                 max_patterns: int | None = None, template_cache_size: int | None = None,
+                 group_by_traceback: bool = False) -> None:
+        """``group_by_traceback``: a failure with a Python traceback that has frames of the
+        application groups by its exception type and its innermost application frames, as Sentry
+        does (``traceback_fingerprint``), whatever its message says; others by template."""
         if not 0.0 < similarity_threshold <= 1.0:
             raise ValueError("similarity_threshold must be in (0, 1]")
         if error_history_size < 1:
@@ -249,6 +272,7 @@ class ErrorAggregator:
         if self.max_patterns < 1:
             raise ValueError("max_patterns must be at least 1")
         self._clock = clock
+        self.group_by_traceback = bool(group_by_traceback)
         self._template_cache_size = cache_bound(self.error_history_size) if template_cache_size is None \
             else max(0, int(template_cache_size))
         self._history: deque[tuple] = deque()
@@ -387,9 +411,13 @@ class ErrorAggregator:
         elif category is not None:
             category = str(category)
         now = self._clock() if timestamp is None else timestamp
-        template = self._templates.get((info.type, info.message))
+        template = None
+        if self.group_by_traceback and info.traceback:
+            template = traceback_fingerprint(info.type, info.traceback)
         if template is None:
-            template = self.template_for(info.type, info.message)
+            template = self._templates.get((info.type, info.message))
+            if template is None:
+                template = self.template_for(info.type, info.message)
         pattern = self._exact.get((category, template)) or self._find(category, template)
         self._patterns.move_to_end(pattern.pattern_id)
         pattern.count += 1

@@ -9,7 +9,7 @@ import pytest
 from error_handling.categories import ErrorCategory as C
 from error_handling.model import ErrorInfo
 from error_handling.patterns import (ErrorAggregator, Trend, align, make_template, pattern_id_for, primary_line,
-                                     summarize_correlations)
+                                     summarize_correlations, traceback_fingerprint)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
 
@@ -312,3 +312,38 @@ def test_cross_length_pattern_ids_survive_a_restart() -> None:
     assert later.add_error({"type": "E", "message": "Connection refused by a proxy"}) == pid
     fresh = ErrorAggregator()  # same order, new process: the same id (it is the founding template's)
     assert fresh.add_error({"type": "E", "message": "Connection refused by server"}) == pid
+
+
+TB = '''Traceback (most recent call last):
+  File "/srv/app/tests/test_model.py", line {line}, in test_forward
+    out = model(x)
+  File "/srv/app/model.py", line 40, in forward
+    return self.proj(x)
+  File "/opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1501, in _call_impl
+    return forward_call(*args)
+RuntimeError: {message}
+'''
+
+
+def test_traceback_fingerprint_is_type_and_innermost_application_frames() -> None:
+    assert traceback_fingerprint("RuntimeError", TB.format(line=12, message="x")) == \
+        "RuntimeError @ model.py:forward < test_model.py:test_forward"
+    library_only = '  File "/usr/lib/python3.11/json/decoder.py", line 3, in decode\nValueError: x\n'
+    assert traceback_fingerprint("ValueError", library_only) is None
+
+
+def test_group_by_traceback_joins_one_raise_site_whatever_the_message() -> None:
+    by_site = ErrorAggregator(group_by_traceback=True)
+    a = by_site.add_error({"type": "RuntimeError", "message": "mat1 and mat2 shapes cannot be multiplied (8x768 and 512x8)",
+                           "traceback": TB.format(line=12, message="mat1 and mat2 shapes cannot be multiplied")})
+    b = by_site.add_error({"type": "RuntimeError", "message": "Expected all tensors to be on the same device",
+                           "traceback": TB.format(line=19, message="Expected all tensors to be on the same device")})
+    assert a == b
+    plain = ErrorAggregator()
+    assert plain.add_error({"type": "RuntimeError", "message": "mat1 and mat2 shapes cannot be multiplied (8x768)",
+                            "traceback": TB.format(line=12, message="m")}) != \
+        plain.add_error({"type": "RuntimeError", "message": "Expected all tensors to be on the same device",
+                         "traceback": TB.format(line=19, message="e")})
+    # without application frames the message template decides, as usual
+    c = by_site.add_error({"type": "ValueError", "message": "bad 1", "traceback": "ValueError: bad 1\n"})
+    assert c == by_site.add_error({"type": "ValueError", "message": "bad 2"})
