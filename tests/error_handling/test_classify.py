@@ -361,6 +361,12 @@ def test_corpus_shape() -> None:
     for entry in entries:
         assert entry["category"] in valid, entry["id"]
         assert {"id", "source", "type", "message", "category", "pattern"} <= entry.keys()
+    # sources: whole libraries are held out by bench/classify.py
+    assert len(entries) >= 2000 and len({e["library"] for e in entries}) >= 60
+    for entry in entries:
+        assert isinstance(entry["library"], str) and entry["library"], entry["id"]
+        alternatives = entry.get("alternatives", [])
+        assert set(alternatives) <= valid and entry["category"] not in alternatives, entry["id"]
     # grouping needs variations: most labels occur more than once
     counts = Counter(e["pattern"] for e in entries)
     assert sum(1 for n in counts.values() if n > 1) / len(counts) > 0.9
