@@ -9,16 +9,18 @@
 4. **Confident default rules** (``rules/*.json``): message rules marked ``overrides_type``, specific
    exception types (and their bases: the live MRO, or ``knowledge/bases.json`` for a report that
    only names its type) and errno, message regexes, exit code / signal.
-5. **The learned layer** (``error_handling.learned``): a linear model over the type, stage, task
+5. **Type words** (``knowledge/type_words.json``): the words of an exception's class name
+   (``DeadKernelError``: dead → worker crash) when they name one category and no other.
+6. **The learned layer** (``error_handling.learned``): a linear model over the type, stage, task
    type and words; its answer counts when its probability reaches the model's floor.
-6. **Weak default rules**: generic exception types alone (``RuntimeError``, ``ValueError`` ...)
+7. **Weak default rules**: generic exception types alone (``RuntimeError``, ``ValueError`` ...)
    and context alone (``stage``, ``task_type``).
-7. User rules added with ``first=False`` (fallbacks), then ``UNKNOWN_ERROR``.
+8. User rules added with ``first=False`` (fallbacks), then ``UNKNOWN_ERROR``.
 
 Within a rule group rules are tried by tier (``Tier``); within a tier: higher ``priority`` first,
 then more matchers (a rule on type + context beats one on type alone), then the nearest class in
 the exception's MRO, then file order. ``explain`` names the deciding step: a rule's name,
-``code:<table>:<code>``, ``learned (<probability>)`` or ``pre-classified``.
+``code:<table>:<code>``, ``type-word:<word>``, ``learned (<probability>)`` or ``pre-classified``.
 
 Exit codes and signals (default rules, see ``rules/system.json``): a negative exit code is
 ``-signal`` (subprocess), an exit code 129..191 is ``128 + signal`` (shells). SIGKILL / 137 →
@@ -83,6 +85,30 @@ def _load_bases() -> dict[str, tuple[str, ...]]:
 
 
 _BASES: dict[str, tuple[str, ...]] | None = None
+_TYPE_WORDS: dict[str, str] | None = None
+_TYPE_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+_NAMELESS = frozenset({"error", "exception", "exc", "err", "base", "runtime", "value", "type", "os", "io"})
+
+
+def type_word_category(type_name: str) -> tuple[str, str] | None:
+    """(category, word) when the words of the class name name exactly one category."""
+    global _TYPE_WORDS
+    if _TYPE_WORDS is None:
+        text = resources.files("error_handling.knowledge").joinpath("type_words.json").read_text(encoding="utf-8")
+        _TYPE_WORDS = json.loads(text)["words"]
+    short = type_name.rsplit(".", 1)[-1]
+    found: dict[str, str] = {}
+    for word in _TYPE_WORD_RE.findall(short):
+        word = word.lower()
+        if word in _NAMELESS:
+            continue
+        category = _TYPE_WORDS.get(word)
+        if category is not None:
+            found.setdefault(category, word)
+    if len(found) != 1:
+        return None
+    category, word = next(iter(found.items()))
+    return category, word
 
 
 def known_bases(qualified: str) -> tuple[str, ...]:
@@ -296,9 +322,11 @@ class Classifier:
 
     def __init__(self, rules: Iterable[ClassificationRule | Mapping[str, Any]] | None = None,
                  categories: CategoryRegistry | None = None, *, cache_size: int = 4096,
-                 codes: CodeTables | bool | None = None, model: LinearModel | bool | None = None) -> None:
-        """``codes`` and ``model``: True (or None with the default rules) uses the shipped code
-        tables / learned model, False (or None with ``rules`` of your own) none, or pass your own."""
+                 codes: CodeTables | bool | None = None, model: LinearModel | bool | None = None,
+                 type_words: bool | None = None) -> None:
+        """``codes``, ``type_words`` and ``model``: True (or None with the default rules) uses the
+        shipped code tables / type-word table / learned model, False (or None with ``rules`` of
+        your own) none; ``codes`` and ``model`` also take your own."""
         self._registry = categories if categories is not None else CategoryRegistry()
         self._cache_size = max(0, int(cache_size))
         shipped = rules is None
@@ -306,6 +334,7 @@ class Classifier:
             codes = shipped
         if model is None:
             model = shipped
+        self._type_words = shipped if type_words is None else bool(type_words)
         self._codes = CodeTables.shipped() if codes is True else (codes or None)
         self._model_arg = model
         self._model: LinearModel | None = model if isinstance(model, LinearModel) else None
@@ -440,6 +469,10 @@ class Classifier:
         rule = self._confident.decide(facts)
         if rule is not None:
             return self._resolved[rule.category], rule.name
+        if self._type_words and info.type:
+            found = type_word_category(info.type)
+            if found is not None and (category := self._registry.get(found[0])) is not None:
+                return category, f"type-word:{found[1]}"
         model = self.model if self._model_arg else None
         if model is not None:
             decided = model.decide(features(info.type or "", info.message or "", info.traceback,

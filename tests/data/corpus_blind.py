@@ -1,17 +1,17 @@
-"""A later batch of documented formats, labelled before the classifier ever saw them.
+"""Later batches of documented formats, labelled before the classifier ever saw them.
 
-These 40 formats from 33 libraries and tools not in the corpus before were written and labelled,
-then classified once by the classifier as it stood (rules, code tables and the learned layer
-trained on the rest); that first run is the one figure in the README measured on reports
-nobody had tuned anything to. They joined the corpus afterwards, so later figures include them
-as fitted data like the rest.
+Each batch (40, 30 and 28 formats from libraries and tools not in the corpus before) was written
+and labelled, then classified once by the classifier as it stood (rules, code tables and the
+learned layer trained on the rest): 47.5%, 53.3% and 53.6% right. Those first runs are the
+figures in the README measured on reports nobody had tuned anything to. Each batch joined the
+corpus afterwards, so later figures include it as fitted data like the rest.
 """
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from corpus_formats import HA, HC, NC, NT, RA, TC, TD, TE, WC, WO, _values
+from corpus_formats import HA, HC, NC, NT, RA, TC, TD, TE, WC, WD, WO, _values
 
 BLIND_VARIANTS = 3
 
@@ -106,6 +106,48 @@ BLIND_FORMATS_2: list[tuple[str, str, str, str, str, tuple[str, ...]]] = [
 def add_blind_2(c: Any, seed: int = 13) -> None:
     rng = random.Random(seed)
     for library, type_, template, category, pattern, alternatives in BLIND_FORMATS_2:
+        for _ in range(BLIND_VARIANTS):
+            c.add("documented", type_, template.format(**_values(rng)), category, pattern, library=library,
+                  alternatives=list(alternatives))
+
+
+# A third batch, labelled after the second joined the corpus and the type-word layer was added
+# (written for what the second batch missed); classified once before it joined in turn.
+BLIND_FORMATS_3: list[tuple[str, str, str, str, str, tuple[str, ...]]] = [
+    ("keras", "ValueError", "Input 0 of layer \"dense\" is incompatible with the layer: expected axis -1 of input shape to have value 784, but received input with shape (None, {n}, 28)", TE, "keras-incompatible-input", ()),
+    ("httpcore", "httpcore.ConnectError", "[Errno -2] Name or service not known", NC, "httpcore-dns", ()),
+    ("trio", "trio.TooSlowError", "", NT, "trio-too-slow", ()),
+    ("asyncpg", "asyncpg.exceptions.TooManyConnectionsError", "sorry, too many clients already", WO, "asyncpg-too-many", (RA,)),
+    ("asyncpg", "asyncpg.exceptions.InvalidPasswordError", "password authentication failed for user \"ci{n}\"", TC, "asyncpg-password", ()),
+    ("mysql-connector", "mysql.connector.errors.DatabaseError", "2003 (HY000): Can't connect to MySQL server on '{host}:3306' (111)", NC, "mysql-cant-connect", ()),
+    ("pika", "pika.exceptions.AMQPConnectionError", "", NC, "pika-amqp-connection", ()),
+    ("pyzmq", "zmq.error.ZMQError", "Address already in use (addr='tcp://*:{port}')", RA, "zmq-address-in-use", ()),
+    ("tritonclient", "tritonclient.utils.InferenceServerException", "[StatusCode.UNAVAILABLE] failed to connect to all addresses; last error: UNKNOWN: ipv4:{ip}:8001", NC, "triton-client-unavailable", ()),
+    ("mpi4py", "mpi4py.MPI.Exception", "MPI_ERR_TRUNCATE: message truncated", TE, "mpi4py-truncate", ()),
+    ("hydra", "hydra.errors.MissingConfigException", "Cannot find primary config 'train{n}'. Check that it's in your config search path.", TC, "hydra-missing-config", ()),
+    ("lightgbm", "lightgbm.basic.LightGBMError", "GPU Tree Learner was not enabled in this build.\nPlease recompile with CMake option -DUSE_GPU=1", TD, "lightgbm-no-gpu-build", (HC,)),
+    ("xgboost", "xgboost.core.XGBoostError", "[10:21:33] /workspace/src/tree/updater_gpu_hist.cu:{n}: Exception in gpu_hist: NCCL failure :unhandled cuda error", HA, "xgboost-nccl", (WC,)),
+    ("catboost", "_catboost.CatBoostError", "catboost/cuda/cuda_lib/cuda_base.h:281: CUDA error 35: CUDA driver version is insufficient for CUDA runtime version", HC, "catboost-driver", ()),
+    ("spacy", "OSError", "[E050] Can't find model 'en_core_web_sm'. It doesn't seem to be a Python package or a valid path to a data directory.", TD, "spacy-model-missing", ()),
+    ("nltk", "LookupError", "\n**********************************************************************\n  Resource punkt not found.\n  Please use the NLTK Downloader to obtain the resource:", TD, "nltk-resource", ()),
+    ("safetensors", "safetensors_rust.SafetensorError", "Error while deserializing header: HeaderTooLarge", TE, "safetensors-header", (TD,)),
+    ("datasets", "datasets.exceptions.DatasetNotFoundError", "Dataset 'org/ds-{n}' doesn't exist on the Hub or cannot be accessed.", TC, "datasets-not-found", (TD,)),
+    ("minio", "minio.error.S3Error", "S3 operation failed; code: NoSuchBucket, message: The specified bucket does not exist, resource: /ckpt-{n}", TC, "minio-no-bucket", ()),
+    ("ansible", "", "fatal: [{node}]: UNREACHABLE! => {{\"changed\": false, \"msg\": \"Failed to connect to the host via ssh: ssh: connect to host {ip} port 22: No route to host\", \"unreachable\": true}}", NC, "ansible-unreachable", ()),
+    ("terraform", "", "Error: creating EC2 Instance: InsufficientInstanceCapacity: We currently do not have sufficient p4d.24xlarge capacity in the Availability Zone you requested (us-east-1a).", HA, "terraform-capacity", (WO,)),
+    ("kubectl", "", "error: You must be logged in to the server (Unauthorized)", TC, "kubectl-unauthorized", ()),
+    ("podman", "", "Error: initializing source docker://ml/train:{ver}: reading manifest {ver} in docker.io/ml/train: manifest unknown", TD, "podman-manifest", ()),
+    ("gevent", "gevent.timeout.Timeout", "{secs} seconds", NT, "gevent-timeout", ()),
+    ("starlette", "starlette.websockets.WebSocketDisconnect", "1006", WD, "starlette-ws-disconnect", ()),
+    ("torch-dataloader", "RuntimeError", "DataLoader worker (pid {pid}) is killed by signal: Killed. ", RA, "dataloader-killed", (WC,)),
+    ("torch-dataloader", "RuntimeError", "DataLoader worker (pid(s) {pid}) exited unexpectedly", WC, "dataloader-exited", ()),
+    ("jax", "jax.errors.UnexpectedTracerError", "Encountered an unexpected tracer. A function transformed by JAX had a side effect, allowing for a reference to an intermediate value with type float32[] to escape.", TE, "jax-unexpected-tracer", ()),
+]
+
+
+def add_blind_3(c: Any, seed: int = 14) -> None:
+    rng = random.Random(seed)
+    for library, type_, template, category, pattern, alternatives in BLIND_FORMATS_3:
         for _ in range(BLIND_VARIANTS):
             c.add("documented", type_, template.format(**_values(rng)), category, pattern, library=library,
                   alternatives=list(alternatives))
