@@ -55,6 +55,10 @@ class CategoryRegistry:
         except KeyError:
             raise ValueError(f"unknown error category {value!r}") from None
 
+    def get(self, value: str) -> Enum | None:
+        """The member with this value, or None."""
+        return self._by_value.get(value)
+
     def __contains__(self, value: object) -> bool:
         key = value.value if isinstance(value, Enum) else value
         return key in self._by_value
