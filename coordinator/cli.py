@@ -11,9 +11,10 @@ from typing import Any, Sequence
 
 from coordinator import tokens
 from coordinator.client import ApiClient, ApiError
+from coordinator.models import TERMINAL_STATUSES
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-TERMINAL = ("completed", "failed", "error", "timed_out", "cancelled")
+TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
@@ -181,7 +182,7 @@ def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_
              ) -> dict[str, Any]:
     pending = list(ids)
     status: dict[str, str] = {}
-    flaky = 0
+    flaky = retried = 0
     start = time.monotonic()
     tty = sys.stderr.isatty()
     while pending and time.monotonic() - start < timeout_seconds:
@@ -195,6 +196,8 @@ def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_
                 if task is not None and task["status"] in TERMINAL:
                     status[tid] = task["status"]
                     flaky += bool(task.get("flaky"))
+                    retried += (task["status"] == "completed" and not task.get("flaky")
+                                and len(task.get("attempts") or ()) > 1)
                 else:
                     still.append(tid)
         pending = still
@@ -209,7 +212,7 @@ def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_
         counts[s] = counts.get(s, 0) + 1
     if pending:
         counts["unfinished"] = len(pending)
-    return {"status": list(status.values()), "counts": counts, "flaky": flaky,
+    return {"status": list(status.values()), "counts": counts, "flaky": flaky, "retried": retried,
             "elapsed_seconds": time.monotonic() - start, "total": len(ids)}
 
 
@@ -229,6 +232,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  {status:<12} {n}")
     if summary["flaky"]:
         print(f"  flaky        {summary['flaky']} (passed after a failed attempt)")
+    if summary.get("retried"):
+        print(f"  retried      {summary['retried']} (completed after an infrastructure fault; not flaky)")
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:

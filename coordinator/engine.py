@@ -26,8 +26,14 @@ from coordinator.workers import WorkerRecord
 
 log = structlog.get_logger("dtf.engine")
 
-FLAKY_EVIDENCE = frozenset({AttemptOutcome.FAILED, AttemptOutcome.ERROR, AttemptOutcome.TIMED_OUT,
-                            AttemptOutcome.CRASHED})
+# Flaky is about the test: only an attempt that ran it and saw it fail counts. A pass after a
+# network fault, a crash, an OOM or a timeout is a completed task with its retries recorded.
+FLAKY_EVIDENCE = frozenset({AttemptOutcome.FAILED})
+
+
+def passed_after_test_failure(attempts: list[Any]) -> bool:
+    """Flaky: an attempt before the last (the pass) ended ``failed``."""
+    return any(a.outcome in FLAKY_EVIDENCE for a in attempts[:-1])
 TERMINAL_FROM_OUTCOME = {
     "failed": TaskStatus.FAILED,
     "error": TaskStatus.ERROR,
@@ -388,9 +394,7 @@ class Engine(WorkerSessions, HealthMonitor):
             match.outcome = outcome
             self.store.attempt_changed(tid, match)
             task.details = details
-            # Flaky: an earlier attempt of the task itself failed. Attempts lost with a worker or a
-            # connection say nothing about the test.
-            task.flaky = any(a.outcome in FLAKY_EVIDENCE for a in task.attempts[:-1])
+            task.flaky = passed_after_test_failure(task.attempts)
             if w is not None:
                 w.completed += 1
             self.metrics.observe("dtf_task_duration_seconds", ts - match.dispatched_at)

@@ -5,11 +5,11 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     QUEUED = "queued"
     ASSIGNED = "assigned"
     RUNNING = "running"
@@ -31,9 +31,11 @@ class TaskStatus(str, Enum):
 
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ERROR,
                                TaskStatus.TIMED_OUT, TaskStatus.CANCELLED})
+# The same set for SQL (`status IN (...)`), written from the enum, never by hand.
+TERMINAL_SQL = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATUSES))
 
 
-class WorkerState(str, Enum):
+class WorkerState(StrEnum):
     IDLE = "idle"
     BUSY = "busy"
     SLOW = "slow"
@@ -44,7 +46,7 @@ class WorkerState(str, Enum):
     DRAINING = "draining"
 
 
-class AttemptOutcome(str, Enum):
+class AttemptOutcome(StrEnum):
     """How one attempt ended; the task's status is decided from it by the failure pipeline."""
     PASSED = "passed"
     FAILED = "failed"

@@ -7,7 +7,7 @@ start notices and results travel batched in one frame so throughput does not cos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import orjson
@@ -28,12 +28,13 @@ MAX_TAG_CHARS = 256
 # The error context a worker may report: what it saw. Everything that steers a decision
 # (max_retries, verdict, poison, category ...) is the coordinator's to set, never a worker's.
 WORKER_CONTEXT_KEYS = frozenset({"stage", "task_type", "hardware_type", "device", "errno", "phase"})
+WORKER_ERROR_KEYS = frozenset({"type", "message", "traceback", "stderr", "exit_code", "signal", "errno", "context"})
 INT32 = (-(2 ** 31), 2 ** 31 - 1)
 # Outcomes a worker may report; "lost" and "cancelled" are the coordinator's own verdicts.
 REPORTABLE_OUTCOMES = frozenset({"passed", "failed", "error", "timed_out", "crashed"})
 
 
-class MessageType(str, Enum):
+class MessageType(StrEnum):
     # worker -> coordinator
     HELLO = "hello"
     HEARTBEAT = "heartbeat"
@@ -47,7 +48,7 @@ class MessageType(str, Enum):
     COMMAND = "command"
 
 
-class CommandName(str, Enum):
+class CommandName(StrEnum):
     CANCEL = "cancel"
     CLEANUP_RESOURCES = "cleanup_resources"
     RECONNECT = "reconnect"
@@ -55,7 +56,7 @@ class CommandName(str, Enum):
     DRAIN = "drain"
 
 
-class CloseCode(int, Enum):
+class CloseCode(IntEnum):
     """WebSocket close codes (4000-4999 are for applications)."""
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 4400
@@ -282,11 +283,13 @@ def _check_results(body: dict[str, Any]) -> None:
 def _bound_error(error: dict[str, Any]) -> None:
     """Clamp what a worker reports to what storage holds: long texts are cut (and say so), exit
     codes and signals outside 32 bits are dropped, the context keeps only observation keys."""
+    for name in [k for k in error if k not in WORKER_ERROR_KEYS]:
+        error.pop(name)  # e.g. "category": what a failure is, the coordinator decides
     for name in ("message", "traceback", "stderr"):
         text = error.get(name)
         if isinstance(text, str) and len(text) > MAX_ERROR_TEXT_CHARS:
             error[name] = text[:MAX_ERROR_TEXT_CHARS] + f"\n... [truncated: {len(text) - MAX_ERROR_TEXT_CHARS} more characters]"
-    for name in ("exit_code", "signal"):
+    for name in ("exit_code", "signal", "errno"):
         value = error.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or not INT32[0] <= value <= INT32[1]):

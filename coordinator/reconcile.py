@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 import orjson
 import structlog
 
+from coordinator.models import TERMINAL_SQL
+
 if TYPE_CHECKING:
     from coordinator.app import Coordinator
 
@@ -111,8 +113,8 @@ async def backfill_task_results(coordinator: "Coordinator") -> int:
     if engine is None:
         return 0
     added = 0
-    async for keys in _chunks(engine, "SELECT rowid, task_id FROM tasks WHERE status IN ('completed','failed',"
-                                      "'error','timed_out','cancelled') AND rowid > ? ORDER BY rowid LIMIT ?"):
+    async for keys in _chunks(engine, f"SELECT rowid, task_id FROM tasks WHERE status IN ({TERMINAL_SQL}) "
+                                      "AND rowid > ? ORDER BY rowid LIMIT ?"):
         for (task_id,) in sorted(await _absent(sink, keys, "task_results", ("task_id",))):
             task = await engine.store.load_task(task_id)
             if task is None:

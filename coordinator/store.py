@@ -15,7 +15,7 @@ import orjson
 import structlog
 
 from coordinator.migrate import check_version
-from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus
+from coordinator.models import TERMINAL_SQL, Attempt, AttemptOutcome, Task, TaskStatus
 
 log = structlog.get_logger("dtf.store")
 RETRY_DELAYS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)  # between commits that failed, then 2 s each
@@ -284,7 +284,7 @@ class Store:
 
     async def load_tasks(self, *, terminal: bool = False) -> list[Task]:
         """Tasks to resume after a restart (non-terminal), with their attempts."""
-        cond = "" if terminal else "WHERE status NOT IN ('completed','failed','error','timed_out','cancelled')"
+        cond = "" if terminal else f"WHERE status NOT IN ({TERMINAL_SQL})"
         rows = await self.fetchall(f"SELECT task_id, seq, type, spec, status, failures, result, error, details, "
                                    f"flaky, not_before, excluded_workers, created_at, updated_at FROM tasks {cond} "
                                    f"ORDER BY seq")

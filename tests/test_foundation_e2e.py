@@ -166,5 +166,5 @@ def test_dependencies_block_and_retry_wait_then_flaky(cluster):
     assert blocked["status"] == "error" and "upstream" in blocked["error"]["message"]
     assert blocked["attempts"] == [], "a dependant of a failed task is blocked, never run"
     retried = cluster.task(flaky)
-    assert retried["status"] == "completed" and retried["flaky"] is True
+    assert retried["status"] == "completed" and retried["flaky"] is False, "a network fault is not the test's"
     assert [a["outcome"] for a in retried["attempts"]] == ["error", "passed"]

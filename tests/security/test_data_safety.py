@@ -52,6 +52,7 @@ async def test_absurd_values_from_a_worker_are_bounded_and_the_api_keeps_working
         huge = "y" * (1024 * 1024)
         await raw.send(encode(MessageType.RESULTS, items=[{**_key(second), "outcome": "failed", "error": {
             "type": "AssertionError", "message": huge, "traceback": huge, "exit_code": 2 ** 40, "signal": -2 ** 40,
+            "category": "worker_crash_error",
             "context": {"max_retries": 50, "poison": ["x"], "verdict": "no", "stage": "call"}}}]))
         assert (await raw.expect_type("result_acks"))["items"][0]["status"] == "accepted"
         await raw.close()
@@ -64,6 +65,8 @@ async def test_absurd_values_from_a_worker_are_bounded_and_the_api_keeps_working
         bad = cluster.task(bad_id)
         # The worker's context could not grant 50 retries: a failed test ends the task.
         assert bad["status"] == "failed" and len(bad["attempts"]) == 1
+        # Nor could it decide the category (a crash would have quarantined the worker).
+        assert bad["attempts"][0]["error_category"] == "test_execution_error"
         assert len(bad["error"]["message"]) < 70 * 1024 and "truncated" in bad["error"]["message"]
         assert "exit_code" not in bad["error"] and "max_retries" not in (bad["error"].get("context") or {})
         events = wait_until(lambda: cluster.api.get(f"/api/v1/errors?task_id={bad_id}")["items"], 20,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Collection
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from worker.executors.base import Executor
 
 
-class TaskType(str, Enum):
+class TaskType(StrEnum):
     COMMAND = "command"
     PYTEST = "pytest"
     PYTHON = "python"

@@ -7,7 +7,7 @@ import re
 import sys
 import time
 import xml.etree.ElementTree as ET
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ class PytestExit(IntEnum):
     NO_TESTS_COLLECTED = 5
 
 
-class CaseOutcome(str, Enum):
+class CaseOutcome(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
