@@ -16,12 +16,12 @@ from typing import Any, Callable, Sequence
 
 from coordinator.client import ApiClient, ApiError
 from coordinator.models import TaskStatus
-from coordinator.workers import NO_WORK_STATES
 from coordinator.testrun.collect import CollectError, collect
 from coordinator.testrun.plan import Shard, plan_shards
 from coordinator.testrun.report import (BAD, ExitCode, Outcome, Run, TestResult, banner, counts_line,
                                         exit_code, summary_lines, write_junit)
 from coordinator.testrun.trees import pack, upload
+from coordinator.workers import NO_WORK_STATES
 
 NO_WORK = frozenset(s.value for s in NO_WORK_STATES)
 POLL_SECONDS = 0.1
