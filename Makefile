@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo up test bench clean
+.PHONY: setup demo up test bench image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ up: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# dtf:latest for `docker compose up`, built with no registry (see docker/build-image.sh); also
+# arranges `docker compose` itself where it is missing (Debian, as root).
+image:
+	bash docker/build-image.sh
+
 bench: $(STAMP)
 	$(PY) bench/throughput.py
 
 clean:
-	rm -rf $(VENV) .dtf build *.egg-info
+	rm -rf $(VENV) .dtf build *.egg-info docker/wheels/*.whl docker/wheels/.key

@@ -14,11 +14,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dtf-coordinator: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.log_format)
-    from coordinator.app import Coordinator
+    from coordinator.app import Coordinator, StartupError
     from coordinator.integrations import apply_flags
     coordinator = Coordinator(config=config)
     apply_flags(coordinator)
-    coordinator.run()
+    try:
+        coordinator.run()
+    except StartupError as exc:
+        print(f"dtf-coordinator: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

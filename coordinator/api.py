@@ -146,10 +146,16 @@ async def status(request: web.Request) -> web.Response:
     return _json(request.app[ENGINE].status())
 
 
+@validation_errors
 async def list_workers(request: web.Request) -> web.Response:
+    """Workers by id, a page at a time (``cursor``: the last id of the previous page)."""
     engine: Engine = request.app[ENGINE]
-    items = [w.to_api() for w in sorted(engine.workers.values(), key=lambda w: w.worker_id)]
-    return _json({"items": items, "next_cursor": None})
+    limit = parse_limit(request, default=MAX_LIMIT)
+    after = request.query.get("cursor", "")
+    ordered = sorted((w for w in engine.workers.values() if w.worker_id > after), key=lambda w: w.worker_id)
+    page = ordered[:limit]
+    return _json({"items": [w.to_api() for w in page],
+                  "next_cursor": page[-1].worker_id if len(ordered) > limit else None})
 
 
 async def get_worker(request: web.Request) -> web.Response:
@@ -161,13 +167,18 @@ async def get_worker(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     engine: Engine = request.app[ENGINE]
-    return _json({"status": "ok", "ready": engine.store is not None and not engine._stopping,
-                  "uptime_seconds": round(engine.status()["uptime_seconds"], 3)})
+    store_ok = engine.store is not None and engine.store.healthy
+    body = {"status": "ok" if store_ok else "degraded", "ready": store_ok and not engine._stopping,
+            "uptime_seconds": round(engine.status()["uptime_seconds"], 3)}
+    if not store_ok:
+        # Nothing is acknowledged or dispatched until the state commits again (disk full?).
+        body["storage_error"] = engine.store.last_error
+    return _json(body, status=200 if store_ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=request.app[METRICS].render(), content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"})
+                        charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})
 
 
 def add_routes(app: web.Application) -> None:

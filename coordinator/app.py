@@ -5,19 +5,22 @@ import asyncio
 import dataclasses
 import gc
 import sys
+from collections import Counter
 from typing import Any, AsyncIterator
 
 import structlog
 from aiohttp import web
 
 from coordinator import api, openapi
-from coordinator.config import CoordinatorConfig
+from coordinator.config import CoordinatorConfig, is_loopback
 from coordinator.engine import Engine
+from coordinator.guard import ConnectionCap
 from coordinator.httperrors import make_middlewares
-from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, SOCKETS
+from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, PENDING_HELLOS, SOCKETS
 from coordinator.metrics import Metrics
 from coordinator.models import TaskStatus, WorkerState
 from coordinator.protocol import CloseCode
+from coordinator.ratelimit import RateLimitSettings
 from coordinator.store import Store
 from coordinator.ws import worker_socket
 
@@ -28,10 +31,12 @@ def create_app(config: CoordinatorConfig, coordinator: "Coordinator | None" = No
     """The aiohttp application. Without a coordinator one is made, so the error pipeline is always in."""
     if coordinator is None:
         return Coordinator(config=config).build_app()
-    app = web.Application(middlewares=make_middlewares(config.api_token), client_max_size=config.max_body_bytes)
+    app = web.Application(middlewares=make_middlewares(config.api_token, loopback_only=is_loopback(config.host)),
+                          client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[SOCKETS] = set()
+    app[PENDING_HELLOS] = Counter()
     app[COORDINATOR] = coordinator
     app.cleanup_ctx.append(_state_ctx)
     api.add_routes(app)
@@ -54,15 +59,26 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     store = Store(config.state_path, synchronous=config.sqlite_synchronous.upper())
-    await store.open()
-    engine = Engine(config, store, app[METRICS])
-    app[ENGINE] = engine
-    _register_gauges(app[METRICS], engine)
+    await store.open()  # closes what it opened when it fails
     coordinator = app[COORDINATOR]
-    if coordinator is not None:
-        coordinator.engine = engine
-        await coordinator._on_engine_ready(app)
-    await engine.start()
+    try:
+        engine = Engine(config, store, app[METRICS])
+        app[ENGINE] = engine
+        _register_gauges(app[METRICS], engine)
+        if coordinator is not None:
+            coordinator.engine = engine
+            await coordinator._on_engine_ready(app)
+        await engine.start()
+    except BaseException:
+        # A start that fails (DuckDB locked by another coordinator, say) must let the process
+        # exit: an open SQLite connection's thread would otherwise keep it alive, port unbound.
+        if coordinator is not None:
+            try:
+                await coordinator._on_engine_stopping(app)
+            except Exception as exc:
+                log.warning("cleanup_after_failed_start", error=str(exc))
+        await store.close()
+        raise
     log.info("coordinator_started", host=config.host, port=config.port, state_path=config.state_path)
     try:
         yield
@@ -93,6 +109,19 @@ def _register_gauges(metrics: Metrics, engine: Engine) -> None:
         return {(("state", s.value),): float(n) for s, n in counts.items()}
 
     metrics.gauge("dtf_workers", states, "Workers by state")
+
+
+class StartupError(RuntimeError):
+    """The coordinator could not start; the message is one line for the operator."""
+
+
+def _startup_message(exc: BaseException, config: CoordinatorConfig) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
+        return f"cannot listen on {config.host}:{config.port}: the address is in use"
+    if "lock" in text.lower() and "duckdb" in type(exc).__module__:
+        return f"cannot open {config.db_path}: another process (another coordinator?) holds its lock"
+    return f"cannot start: {type(exc).__name__}: {text}"
 
 
 class Coordinator:
@@ -141,8 +170,13 @@ class Coordinator:
 
     async def start(self) -> None:
         app = self.build_app()
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+        # keepalive_timeout doubles as the deadline for a request's head (aiohttp arms it when a
+        # connection opens and after each response): a client trickling headers is cut off.
+        limits = RateLimitSettings.from_env()
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
+                                     keepalive_timeout=limits.header_timeout_seconds or 3600.0)
         await self._runner.setup()
+        ConnectionCap(limits.connections_per_address).install(self._runner.server)
         site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
@@ -163,7 +197,10 @@ class Coordinator:
         import signal
 
         async def main() -> None:
-            await self.start()
+            try:
+                await self.start()
+            except Exception as exc:
+                raise StartupError(_startup_message(exc, self.config)) from exc
             stopping = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -6,21 +6,44 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
+from coordinator import tokens
 from coordinator.client import ApiClient, ApiError
+from coordinator.models import TERMINAL_STATUSES
 
-TERMINAL = ("completed", "failed", "error", "timed_out", "cancelled")
+DEFAULT_URL = "http://127.0.0.1:8080"
+TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
-    return ApiClient(args.url, args.api_token)
+    url, token = resolve_endpoint(args)
+    return ApiClient(url, token)
+
+
+def resolve_endpoint(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The coordinator's URL and API token: flags, then DTF_URL / DTF_API_TOKEN, then what
+    ``dtf up`` left in the data dir, then http://127.0.0.1:8080 with no token."""
+    data_dir = Path(args.data_dir)
+    url = args.url or tokens.read_address(data_dir) or DEFAULT_URL
+    token = args.api_token
+    if token is None and (data_dir / tokens.API_TOKEN_FILE).exists():
+        try:
+            token = tokens.read(data_dir / tokens.API_TOKEN_FILE)
+        except tokens.TokenFileError as exc:
+            raise ApiError(str(exc)) from None
+    return url, token
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", default=os.environ.get("DTF_URL", "http://127.0.0.1:8080"),
-                   help="coordinator base URL (env DTF_URL; default http://127.0.0.1:8080)")
-    p.add_argument("--api-token", default=os.environ.get("DTF_API_TOKEN"), help="API token (env DTF_API_TOKEN)")
+    p.add_argument("--url", default=os.environ.get("DTF_URL"),
+                   help=f"coordinator base URL (env DTF_URL; default: the one `dtf up` recorded in the data "
+                        f"dir, else {DEFAULT_URL})")
+    p.add_argument("--api-token", default=os.environ.get("DTF_API_TOKEN"),
+                   help="API token (env DTF_API_TOKEN; default: the data dir's api_token file)")
+    p.add_argument("--data-dir", default=os.environ.get("DTF_DATA_DIR", "./.dtf"),
+                   help="where `dtf up` keeps its state, token and address (env DTF_DATA_DIR; default ./.dtf)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=2, help="local workers to start (default 2)")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8080)
-    up.add_argument("--data-dir", default="./.dtf", help="where the SQLite and DuckDB files live")
-    up.add_argument("--concurrency", type=int, default=0, help="tasks each worker runs at once (default: the machine's cores shared among the workers)")
+    up.add_argument("--data-dir", default=os.environ.get("DTF_DATA_DIR", "./.dtf"),
+                    help="where the SQLite and DuckDB files, logs and tokens live (env DTF_DATA_DIR)")
+    up.add_argument("--concurrency", type=int, default=0,
+                    help="tasks each worker runs at once (default: the machine's cores shared among the workers)")
     up.add_argument("--demo", action="store_true", help="submit the demonstration suite (with injected faults)")
     up.add_argument("--exit-after-demo", action="store_true", help="stop everything once the demo has finished")
     up.add_argument("--log-level", default="WARNING", help="log level of the started processes")
@@ -53,12 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(st)
     st.add_argument("--json", action="store_true", help="print raw JSON")
 
+    sub.add_parser("test", add_help=False, help="run a pytest suite over the fleet (dtf test --help)")
+    tok = sub.add_parser("token", help="print the API token `dtf up` (or the compose coordinator) generated")
+    tok.add_argument("--data-dir", default=os.environ.get("DTF_DATA_DIR", "./.dtf"),
+                     help="the data dir holding api_token (env DTF_DATA_DIR; default ./.dtf)")
+
     from coordinator import cli_more
     cli_more.add_commands(sub, _common)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["test"]:  # its own parser: every argument it does not know goes to pytest
+        from coordinator.testrun.command import main as test_main
+        return test_main(argv[1:], resolve_endpoint)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "up":
@@ -68,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_submit(args)
         if args.command == "status":
             return cmd_status(args)
+        if args.command == "token":
+            return cmd_token(args)
         from coordinator import cli_more
         return cli_more.run(args, _client(args))
     except ApiError as exc:
@@ -75,6 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    try:
+        print(tokens.read(Path(args.data_dir) / tokens.API_TOKEN_FILE))
+    except tokens.TokenFileError as exc:
+        print(f"dtf: {exc}; start the coordinator with `dtf up --data-dir {args.data_dir}` (or with "
+              "--api-token-file) first", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _load_tasks(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -137,7 +183,7 @@ def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_
              ) -> dict[str, Any]:
     pending = list(ids)
     status: dict[str, str] = {}
-    flaky = 0
+    flaky = retried = 0
     start = time.monotonic()
     tty = sys.stderr.isatty()
     while pending and time.monotonic() - start < timeout_seconds:
@@ -151,6 +197,8 @@ def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_
                 if task is not None and task["status"] in TERMINAL:
                     status[tid] = task["status"]
                     flaky += bool(task.get("flaky"))
+                    retried += (task["status"] == "completed" and not task.get("flaky")
+                                and len(task.get("attempts") or ()) > 1)
                 else:
                     still.append(tid)
         pending = still
@@ -165,7 +213,7 @@ def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_
         counts[s] = counts.get(s, 0) + 1
     if pending:
         counts["unfinished"] = len(pending)
-    return {"status": list(status.values()), "counts": counts, "flaky": flaky,
+    return {"status": list(status.values()), "counts": counts, "flaky": flaky, "retried": retried,
             "elapsed_seconds": time.monotonic() - start, "total": len(ids)}
 
 
@@ -185,6 +233,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  {status:<12} {n}")
     if summary["flaky"]:
         print(f"  flaky        {summary['flaky']} (passed after a failed attempt)")
+    if summary.get("retried"):
+        print(f"  retried      {summary['retried']} (completed after an infrastructure fault; not flaky)")
 
 
 def table(rows: list[list[Any]], headers: list[str]) -> str:

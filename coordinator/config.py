@@ -9,8 +9,10 @@ import argparse
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Sequence
+
+from coordinator import tokens
 
 
 class ConfigError(ValueError):
@@ -25,6 +27,8 @@ class CoordinatorConfig:
     state_path: str = "./coordinator_state.sqlite"
     worker_token: str | None = None
     api_token: str | None = None
+    worker_token_file: str | None = None
+    api_token_file: str | None = None
     dashboard: bool = False
     load_balancer: bool = False
     result_aggregator: bool = False
@@ -42,6 +46,8 @@ class CoordinatorConfig:
     # Credit (coordinator/credit.py): work a worker may hold per slot beyond what it runs.
     prefetch_budget_seconds: float = 0.02
     max_held_per_worker: int = 512
+    worker_retention_seconds: float = 7 * 24 * 3600.0
+    max_departed_workers: int = 1000
     log_level: str = "INFO"
     log_format: str = "console"
 
@@ -62,16 +68,41 @@ class CoordinatorConfig:
             raise ConfigError("--prefetch-budget must be >= 0 seconds")
         if self.max_held_per_worker < 1:
             raise ConfigError("--max-held-per-worker must be >= 1")
+        if self.worker_retention_seconds <= 0 or self.max_departed_workers < 0:
+            raise ConfigError("--worker-retention must be > 0 and --max-departed-workers >= 0")
         if self.flaky_reruns < 0:
             raise ConfigError("--flaky-reruns must be >= 0")
-        if not _is_loopback(self.host) and not (self.worker_token and self.api_token):
+        if not is_loopback(self.host) and not (self.worker_token and self.api_token):
             raise ConfigError(f"binding {self.host} (not loopback) needs both --worker-token and --api-token "
                               "(or DTF_WORKER_TOKEN and DTF_API_TOKEN): anyone who reaches the port could "
                               "otherwise run commands on your workers")
+        if not is_loopback(self.host):
+            for flag, token in (("--worker-token", self.worker_token), ("--api-token", self.api_token)):
+                why = tokens.weakness(token or "")
+                if why:
+                    raise ConfigError(f"binding {self.host} (not loopback): {flag} {why}; generate one with "
+                                      "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+            if self.worker_token == self.api_token:
+                raise ConfigError(f"binding {self.host} (not loopback): --worker-token and --api-token must "
+                                  "differ (a worker must not be able to submit tasks)")
         return self
 
+    def with_token_files(self) -> "CoordinatorConfig":
+        """Tokens not given directly come from their files, generated there on first start."""
+        values: dict[str, str | None] = {}
+        for name in ("worker_token", "api_token"):
+            path = getattr(self, name + "_file")
+            if getattr(self, name) == "":
+                values[name] = None  # an empty token is no token, never one that matches ""
+            if not getattr(self, name) and path:
+                try:
+                    values[name] = tokens.read_or_create(path)
+                except tokens.TokenFileError as exc:
+                    raise ConfigError(str(exc)) from None
+        return replace(self, **values) if values else self
 
-def _is_loopback(host: str) -> bool:
+
+def is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return host == "localhost"
     try:
@@ -88,6 +119,10 @@ _FLAGS: list[tuple[str, str, Any, str]] = [
     ("--state-path", "state_path", str, "SQLite file for durable task/worker state"),
     ("--worker-token", "worker_token", str, "token workers must present on /ws"),
     ("--api-token", "api_token", str, "bearer token for the HTTP API"),
+    ("--worker-token-file", "worker_token_file", str, "file holding the worker token (generated there, "
+                                                       "mode 0600, when absent and --worker-token is not given)"),
+    ("--api-token-file", "api_token_file", str, "file holding the API token (generated there, mode 0600, "
+                                                 "when absent and --api-token is not given)"),
     ("--heartbeat-interval", "heartbeat_interval_seconds", float, "seconds between worker heartbeats"),
     ("--heartbeat-timeout", "heartbeat_timeout_seconds", float, "silence after which a worker is unavailable"),
     ("--lease-grace", "lease_grace_seconds", float, "seconds past a task's timeout before its lease expires"),
@@ -103,6 +138,10 @@ _FLAGS: list[tuple[str, str, Any, str]] = [
     ("--prefetch-budget", "prefetch_budget_seconds", float, "seconds of short work a worker may hold per "
                                                             "slot beyond what it runs (0: one task per slot)"),
     ("--max-held-per-worker", "max_held_per_worker", int, "tasks one worker may hold at most (default 512)"),
+    ("--worker-retention", "worker_retention_seconds", float, "seconds a disconnected worker stays listed "
+                                                               "(default 7 days)"),
+    ("--max-departed-workers", "max_departed_workers", int, "disconnected workers remembered at most; the "
+                                                             "longest gone are forgotten first (default 1000)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     ("--log-format", "log_format", str, "json or console"),
 ]
@@ -180,4 +219,4 @@ def load_config(argv: Sequence[str] | None = None, env: dict[str, str] | None = 
             values[dest] = file_values[dest]
     known = {f.name for f in fields(CoordinatorConfig)}
     assert set(values) <= known
-    return CoordinatorConfig(**values).validate()
+    return CoordinatorConfig(**values).with_token_files().validate()

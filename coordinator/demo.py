@@ -64,7 +64,9 @@ def run_demo(client: ApiClient, data_dir: Path) -> int:
     for (label, _), tid in zip(labelled, ids):
         task = client.get(f"/api/v1/tasks/{tid}")
         cats = [a["error_category"] for a in task["attempts"] if a.get("error_category")]
-        rows.append([label, task["status"] + (" (flaky)" if task.get("flaky") else ""), len(task["attempts"]),
+        note = " (flaky)" if task.get("flaky") else \
+            " (retried)" if task["status"] == "completed" and len(task["attempts"]) > 1 else ""
+        rows.append([label, task["status"] + note, len(task["attempts"]),
                      ", ".join(dict.fromkeys(cats)) or "-"])
     print(table(rows, ["task", "status", "attempts", "error categories seen"]))
     print(f"\n{summary['total']} tasks in {summary['elapsed_seconds']:.1f}s: " +

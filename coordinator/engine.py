@@ -17,7 +17,7 @@ from coordinator.config import CoordinatorConfig
 from coordinator.credit import CreditPolicy, CreditSettings, work_kind
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.metrics import Metrics
-from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now
+from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now, within
 from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
 from coordinator.scheduler import ReadyQueue
 from coordinator.store import Store
@@ -30,8 +30,14 @@ log = structlog.get_logger("dtf.engine")
 # The version (4) and variant bits of a random UUID, and the bits left random.
 _UUID_V4 = (4 << 76) | (2 << 62)
 _UUID_MASK = ((1 << 128) - 1) & ~(0xF << 76) & ~(0x3 << 62)
-FLAKY_EVIDENCE = frozenset({AttemptOutcome.FAILED, AttemptOutcome.ERROR, AttemptOutcome.TIMED_OUT,
-                            AttemptOutcome.CRASHED})
+# Flaky is about the test: only an attempt that ran it and saw it fail counts. A pass after a
+# network fault, a crash, an OOM or a timeout is a completed task with its retries recorded.
+FLAKY_EVIDENCE = frozenset({AttemptOutcome.FAILED})
+
+
+def passed_after_test_failure(attempts: list[Any]) -> bool:
+    """Flaky: an attempt before the last (the pass) ended ``failed``."""
+    return any(a.outcome in FLAKY_EVIDENCE for a in attempts[:-1])
 TERMINAL_FROM_OUTCOME = {
     "failed": TaskStatus.FAILED,
     "error": TaskStatus.ERROR,
@@ -347,7 +353,8 @@ class Engine(WorkerSessions, HealthMonitor):
         acks = []
         for item in items:
             tid, attempt, lease = attempt_key(item)
-            verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
+            with structlog.contextvars.bound_contextvars(task_id=tid, attempt=attempt):
+                verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
             acks.append({"task_id": tid, "attempt": attempt, "lease": lease, "status": verdict, "reason": reason})
             if verdict == "rejected":
                 self.metrics.inc("dtf_results_rejected_total")
@@ -384,28 +391,28 @@ class Engine(WorkerSessions, HealthMonitor):
             w.running.pop(tid, None)
         ts = now()
         match.finished_at = ts
+        # A worker's figures are bounded by what the coordinator saw: no attempt ran longer than
+        # it has been out (an absurd value once stored broke every listing for good).
+        duration = within(item.get("duration_seconds"), 0.0, ts - match.dispatched_at,
+                          default=ts - (match.started_at or match.dispatched_at))
         if match.started_at is None:
             # A short task's result may be its only news: the worker skips start notices for tasks
-            # that end within a few milliseconds, and says when it started here instead.
-            started_at = item.get("started_at")
-            match.started_at = float(started_at) if isinstance(started_at, (int, float)) \
-                else ts - float(item.get("duration_seconds") or 0)
+            # that end within a few milliseconds, and says when it started here (bounded like a
+            # start notice: within dispatch .. now).
+            match.started_at = within(item.get("started_at"), match.dispatched_at, ts, default=ts - duration)
         details = item.get("details") if isinstance(item.get("details"), dict) else None
-        duration = item.get("duration_seconds")
-        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration >= 0:
-            self.credit.estimates.observe(task.kind or work_kind(task), float(duration))
+        reported = item.get("duration_seconds")
+        if isinstance(reported, (int, float)) and not isinstance(reported, bool) and reported >= 0:
+            self.credit.estimates.observe(task.kind or work_kind(task), duration)
         if outcome is AttemptOutcome.PASSED:
             match.outcome = outcome
             self.store.attempt_changed(tid, match)
             task.details = details
-            # Flaky: an earlier attempt of the task itself failed. Attempts lost with a worker or a
-            # connection say nothing about the test.
-            task.flaky = any(a.outcome in FLAKY_EVIDENCE for a in task.attempts[:-1])
+            task.flaky = passed_after_test_failure(task.attempts)
             if w is not None:
                 w.completed += 1
             self.metrics.observe("dtf_task_duration_seconds", ts - match.dispatched_at)
-            self.health.on_completed(task, w, float(duration) if isinstance(duration, (int, float))
-                                     else ts - (match.started_at or match.dispatched_at))
+            self.health.on_completed(task, w, duration)
             self._set_terminal(task, TaskStatus.COMPLETED, error=None, result=item.get("result"))
             return "accepted", None
         task.details = details

@@ -16,8 +16,28 @@ class HealthMonitor:
             await asyncio.sleep(interval)
             await self.check_health()
 
+    def _forget_departed_workers(self, ts: float) -> None:
+        """Disconnected workers holding nothing are forgotten after ``worker_retention_seconds``,
+        and beyond ``max_departed_workers`` the longest gone go first: a stream of made-up worker
+        ids cannot grow the registry (memory, SQLite, /api/v1/workers) without bound."""
+        departed = [w for w in self.workers.values() if not w.connected and not w.running]
+        if len(departed) <= self.config.max_departed_workers and \
+                not any(ts - w.last_seen > self.config.worker_retention_seconds for w in departed):
+            return
+        departed.sort(key=lambda w: w.last_seen)
+        excess = len(departed) - self.config.max_departed_workers
+        for i, w in enumerate(departed):
+            if i < excess or ts - w.last_seen > self.config.worker_retention_seconds:
+                del self.workers[w.worker_id]
+                self.store.forget_worker(w.worker_id)
+
     async def check_health(self) -> None:
+        if not self.store.healthy:
+            # While commits fail, workers' frames wait on us (their results are not acknowledged):
+            # their silence is ours, not theirs. Judge nobody until the state is durable again.
+            return
         ts = now()
+        self._forget_departed_workers(ts)
         if self.status_counts[TaskStatus.QUEUED]:
             self.kick()  # conditions lift with time (probation, reconnects): look again
         for w in list(self.workers.values()):

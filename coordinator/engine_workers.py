@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 
 from coordinator.failures import FailureEvent, FailureSource
-from coordinator.models import AttemptOutcome, TaskStatus, WorkerState, now
+from coordinator.models import AttemptOutcome, TaskStatus, WorkerState, now, within
 from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode
 from coordinator.workers import WorkerRecord
 
@@ -205,7 +205,8 @@ class WorkerSessions:
             if task is None or cur is None or cur.number != attempt or cur.lease != lease \
                     or cur.worker_id != conn.worker_id or task.status is not TaskStatus.ASSIGNED:
                 continue
-            cur.started_at = item.get("started_at") if isinstance(item.get("started_at"), float) else ts
+            # The worker's clock is its own: its start time is kept only within dispatch .. now.
+            cur.started_at = within(item.get("started_at"), cur.dispatched_at, ts, default=ts)
             cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
             # Kept in memory only: after a crash "assigned" and "running" recover the same way,
             # and the result carries its timing, so this costs no write.

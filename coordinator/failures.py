@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from coordinator.models import AttemptOutcome
 
 
-class FailureSource(str, Enum):
+class FailureSource(StrEnum):
     WORKER_REPORT = "worker_report"          # the worker ran it and reported a failure
     CONNECTION_LOST = "connection_lost"      # the socket closed while the task ran
     HEARTBEAT_TIMEOUT = "heartbeat_timeout"  # the worker stopped answering

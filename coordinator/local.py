@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from coordinator import tokens
 from coordinator.client import ApiClient, ApiError
 
 
@@ -65,29 +66,46 @@ def stop_all(procs: list[subprocess.Popen], timeout_seconds: float = 15.0) -> No
 
 def run_up(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
-    token_env = {k: os.environ[k] for k in ("DTF_API_TOKEN", "DTF_WORKER_TOKEN") if k in os.environ}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Never an open coordinator: tokens given in the environment win, else they are generated once
+    # into the data dir (0600) where `dtf submit/status/...` find the API token by themselves.
+    api_token = os.environ.get("DTF_API_TOKEN") or tokens.read_or_create(data_dir / tokens.API_TOKEN_FILE)
+    worker_token_file = data_dir / tokens.WORKER_TOKEN_FILE
+    if os.environ.get("DTF_WORKER_TOKEN"):
+        worker_token_file = None
+    else:
+        tokens.read_or_create(worker_token_file)
     base = f"http://{args.host}:{args.port}"
-    client = ApiClient(base, token_env.get("DTF_API_TOKEN"))
+    client = ApiClient(base, api_token)
     # The whole product: results and analytics in DuckDB (so `dtf report` has something to
     # say), the error-aware balancer, and the dashboard where it is installed.
     extra = ["--result-aggregator", "--load-balancer"] + (["--dashboard"] if _has_dashboard() else [])
+    # Tokens travel as files, never on a command line other users can read with ps.
+    if not os.environ.get("DTF_API_TOKEN"):
+        extra += ["--api-token-file", str(data_dir / tokens.API_TOKEN_FILE)]
+    if worker_token_file is not None:
+        extra += ["--worker-token-file", str(worker_token_file)]
+    worker_extra = ["--token-file", str(worker_token_file)] if worker_token_file is not None else []
     coordinator = start_coordinator(args.port, data_dir, host=args.host, log_level=args.log_level,
                                     extra=extra)
     procs = [coordinator]
     try:
         wait_healthy(client, coordinator)
+        tokens.write_address(data_dir, base)
         ws_url = f"ws://{args.host}:{args.port}/ws"
         concurrency = args.concurrency or local_share(args.workers)
         for i in range(1, args.workers + 1):
             procs.append(start_worker(ws_url, f"local-{i}", data_dir, concurrency=concurrency,
-                                      log_level=args.log_level))
+                                      log_level=args.log_level, extra=worker_extra))
         print(f"dtf is up: coordinator {base} with {args.workers} local workers")
         print(f"  API        {base}/api/v1/status")
         if _has_dashboard():
-            hint = "?token=<your DTF_API_TOKEN>" if token_env.get("DTF_API_TOKEN") else ""
-            print(f"  dashboard  {base}/dashboard{hint}")
+            print(f"  dashboard  {base}/dashboard?token={api_token}")
+        print(f"  API token  {data_dir / tokens.API_TOKEN_FILE} (found there by `dtf submit`, `dtf status`, ...;"
+              " `dtf token` prints it)")
         print(f"  metrics    {base}/metrics")
-        print(f"  report     dtf report --url {base}")
+        where = "" if data_dir == Path("./.dtf").resolve() else f" --data-dir {data_dir}"
+        print(f"  report     dtf report{where}")
         print(f"  state      {data_dir} (SQLite state, DuckDB history, logs)")
         if args.demo:
             from coordinator.demo import run_demo

@@ -1,9 +1,14 @@
-"""A small Prometheus registry: counters, gauges and histograms rendered as text format 0.0.4."""
+"""Prometheus metrics: dtf's counters, gauges and histograms, exposed with prometheus-client."""
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from typing import Callable
+from typing import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 DEFAULT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -32,10 +37,15 @@ HELP = {
 
 
 class Metrics:
+    """Counters, gauges and histograms kept as plain numbers on the hot path (an increment is a
+    dict update), exposed through prometheus-client's own collector and text format."""
+
     def __init__(self) -> None:
         self._counters: dict[str, dict[tuple, float]] = defaultdict(lambda: defaultdict(float))
         self._hist: dict[str, tuple[list[int], list[float]]] = {}
         self._gauges: dict[str, Callable[[], dict[tuple, float] | float]] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
 
     def inc(self, name: str, value: float = 1, **labels: str) -> None:
         self._counters[name][tuple(sorted(labels.items()))] += value
@@ -55,36 +65,40 @@ class Metrics:
         return self._counters[name][tuple(sorted(labels.items()))]
 
     def render(self) -> str:
-        out: list[str] = []
-        for name, series in sorted(self._counters.items()):
-            out.append(f"# HELP {name} {HELP.get(name, name)}\n# TYPE {name} counter")
+        return generate_latest(self.registry).decode()
+
+
+class _Collector(Collector):
+    """Reads the live numbers (and calls the gauges) at each scrape."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+        for name, series in sorted(m._counters.items()):
+            family = CounterMetricFamily(name, HELP.get(name, name), labels=_label_names(series))
             for labels, value in sorted(series.items()):
-                out.append(f"{name}{_labels(labels)} {value:g}")
-        for name, fn in sorted(self._gauges.items()):
-            out.append(f"# HELP {name} {HELP.get(name, name)}\n# TYPE {name} gauge")
+                family.add_metric([str(v) for _, v in labels], value)
+            yield family
+        for name, fn in sorted(m._gauges.items()):
             value = fn()
-            if isinstance(value, dict):
-                for labels, v in sorted(value.items()):
-                    out.append(f"{name}{_labels(labels)} {v:g}")
-            else:
-                out.append(f"{name} {value:g}")
-        for name, (counts, totals) in sorted(self._hist.items()):
-            out.append(f"# HELP {name} {HELP.get(name, name)}\n# TYPE {name} histogram")
-            cumulative = 0
+            series = value if isinstance(value, dict) else {(): float(value)}
+            family = GaugeMetricFamily(name, HELP.get(name, name), labels=_label_names(series))
+            for labels, v in sorted(series.items()):
+                family.add_metric([str(x) for _, x in labels], v)
+            yield family
+        for name, (counts, totals) in sorted(m._hist.items()):
+            buckets, cumulative = [], 0
             for bound, count in zip(DEFAULT_BUCKETS, counts):
                 cumulative += count
-                out.append(f'{name}_bucket{{le="{bound:g}"}} {cumulative}')
-            out.append(f'{name}_bucket{{le="+Inf"}} {int(totals[1])}')
-            out.append(f"{name}_sum {totals[0]:g}\n{name}_count {int(totals[1])}")
-        return "\n".join(out) + "\n"
+                buckets.append((floatToGoString(bound), cumulative))
+            buckets.append(("+Inf", int(totals[1])))
+            family = HistogramMetricFamily(name, HELP.get(name, name))
+            family.add_metric([], buckets, totals[0])
+            yield family
 
 
-def _labels(labels: tuple) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels)
-    return "{" + inner + "}"
-
-
-def _escape(v: str) -> str:
-    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _label_names(series: dict[tuple, float]) -> list[str]:
+    first = next(iter(series), ())
+    return [k for k, _ in first]

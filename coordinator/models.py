@@ -1,13 +1,15 @@
 """Task and worker state: the closed sets and the in-memory records the scheduler works on."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     QUEUED = "queued"
     ASSIGNED = "assigned"
     RUNNING = "running"
@@ -29,9 +31,11 @@ class TaskStatus(str, Enum):
 
 TERMINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ERROR,
                                TaskStatus.TIMED_OUT, TaskStatus.CANCELLED})
+# The same set for SQL (`status IN (...)`), written from the enum, never by hand.
+TERMINAL_SQL = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL_STATUSES))
 
 
-class WorkerState(str, Enum):
+class WorkerState(StrEnum):
     IDLE = "idle"
     BUSY = "busy"
     SLOW = "slow"
@@ -42,7 +46,7 @@ class WorkerState(str, Enum):
     DRAINING = "draining"
 
 
-class AttemptOutcome(str, Enum):
+class AttemptOutcome(StrEnum):
     """How one attempt ended; the task's status is decided from it by the failure pipeline."""
     PASSED = "passed"
     FAILED = "failed"
@@ -140,7 +144,19 @@ class Task:
 
 
 def iso(ts: float | None) -> str | None:
+    """ISO 8601 in UTC; total: a time outside what datetime holds is clamped, never an error."""
     if ts is None:
         return None
-    from datetime import datetime, timezone
+    ts = within(ts, _MIN_TS, _MAX_TS, default=0.0)
     return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def within(value: Any, low: float, high: float, *, default: float) -> float:
+    """``value`` as a float clamped to [low, high]; ``default`` when it is no finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return default
+    return min(max(float(value), low), max(low, high))
+
+
+_MIN_TS = 0.0
+_MAX_TS = datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp()

@@ -63,10 +63,14 @@ def document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
                                                     "parameters": [_p("task_id")],
                                                     "responses": {"200": _OBJ, "404": _ERROR, "409": _ERROR}}},
         "/api/v1/status": {"get": {"summary": "Counts by task status and worker state", "responses": {"200": _OBJ}}},
-        "/api/v1/workers": {"get": {"summary": "Workers", "responses": {"200": _OBJ}}},
+        "/api/v1/workers": {"get": {"summary": "Workers by id, a page at a time", "parameters": [
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (default 1000)"),
+            _q("cursor", {"type": "string"}, "next_cursor of the previous page")],
+            "responses": {"200": _OBJ, "400": _ERROR}}},
         "/api/v1/workers/{worker_id}": {"get": {"summary": "One worker", "parameters": [_p("worker_id")],
                                                 "responses": {"200": _OBJ, "404": _ERROR}}},
-        "/health": {"get": {"summary": "Liveness and readiness", "security": [], "responses": {"200": _OBJ}}},
+        "/health": {"get": {"summary": "Liveness and readiness (503 while the state cannot be committed)",
+                            "security": [], "responses": {"200": _OBJ, "503": _OBJ}}},
         "/metrics": {"get": {"summary": "Prometheus text format", "responses": {
             "200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": _OBJ}}},

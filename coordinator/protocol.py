@@ -8,7 +8,7 @@ start notices and results travel batched in one frame so throughput does not cos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import orjson
@@ -22,11 +22,20 @@ MAX_FRAME_DEPTH = 200
 MAX_VALUE_DEPTH = 64
 MAX_BATCH_ITEMS = 10_000
 MAX_ID_CHARS = 256
+MAX_ERROR_TEXT_CHARS = 64 * 1024       # an error's message, traceback or stderr; longer is cut, marked
+MAX_HARDWARE_BYTES = 16 * 1024         # a hello's hardware description, as JSON
+MAX_TAGS = 64
+MAX_TAG_CHARS = 256
+# The error context a worker may report: what it saw. Everything that steers a decision
+# (max_retries, verdict, poison, category ...) is the coordinator's to set, never a worker's.
+WORKER_CONTEXT_KEYS = frozenset({"stage", "task_type", "hardware_type", "device", "errno", "phase"})
+WORKER_ERROR_KEYS = frozenset({"type", "message", "traceback", "stderr", "exit_code", "signal", "errno", "context"})
+INT32 = (-(2 ** 31), 2 ** 31 - 1)
 # Outcomes a worker may report; "lost" and "cancelled" are the coordinator's own verdicts.
 REPORTABLE_OUTCOMES = frozenset({"passed", "failed", "error", "timed_out", "crashed"})
 
 
-class MessageType(str, Enum):
+class MessageType(StrEnum):
     # worker -> coordinator
     HELLO = "hello"
     HEARTBEAT = "heartbeat"
@@ -40,7 +49,7 @@ class MessageType(str, Enum):
     COMMAND = "command"
 
 
-class CommandName(str, Enum):
+class CommandName(StrEnum):
     CANCEL = "cancel"
     CLEANUP_RESOURCES = "cleanup_resources"
     RECONNECT = "reconnect"
@@ -48,7 +57,7 @@ class CommandName(str, Enum):
     DRAIN = "drain"
 
 
-class CloseCode(int, Enum):
+class CloseCode(IntEnum):
     """WebSocket close codes (4000-4999 are for applications)."""
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 4400
@@ -209,7 +218,13 @@ def _check_hello(body: dict[str, Any]) -> None:
             raise _fail(m, f"hardware.{name} must be a number")
     if "allow_install" in hw and not isinstance(hw["allow_install"], bool):
         raise _fail(m, "hardware.allow_install must be a boolean")
+    if len(orjson.dumps(hw)) > MAX_HARDWARE_BYTES:
+        raise _fail(m, f"hardware takes more than {MAX_HARDWARE_BYTES} bytes as JSON")
     _optional(body, "tags", dict, m)
+    tags = body.get("tags") or {}
+    if len(tags) > MAX_TAGS or any(not isinstance(v, str) or len(k) > MAX_TAG_CHARS or len(v) > MAX_TAG_CHARS
+                                   for k, v in tags.items()):
+        raise _fail(m, f"tags: at most {MAX_TAGS} string values of at most {MAX_TAG_CHARS} characters")
     _optional(body, "concurrency", int, m)
     _check_held(body, m)
 
@@ -253,11 +268,12 @@ def _check_results(body: dict[str, Any]) -> None:
             if item.get(name) is not None and not isinstance(item[name], dict):
                 raise _fail(m, f"{name!r} must be an object or null")
         error = item.get("error") or {}
-        for name in ("type", "message", "traceback"):
+        for name in ("type", "message", "traceback", "stderr"):
             if error.get(name) is not None and not isinstance(error[name], str):
                 raise _fail(m, f"error.{name} must be a string")
         if error.get("context") is not None and not isinstance(error["context"], dict):
             raise _fail(m, "error.context must be an object")
+        _bound_error(error)
         for name in ("result", "details", "error"):
             if depth(item.get(name), MAX_VALUE_DEPTH) > MAX_VALUE_DEPTH:
                 # Not a protocol fault of the worker (a task may return anything): the attempt
@@ -266,6 +282,27 @@ def _check_results(body: dict[str, Any]) -> None:
                     "type": "ResultNotStorable", "message": f"the task's {name} nests deeper than "
                     f"{MAX_VALUE_DEPTH} levels; it was dropped", "context": {"stage": "report"}})
                 break
+
+
+def _bound_error(error: dict[str, Any]) -> None:
+    """Clamp what a worker reports to what storage holds: long texts are cut (and say so), exit
+    codes and signals outside 32 bits are dropped, the context keeps only observation keys."""
+    for name in [k for k in error if k not in WORKER_ERROR_KEYS]:
+        error.pop(name)  # e.g. "category": what a failure is, the coordinator decides
+    for name in ("message", "traceback", "stderr"):
+        text = error.get(name)
+        if isinstance(text, str) and len(text) > MAX_ERROR_TEXT_CHARS:
+            error[name] = text[:MAX_ERROR_TEXT_CHARS] + f"\n... [truncated: {len(text) - MAX_ERROR_TEXT_CHARS} more characters]"
+    for name in ("exit_code", "signal", "errno"):
+        value = error.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not INT32[0] <= value <= INT32[1]):
+            error.pop(name)
+    context = error.get("context")
+    if isinstance(context, dict):
+        error["context"] = {k: v for k, v in context.items() if k in WORKER_CONTEXT_KEYS
+                            and (v is None or isinstance(v, (bool, int, float))
+                                 or (isinstance(v, str) and len(v) <= MAX_TAG_CHARS))}
 
 
 def _check_command_result(body: dict[str, Any]) -> None:

@@ -23,6 +23,8 @@ class RateLimitSettings:
     http_burst: int = 400                   # requests a client may send at once
     auth_failures_per_minute: int = 60      # failed API/worker authentications per address
     max_clients: int = 10_000               # clients remembered; the longest idle are forgotten
+    connections_per_address: int = 256      # open connections one address may hold
+    header_timeout_seconds: float = 10.0    # a request's head must arrive within this
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "RateLimitSettings":
@@ -44,7 +46,11 @@ class RateLimitSettings:
         return cls(http_rate_per_second=read("DTF_RATE_LIMIT_PER_SECOND", defaults.http_rate_per_second, float),
                    http_burst=int(read("DTF_RATE_LIMIT_BURST", defaults.http_burst, int)),
                    auth_failures_per_minute=int(read("DTF_AUTH_FAILURES_PER_MINUTE",
-                                                     defaults.auth_failures_per_minute, int)))
+                                                     defaults.auth_failures_per_minute, int)),
+                   connections_per_address=int(read("DTF_MAX_CONNECTIONS_PER_ADDRESS",
+                                                    defaults.connections_per_address, int)),
+                   header_timeout_seconds=read("DTF_HEADER_TIMEOUT_SECONDS", defaults.header_timeout_seconds,
+                                               float))
 
 
 class TokenBucketLimiter:

@@ -15,9 +15,14 @@ import orjson
 import structlog
 
 from coordinator.migrate import check_version
-from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus
+from coordinator.models import TERMINAL_SQL, Attempt, AttemptOutcome, Task, TaskStatus
 
 log = structlog.get_logger("dtf.store")
+RETRY_DELAYS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)  # between commits that failed, then 2 s each
+
+
+class StoreError(RuntimeError):
+    """The state database cannot be used (damaged, not a database, unreadable)."""
 
 
 def _j(value: Any) -> str | None:
@@ -44,6 +49,7 @@ UPSERT_ATTEMPT = ("INSERT INTO attempts (task_id, attempt, worker_id, lease, dis
 UPSERT_WORKER = ("INSERT INTO workers (worker_id, hardware, tags, state, first_seen, last_seen) "
                  "VALUES (?,?,?,?,?,?) ON CONFLICT (worker_id) DO UPDATE SET hardware=excluded.hardware, "
                  "tags=excluded.tags, state=excluded.state, last_seen=excluded.last_seen")
+DELETE_WORKER = "DELETE FROM workers WHERE worker_id = ?"
 
 
 def _commit_in_thread(conn: Any, batches: list[tuple[str, list[tuple]]]) -> None:
@@ -53,7 +59,10 @@ def _commit_in_thread(conn: Any, batches: list[tuple[str, list[tuple]]]) -> None
             conn.executemany(sql, rows)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite may have ended the transaction itself (disk full, I/O error): a ROLLBACK then
+        # fails and would hide the real cause.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
 
 
@@ -79,21 +88,38 @@ class Store:
         self._dirty_tasks: dict[str, Task] = {}
         self._dirty_attempts: dict[tuple[str, int], tuple[str, Attempt]] = {}
         self._dirty_workers: dict[str, tuple] = {}
+        self._forgotten_workers: set[str] = set()
         self._waiters: list[asyncio.Future] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task | None = None
         self._closed = False
         self._busy = False
         self.on_commit: Any = None  # callback(seconds, rows) for metrics
+        self.failing_since: float | None = None  # monotonic time of the first failed commit in a row
+        self.last_error: str | None = None
         self.commits = 0
         self.rows_written = 0
 
     async def open(self) -> None:
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
-        await self._db.execute("PRAGMA foreign_keys=ON")
-        await self._migrate()
+        try:
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute(f"PRAGMA synchronous={self.synchronous}")
+            await self._db.execute("PRAGMA foreign_keys=ON")
+            # A damaged file is found now, in one clear line, not at some later write.
+            async with self._db.execute("PRAGMA quick_check(1)") as cur:
+                verdict = (await cur.fetchone() or ["?"])[0]
+            if verdict != "ok":
+                raise StoreError(f"state database {self.path} is damaged ({verdict}); see the README, "
+                                 "'Recovering the state database'")
+            await self._migrate()
+        except BaseException as exc:
+            await self._db.close()  # its thread would keep the process alive
+            self._db = None
+            if isinstance(exc, aiosqlite.DatabaseError):
+                raise StoreError(f"state database {self.path} cannot be opened ({exc}); see the README, "
+                                 "'Recovering the state database'") from exc
+            raise
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
 
     async def _migrate(self) -> None:
@@ -129,10 +155,16 @@ class Store:
     def save_worker(self, worker_id: str, hardware: dict, tags: dict, state: str, first_seen: float,
                     last_seen: float) -> None:
         self._dirty_workers[worker_id] = (worker_id, _j(hardware), _j(tags), state, first_seen, last_seen)
+        self._forgotten_workers.discard(worker_id)
+        self._wake.set()
+
+    def forget_worker(self, worker_id: str) -> None:
+        self._dirty_workers.pop(worker_id, None)
+        self._forgotten_workers.add(worker_id)
         self._wake.set()
 
     def _pending(self) -> bool:
-        return bool(self._dirty_tasks or self._dirty_attempts or self._dirty_workers)
+        return bool(self._dirty_tasks or self._dirty_attempts or self._dirty_workers or self._forgotten_workers)
 
     def barrier(self) -> asyncio.Future:
         """A future that resolves once every change recorded so far is committed."""
@@ -144,18 +176,31 @@ class Store:
         self._wake.set()
         return fut
 
+    @property
+    def healthy(self) -> bool:
+        """False while commits fail: nothing new is acknowledged or dispatched until one succeeds."""
+        return self.failing_since is None
+
     async def _write_loop(self) -> None:
         assert self._db is not None
+        failures = 0
         while True:
             await self._wake.wait()
             self._wake.clear()
             if self.commit_interval_seconds:
                 await asyncio.sleep(self.commit_interval_seconds)
+            # Waiters resolve only once their rows are committed; after a failed commit they
+            # wait for the retry (a result is acknowledged only when it is stored).
             waiters, self._waiters = self._waiters, []
+            tasks, attempts, workers = self._dirty_tasks, self._dirty_attempts, self._dirty_workers
+            forgotten = self._forgotten_workers
+            self._dirty_tasks, self._dirty_attempts, self._dirty_workers = {}, {}, {}
+            self._forgotten_workers = set()
             try:
-                batches = [(UPSERT_TASK, [task_row(t) for t in self._dirty_tasks.values()]),
-                           (UPSERT_ATTEMPT, [attempt_row(tid, a) for tid, a in self._dirty_attempts.values()]),
-                           (UPSERT_WORKER, list(self._dirty_workers.values()))]
+                batches = [(UPSERT_TASK, [task_row(t) for t in tasks.values()]),
+                           (UPSERT_ATTEMPT, [attempt_row(tid, a) for tid, a in attempts.values()]),
+                           (UPSERT_WORKER, list(workers.values())),
+                           (DELETE_WORKER, [(wid,) for wid in forgotten])]
             except Exception as exc:  # one unserialisable row must not stop the writer for good
                 log.error("rows_not_serialisable", error=str(exc))
                 batches = []
@@ -163,7 +208,6 @@ class Store:
                     if not w.done():
                         w.set_exception(exc)
                 waiters = []
-            self._dirty_tasks, self._dirty_attempts, self._dirty_workers = {}, {}, {}
             rows = sum(len(r) for _, r in batches)
             if not rows and not waiters:
                 continue
@@ -176,14 +220,32 @@ class Store:
                     if not w.done():
                         w.cancel()
                 raise
-            except Exception as exc:  # a failed commit must reach whoever waits on it
-                log.error("commit_failed", error=str(exc), rows=rows)
-                for w in waiters:
-                    if not w.done():
-                        w.set_exception(exc)
+            except Exception as exc:
+                # Keep every row (a change made meanwhile is newer and wins) and every waiter,
+                # and try again: dropping them acknowledged results that were never stored.
+                failures += 1
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("commit_failed", error=self.last_error, rows=rows, failures=failures)
+                for key, value in tasks.items():
+                    self._dirty_tasks.setdefault(key, value)
+                for key, value in attempts.items():
+                    self._dirty_attempts.setdefault(key, value)
+                for key, value in workers.items():
+                    self._dirty_workers.setdefault(key, value)
+                self._forgotten_workers |= forgotten - self._dirty_workers.keys()
+                self._waiters[:0] = waiters
+                self._busy = False
+                await asyncio.sleep(RETRY_DELAYS_SECONDS[min(failures, len(RETRY_DELAYS_SECONDS)) - 1])
+                self._wake.set()
                 continue
             finally:
                 self._busy = False
+            if self.failing_since is not None:
+                log.warning("commits_recovered", failures=failures,
+                            seconds=round(time.monotonic() - self.failing_since, 3))
+            failures, self.failing_since, self.last_error = 0, None, None
             self.rows_written += rows
             for w in waiters:
                 if not w.done():
@@ -222,7 +284,7 @@ class Store:
 
     async def load_tasks(self, *, terminal: bool = False) -> list[Task]:
         """Tasks to resume after a restart (non-terminal), with their attempts."""
-        cond = "" if terminal else "WHERE status NOT IN ('completed','failed','error','timed_out','cancelled')"
+        cond = "" if terminal else f"WHERE status NOT IN ({TERMINAL_SQL})"
         rows = await self.fetchall(f"SELECT task_id, seq, type, spec, status, failures, result, error, details, "
                                    f"flaky, not_before, excluded_workers, created_at, updated_at FROM tasks {cond} "
                                    f"ORDER BY seq")

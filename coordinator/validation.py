@@ -7,7 +7,7 @@ from coordinator.models import TASK_TYPES
 
 ALLOWED_FIELDS = frozenset({"type", "config", "requirements", "priority", "timeout_seconds",
                             "max_retries", "tags", "depends_on"})
-ALLOWED_REQUIREMENTS = frozenset({"hardware", "min_memory_gb", "packages"})
+ALLOWED_REQUIREMENTS = frozenset({"hardware", "min_memory_gb", "packages", "avoid_workers"})
 DEFAULT_TIMEOUT_SECONDS = 300.0
 MAX_TIMEOUT_SECONDS = 7 * 86400.0
 MAX_BATCH = 10_000
@@ -88,6 +88,10 @@ def validate_task(raw: Any, where: str = "") -> dict[str, Any]:
     packages = reqs.get("packages", [])
     if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
         raise ValidationError("'requirements.packages' must be a list of package names", where + "requirements.packages")
+    avoid = reqs.get("avoid_workers", [])
+    if not isinstance(avoid, list) or not all(isinstance(w, str) and w for w in avoid):
+        raise ValidationError("'requirements.avoid_workers' must be a list of worker ids (a rerun that must "
+                              "run elsewhere)", where + "requirements.avoid_workers")
     priority = raw.get("priority", 5)
     if not isinstance(priority, int) or isinstance(priority, bool) \
             or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
@@ -110,7 +114,8 @@ def validate_task(raw: Any, where: str = "") -> dict[str, Any]:
                                                    for d in depends_on):
         raise ValidationError("'depends_on' must be a list of task ids", where + "depends_on")
     return {"type": ttype, "config": config,
-            "requirements": {"hardware": hardware, "min_memory_gb": float(mem), "packages": packages},
+            "requirements": {"hardware": hardware, "min_memory_gb": float(mem), "packages": packages,
+                             **({"avoid_workers": avoid} if avoid else {})},
             "priority": priority, "timeout_seconds": float(timeout), "max_retries": max_retries,
             "tags": tags, "depends_on": list(dict.fromkeys(depends_on))}
 

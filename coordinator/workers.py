@@ -105,9 +105,10 @@ class WorkerRecord:
 
 def matches(worker: WorkerRecord, task: Any, *, ignore_exclusions: bool = False) -> bool:
     """Does the worker meet the task's requirements (hardware with fallbacks, memory, packages)?"""
-    if not ignore_exclusions and worker.worker_id in task.excluded_workers:
-        return False
     reqs = task.requirements
+    if not ignore_exclusions and (worker.worker_id in task.excluded_workers
+                                  or worker.worker_id in reqs.get("avoid_workers", ())):
+        return False
     wanted = reqs.get("hardware") or []
     if wanted and not any(h in worker.hardware_types for h in wanted):
         return False

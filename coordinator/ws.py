@@ -9,16 +9,19 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import WSMsgType, web
 
-from coordinator.httperrors import AUTH_FAILURES
+from coordinator.httperrors import AUTH_FAILURES, error_response
+from coordinator.keys import PENDING_HELLOS
 from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, MessageType, ProtocolError, decode, encode,
                                 encode_frame)
+from coordinator.ratelimit import retry_after_header
 
 if TYPE_CHECKING:
     from coordinator.engine import Engine
 
 log = structlog.get_logger("dtf.ws")
 HELLO_TIMEOUT_SECONDS = 10.0
-WORKER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+WORKER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")  # \Z: "$" would let "w-1\n" in
+MAX_PENDING_HELLOS_PER_ADDRESS = 16
 # aiohttp buffers at most this much of one frame. Frames between MAX_FRAME_BYTES and this reach
 # decode() and are closed with 4413; larger ones are cut by aiohttp itself with 1009 (too big).
 READER_LIMIT_BYTES = 2 * MAX_FRAME_BYTES
@@ -49,11 +52,44 @@ class WorkerConnection:
 def token_ok(expected: str | None, given: str) -> bool:
     if expected is None:
         return True
-    return hmac.compare_digest(expected.encode(), given.encode())
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else ""
+
+
+def _refuse_token(request: web.Request, engine: "Engine", remote: str) -> web.Response:
+    """A missing or wrong worker token: 401, or 429 once this address has guessed too often.
+
+    Only wrong tokens count, and a right token is judged before any count: a guesser sharing an
+    address with good workers cannot shut them out.
+    """
+    engine.metrics.inc("dtf_worker_auth_failures_total")
+    failures = request.get(AUTH_FAILURES)
+    if failures is not None:
+        wait = failures.retry_after(("ws", remote))
+        if wait:
+            return error_response(429, "rate_limited", "too many failed worker authentications from this "
+                                  "address; check the worker token", headers={"Retry-After": retry_after_header(wait)})
+        failures.record(("ws", remote))
+    log.warning("worker_rejected", reason="missing or wrong token", peer=remote)
+    return error_response(401, "unauthorized", "missing or wrong worker token: send 'Authorization: Bearer "
+                          "<worker token>' with the upgrade request")
 
 
 async def worker_socket(request: web.Request, engine: "Engine", worker_token: str | None,
                         connections: set[web.WebSocketResponse]) -> web.StreamResponse:
+    # The token travels in the upgrade request: a socket is only opened (and only then may it
+    # buffer frames of up to READER_LIMIT_BYTES) for a worker that holds it.
+    remote = request.remote or "unknown"
+    if worker_token is not None and not token_ok(worker_token, _bearer(request)):
+        return _refuse_token(request, engine, remote)
+    pending = request.app[PENDING_HELLOS]
+    if pending[remote] >= MAX_PENDING_HELLOS_PER_ADDRESS:
+        return error_response(429, "rate_limited", "too many sockets from this address are still to say "
+                              "hello", headers={"Retry-After": "1"})
     # No per-message deflate: batches are small JSON and compressing them costs more CPU than it saves.
     ws = web.WebSocketResponse(max_msg_size=READER_LIMIT_BYTES, heartbeat=None, autoping=True, compress=False)
     await ws.prepare(request)
@@ -61,9 +97,15 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
     conn: WorkerConnection | None = None
     abnormal = True
     reason = "connection lost"
+    pending[remote] += 1
     try:
         try:
-            first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_SECONDS)
+            try:
+                first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_SECONDS)
+            finally:
+                pending[remote] -= 1
+                if pending[remote] <= 0:
+                    del pending[remote]
         except asyncio.TimeoutError:
             await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"hello expected first")
             return ws
@@ -78,19 +120,17 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
             await ws.close(code=exc.code, message=str(exc).encode()[:120])
             return ws
         if not token_ok(worker_token, hello.body["token"]):
-            log.warning("worker_rejected", reason="bad token", peer=request.remote)
+            log.warning("worker_rejected", reason="bad token in hello", peer=remote)
             engine.metrics.inc("dtf_worker_auth_failures_total")
-            failures = request.get(AUTH_FAILURES)
-            if failures is not None:
-                failures.record(("ws", request.remote or "unknown"))
             await ws.close(code=CloseCode.UNAUTHORIZED, message=b"invalid worker token")
             return ws
         worker_id = hello.body["worker_id"]
-        if not WORKER_ID.match(worker_id):
+        if not isinstance(worker_id, str) or not WORKER_ID.match(worker_id):
             await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"invalid worker_id")
             return ws
-        _note_takeover(engine, worker_id, request.remote)
-        conn = WorkerConnection(ws, worker_id, request.remote)
+        structlog.contextvars.bind_contextvars(worker_id=worker_id)  # on every line of this socket
+        _note_takeover(engine, worker_id, remote)
+        conn = WorkerConnection(ws, worker_id, remote)
         try:
             welcome = engine.hello(conn, hello.body)
         except ProtocolError as exc:

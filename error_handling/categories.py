@@ -1,11 +1,11 @@
 """The closed set of error categories (SPEC §6) and support for user-defined ones."""
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Iterable
 
 
-class ErrorCategory(str, Enum):
+class ErrorCategory(StrEnum):
     RESOURCE_ALLOCATION_ERROR = "resource_allocation_error"
     RESOURCE_CLEANUP_ERROR = "resource_cleanup_error"
     NETWORK_CONNECTION_ERROR = "network_connection_error"
@@ -54,6 +54,10 @@ class CategoryRegistry:
             return self._by_value[str(value)]
         except KeyError:
             raise ValueError(f"unknown error category {value!r}") from None
+
+    def get(self, value: str) -> Enum | None:
+        """The member with this value, or None."""
+        return self._by_value.get(value)
 
     def __contains__(self, value: object) -> bool:
         key = value.value if isinstance(value, Enum) else value

@@ -1,18 +1,26 @@
-"""Error classification: rules (data) applied in SPEC §6 order, cached per distinct failure.
+"""Error classification in layers, each a separate data-driven step; first answer wins.
 
-Decision order (first match wins):
+1. **Pre-classified**: a category the report (``"category"``) or the exception (``.category``)
+   carries, when the registry knows it (custom categories, dtf's own reports).
+2. **User rules** added with ``add_rule(rule)`` (``first=True``, the default).
+3. **Code tables** (``knowledge/codes.json``, ``error_handling.codes``): NVIDIA Xid numbers, DCGM
+   failure codes, CUDA/HIP runtime and driver error names, cuDNN/cuBLAS statuses, NCCL results,
+   onnxruntime and gRPC status codes.
+4. **Confident default rules** (``rules/*.json``): message rules marked ``overrides_type``, specific
+   exception types (and their bases: the live MRO, or ``knowledge/bases.json`` for a report that
+   only names its type) and errno, message regexes, exit code / signal.
+5. **Type words** (``knowledge/type_words.json``): the words of an exception's class name
+   (``DeadKernelError``: dead → worker crash) when they name one category and no other.
+6. **The learned layer** (``error_handling.learned``): a linear model over the type, stage, task
+   type and words; its answer counts when its probability reaches the model's floor.
+7. **Weak default rules**: generic exception types alone (``RuntimeError``, ``ValueError`` ...)
+   and context alone (``stage``, ``task_type``).
+8. User rules added with ``first=False`` (fallbacks), then ``UNKNOWN_ERROR``.
 
-1. user rules added with ``add_rule(rule)`` (``first=True``, the default), each group below in turn;
-2. the default rules shipped in ``error_handling/rules/*.json``;
-3. user rules added with ``first=False`` (fallbacks);
-4. ``UNKNOWN_ERROR``.
-
-Within a group rules are tried by tier (``Tier``): message rules marked ``overrides_type``, then
-specific exception types and errno, then message regexes, then generic exception types
-(``RuntimeError``, ``OSError``, ``ValueError`` ...), then exit code / signal, then context
-(``stage``, ``hardware_type``, ``task_type``). Within a tier: higher ``priority`` first, then
-more matchers (a rule on type + context beats one on type alone), then the nearest class in
-the exception's MRO, then file order.
+Within a rule group rules are tried by tier (``Tier``); within a tier: higher ``priority`` first,
+then more matchers (a rule on type + context beats one on type alone), then the nearest class in
+the exception's MRO, then file order. ``explain`` names the deciding step: a rule's name,
+``code:<table>:<code>``, ``type-word:<word>``, ``learned (<probability>)`` or ``pre-classified``.
 
 Exit codes and signals (default rules, see ``rules/system.json``): a negative exit code is
 ``-signal`` (subprocess), an exit code 129..191 is ``128 + signal`` (shells). SIGKILL / 137 →
@@ -36,14 +44,20 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from error_handling.categories import CategoryRegistry, ErrorCategory
+from error_handling.codes import CodeTables
+from error_handling.features import features
+from error_handling.learned import LinearModel, shipped_model
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.prefilter import may_match
 from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
                                  parse_rules, rules_from_iterable)
 
-__all__ = ["ClassificationRule", "Classifier", "Tier", "default_rules", "GENERIC_TYPE_NAMES"]
+__all__ = ["ClassificationRule", "Classifier", "Tier", "default_rules", "GENERIC_TYPE_NAMES",
+           "PRE_CLASSIFIED"]
 
-DEFAULT_RULE_FILES = ("dtf.json", "gpu.json", "system.json", "network.json", "python.json")
+PRE_CLASSIFIED = "pre-classified"  # the "rule" of a category the report itself carried
+
+DEFAULT_RULE_FILES = ("dtf.json", "gpu.json", "system.json", "network.json", "python.json", "knowledge.json")
 _TRACEBACK_TAIL_CHARS = 3000
 _ERRNO_RE = re.compile(r"\[Errno (-?\d+)\]")
 # "torch.cuda.OutOfMemoryError: CUDA out of memory" at the start of a log line or traceback end
@@ -59,6 +73,74 @@ def default_rules() -> list[ClassificationRule]:
         data = json.loads(package.joinpath(name).read_text(encoding="utf-8"))
         rules.extend(parse_rules(data, f"error_handling/rules/{name}"))
     return rules
+
+
+_WEAK_TIERS = frozenset({Tier.GENERIC_TYPE, Tier.CONTEXT})
+_MODEL_CONTEXT_KEYS = ("stage", "task_type")
+
+
+def _load_bases() -> dict[str, tuple[str, ...]]:
+    text = resources.files("error_handling.knowledge").joinpath("bases.json").read_text(encoding="utf-8")
+    return {k: tuple(v) for k, v in json.loads(text)["bases"].items()}
+
+
+_BASES: dict[str, tuple[str, ...]] | None = None
+_TYPE_WORDS: dict[str, str] | None = None
+_TYPE_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+_NAMELESS = frozenset({"error", "exception", "exc", "err", "base", "runtime", "value", "type", "os", "io"})
+
+
+def type_word_category(type_name: str) -> tuple[str, str] | None:
+    """(category, word) when the words of the class name name exactly one category."""
+    global _TYPE_WORDS
+    if _TYPE_WORDS is None:
+        text = resources.files("error_handling.knowledge").joinpath("type_words.json").read_text(encoding="utf-8")
+        _TYPE_WORDS = json.loads(text)["words"]
+    short = type_name.rsplit(".", 1)[-1]
+    found: dict[str, str] = {}
+    for word in _TYPE_WORD_RE.findall(short):
+        word = word.lower()
+        if word in _NAMELESS:
+            continue
+        category = _TYPE_WORDS.get(word)
+        if category is not None:
+            found.setdefault(category, word)
+    if len(found) != 1:
+        return None
+    category, word = next(iter(found.items()))
+    return category, word
+
+
+def known_bases(qualified: str) -> tuple[str, ...]:
+    """Bases of a library exception type named in a report (``knowledge/bases.json``), nearest first."""
+    global _BASES
+    if _BASES is None:
+        _BASES = _load_bases()
+    return _BASES.get(qualified, ())
+
+
+_FRAMES_KEPT = 2  # indented lines kept before each exception line: the innermost frame and its code
+
+
+def traceback_essence(tail: str) -> str:
+    """What of a traceback the rules read: its unindented lines (exception lines, "During
+    handling ..." headers) and the innermost frame before each exception line. The outer frames'
+    file and code lines name the caller, not the failure, and made most of a first sight's cost
+    (every rule's needles scanned through kilobytes of frames)."""
+    lines = tail.split("\n")
+    keep: list[str] = []
+    pending: list[str] = []
+    for line in lines:
+        if line.startswith((" ", "\t")):
+            pending.append(line)
+            if len(pending) > _FRAMES_KEPT:
+                pending.pop(0)
+        else:
+            keep.extend(pending)
+            pending.clear()
+            keep.append(line)
+    keep.extend(pending)
+    return "\n".join(keep)
 
 
 def _type_names(qualified: str) -> list[str]:
@@ -90,6 +172,9 @@ class _Facts:
         if type_name and classes is None:
             for name in _type_names(type_name):
                 self.type_ranks.setdefault(name, 0)
+            for rank, base in enumerate(known_bases(type_name), start=1):
+                for name in _type_names(base):
+                    self.type_ranks.setdefault(name, rank)
             # a bare builtin name (from a report) still knows its bases: ConnectionRefusedError is an OSError
             builtin = getattr(builtins, type_name.rsplit(".", 1)[-1], None)
             if isinstance(builtin, type) and issubclass(builtin, BaseException):
@@ -98,7 +183,7 @@ class _Facts:
         self.mro_len = max(self.type_ranks.values(), default=0) + 1
         text = info.message or ""
         if info.traceback:
-            text = f"{text}\n{info.traceback[-_TRACEBACK_TAIL_CHARS:]}"
+            text = f"{text}\n{traceback_essence(info.traceback[-_TRACEBACK_TAIL_CHARS:])}"
         self.text = text
         self.lowered = text.lower()  # for the rules' literal prefilters
         errno = info.errno
@@ -236,9 +321,23 @@ class Classifier:
     """Maps a failure to a category (built-in ``ErrorCategory`` or a registered custom member)."""
 
     def __init__(self, rules: Iterable[ClassificationRule | Mapping[str, Any]] | None = None,
-                 categories: CategoryRegistry | None = None, *, cache_size: int = 4096) -> None:
+                 categories: CategoryRegistry | None = None, *, cache_size: int = 4096,
+                 codes: CodeTables | bool | None = None, model: LinearModel | bool | None = None,
+                 type_words: bool | None = None) -> None:
+        """``codes``, ``type_words`` and ``model``: True (or None with the default rules) uses the
+        shipped code tables / type-word table / learned model, False (or None with ``rules`` of
+        your own) none; ``codes`` and ``model`` also take your own."""
         self._registry = categories if categories is not None else CategoryRegistry()
         self._cache_size = max(0, int(cache_size))
+        shipped = rules is None
+        if codes is None:
+            codes = shipped
+        if model is None:
+            model = shipped
+        self._type_words = shipped if type_words is None else bool(type_words)
+        self._codes = CodeTables.shipped() if codes is True else (codes or None)
+        self._model_arg = model
+        self._model: LinearModel | None = model if isinstance(model, LinearModel) else None
         defaults = default_rules() if rules is None else rules_from_iterable(rules)
         self._groups: dict[str, list[ClassificationRule]] = {"first": [], "default": [], "last": []}
         for rule in defaults:
@@ -264,10 +363,29 @@ class Classifier:
             raise ValueError(f"rule {rule.name!r}: unknown category {rule.category!r} "
                              "(register custom categories with the CategoryRegistry first)") from None
 
+    @property
+    def model(self) -> LinearModel | None:
+        """The learned layer (the shipped one is read on first use), or None."""
+        if self._model is None and self._model_arg is True:
+            self._model = shipped_model()
+            self._model_arg = self._model is not None
+        return self._model
+
+    @property
+    def code_tables(self) -> CodeTables | None:
+        return self._codes
+
     def _rebuild(self) -> None:
-        self._sets = [_RuleSet(self._groups[g]) for g in ("first", "default", "last")]
-        # only context keys some rule reads take part in the cache key
-        self._context_keys = tuple(sorted({k for r in self.rules for k, _ in r.context}))
+        defaults = self._groups["default"]
+        self._first = _RuleSet(self._groups["first"])
+        self._confident = _RuleSet([r for r in defaults if r.tier not in _WEAK_TIERS])
+        self._weak = _RuleSet([r for r in defaults if r.tier in _WEAK_TIERS])
+        self._last = _RuleSet(self._groups["last"])
+        # only context keys some rule (or the model) reads take part in the cache key
+        keys = {k for r in self.rules for k, _ in r.context}
+        if self._model_arg:
+            keys.update(_MODEL_CONTEXT_KEYS)
+        self._context_keys = tuple(sorted(keys))
         self._resolved = {r.category: self._registry.resolve(r.category) for r in self.rules}
         self._cache: dict[tuple, tuple[Enum, str | None]] = {}
 
@@ -309,6 +427,10 @@ class Classifier:
         """(category, name of the deciding rule or None for UNKNOWN_ERROR)."""
         if not isinstance(info, ErrorInfo):
             info = normalize_error(info)
+        if info.category is not None and info.category != "unknown_error":
+            known = self._registry.get(info.category)
+            if known is not None:  # decided by whoever raised it (a custom category, dtf's own)
+                return known, PRE_CLASSIFIED
         ctx = info.context
         exc = info.exception
         tb = info.traceback
@@ -327,15 +449,40 @@ class Classifier:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        facts = _Facts(info)
-        result: tuple[Enum, str | None] = (ErrorCategory.UNKNOWN_ERROR, None)
-        for rule_set in self._sets:
-            rule = rule_set.decide(facts)
-            if rule is not None:
-                result = (self._resolved[rule.category], rule.name)
-                break
+        result = self._decide(info, _Facts(info))
         if self._cache_size:
             if len(self._cache) >= self._cache_size:
                 self._cache.pop(next(iter(self._cache)))  # oldest first: bounded, no LRU bookkeeping
             self._cache[key] = result
         return result
+
+    def _decide(self, info: ErrorInfo, facts: _Facts) -> tuple[Enum, str | None]:
+        rule = self._first.decide(facts)
+        if rule is not None:
+            return self._resolved[rule.category], rule.name
+        if self._codes is not None:
+            found = self._codes.decide(facts.text)
+            if found is not None:
+                category = self._registry.get(found[0])
+                if category is not None:
+                    return category, f"code:{found[1]}:{found[2]}"
+        rule = self._confident.decide(facts)
+        if rule is not None:
+            return self._resolved[rule.category], rule.name
+        if self._type_words and info.type:
+            found = type_word_category(info.type)
+            if found is not None and (category := self._registry.get(found[0])) is not None:
+                return category, f"type-word:{found[1]}"
+        model = self.model if self._model_arg else None
+        if model is not None:
+            decided = model.decide(features(info.type or "", info.message or "", info.traceback,
+                                            info.exit_code, info.signal, info.context))
+            if decided is not None:
+                category = self._registry.get(decided[0])
+                if category is not None:
+                    return category, f"learned ({decided[1]:.2f})"
+        for rule_set in (self._weak, self._last):
+            rule = rule_set.decide(facts)
+            if rule is not None:
+                return self._resolved[rule.category], rule.name
+        return ErrorCategory.UNKNOWN_ERROR, None

@@ -124,6 +124,8 @@ class DuckDBEventSink:
         self.flush_seconds_total = 0.0
         self.last_flush_seconds = 0.0
         self.write_errors = 0
+        self.rejected_rows = 0  # rows DuckDB refused even alone, kept in ``rejected_path``
+        self.rejected_path = self.path + ".rejected.jsonl"
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -351,45 +353,100 @@ class DuckDBEventSink:
             return None
         assert self._tmpdir is not None
         started = time.perf_counter()
-        # Files first, then the whole transaction in one execute: one GIL hand-back per flush.
-        script = ["BEGIN TRANSACTION"]
+        events = spool.close() if spool is not None else 0
+        try:
+            # Files first, then the whole transaction in one execute: one GIL hand-back per flush.
+            self._transaction(con, self._statements(buffers, spool.path if spool is not None else None))
+        except WriterProcessError:
+            raise  # the writer is gone: not a bad batch
+        except Exception as exc:
+            # One row DuckDB rejects must not cost the batch: store it in halves, down to the
+            # rows that fail alone, which are set aside (with the reason) in a file of their own.
+            self.write_errors += 1
+            log.error("duckdb_sink_write_failed", error=repr(exc), rows=rows + events)
+            self._salvage(con, buffers, spool.path if spool is not None else None)
+        else:
+            self.written[EVENTS.name] += events
+            for name, table_rows in buffers.items():
+                self.written[name] += len(table_rows)
+        finally:
+            if spool is not None:
+                spool.path.unlink(missing_ok=True)
+        self.last_flush_seconds = time.perf_counter() - started
+        self.flush_seconds_total += self.last_flush_seconds
+        self.flushes += 1
+        return None
+
+    def _statements(self, buffers: Mapping[str, list[Any]], events_path: Path | None) -> list[str]:
+        script = []
         for name, table_rows in buffers.items():
             if table_rows:
                 data = orjson.dumps(table_rows, default=json_default, option=DUMP_OPTS)
                 script.append(insert_sql(TABLES[name], self._file(name, data)))
-        events = spool.close() if spool is not None else 0
-        if spool is not None:
-            script.append(insert_sql(EVENTS_IN, spool.path, into_temp=BATCH, positional=True))
+        if events_path is not None:
+            script.append(insert_sql(EVENTS_IN, events_path, into_temp=BATCH, positional=True))
             script.append(COPY_EVENTS)
             if self._rollup:
                 script.extend(ROLLUP_SQL)
             script.append(PATTERN_UPSERT)
             script.append(f"DROP TABLE {BATCH}")
-        script.append("COMMIT")
+        return script
+
+    @staticmethod
+    def _transaction(con: DuckDBProcess, statements: list[str]) -> None:
         try:
-            con.run(";\n".join(script))
+            con.run(";\n".join(["BEGIN TRANSACTION", *statements, "COMMIT"]))
         except WriterProcessError:
-            raise  # the writer is gone: not a bad batch
-        except Exception as exc:
-            # A batch that cannot be stored (e.g. a value DuckDB rejects) is dropped whole
-            # rather than retried forever; flush() callers get the error.
+            raise
+        except Exception:
             try:
                 con.run("ROLLBACK")
             except duckdb.Error:
                 pass  # the failing statement may have ended the transaction itself
-            self.write_errors += 1
-            log.error("duckdb_sink_write_failed", error=repr(exc), rows=rows + events)
-            return exc
-        finally:
-            if spool is not None:
-                spool.path.unlink(missing_ok=True)
-        self.written[EVENTS.name] += events
-        for name, table_rows in buffers.items():
-            self.written[name] += len(table_rows)
-        self.last_flush_seconds = time.perf_counter() - started
-        self.flush_seconds_total += self.last_flush_seconds
-        self.flushes += 1
-        return None
+            raise
+
+    def _salvage(self, con: DuckDBProcess, buffers: dict[str, list[dict[str, Any]]],
+                 events_path: Path | None) -> None:
+        parts: list[tuple[str, list[Any]]] = [(name, rows) for name, rows in buffers.items() if rows]
+        if events_path is not None:
+            parts.append((EVENTS.name, orjson.loads(events_path.read_bytes())))
+        for name, rows in parts:
+            stack = [rows]
+            while stack:
+                part = stack.pop()
+                if not part:
+                    continue
+                if name == EVENTS.name:
+                    path = self._file("events_part", orjson.dumps(part))
+                    statements = self._statements({}, path)
+                else:
+                    statements = self._statements({name: part}, None)
+                try:
+                    self._transaction(con, statements)
+                except WriterProcessError:
+                    raise
+                except Exception as exc:
+                    if len(part) == 1:
+                        self._set_aside(name, part[0], exc)
+                    else:
+                        half = len(part) // 2
+                        stack += [part[half:], part[:half]]
+                else:
+                    self.written[name] += len(part)
+
+    def _set_aside(self, table: str, row: Any, exc: Exception) -> None:
+        self.rejected_rows += 1
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        if isinstance(row, list):  # an event as a positional array
+            row = dict(zip(EVENT_FIELDS, row))
+        line = orjson.dumps({"at": time.time(), "table": table, "reason": reason, "row": row},
+                            default=json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        try:
+            with open(self.rejected_path, "ab") as fh:
+                fh.write(line)
+        except OSError as write_exc:
+            log.error("rejected_row_not_kept", table=table, error=str(write_exc))
+        log.error("duckdb_row_set_aside", table=table, reason=reason, file=self.rejected_path)
 
     def _file(self, name: str, data: bytes) -> Path:
         assert self._tmpdir is not None

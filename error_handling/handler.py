@@ -22,7 +22,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -34,7 +34,7 @@ from error_handling.classify import Classifier
 from error_handling.event_tables import EVENT_FIELDS
 from error_handling.events import DuckDBEventSink
 from error_handling.model import ErrorInfo, frozen_builder, normalize_error
-from error_handling.patterns import ErrorAggregator
+from error_handling.patterns import ErrorAggregator, cache_bound
 from error_handling.recovery import (NEXT_ATTEMPT_ACTIONS, TERMINAL_ACTIONS, RecoveryAction,
                                      StrategyLike, default_recovery_strategies)
 from error_handling.retry import DEFAULT_RETRY_POLICIES, DEFAULT_RETRY_POLICY, RetryPolicy
@@ -47,7 +47,7 @@ _YIELD_EVERY = 1024
 _PUMP_CHUNK = 2048
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     RETRY = "retry"    # schedule another attempt after retry_delay
     FAILED = "failed"  # terminal: the test ran and failed (its verdict)
     ERROR = "error"    # terminal: could not run properly; retries exhausted or not retryable
@@ -99,8 +99,12 @@ class DistributedErrorHandler:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size!r}")
         self.categories = CategoryRegistry(custom_categories)
+        if error_history_size < 1:
+            raise ValueError(f"error_history_size must be at least 1, got {error_history_size!r}")
+        # Per-message caches follow the history's size: memory is bounded by error_history_size.
+        self._cache_limit = cache_bound(error_history_size)
         self._classifier = classifier if classifier is not None else \
-            Classifier(rules=rules, categories=self.categories)
+            Classifier(rules=rules, categories=self.categories, cache_size=self._cache_limit)
         self._clock = clock or time.time
         self._rng = rng
         self._policies: dict[Enum, RetryPolicy] = {}
@@ -317,7 +321,7 @@ class DistributedErrorHandler:
             if self._templates.get(pid) == template:
                 template = None
             else:
-                if len(self._templates) >= _CACHE_LIMIT:
+                if len(self._templates) >= self._cache_limit:
                     self._templates.clear()
                 self._templates[pid] = template
         return (d.event_id, d.timestamp, get("task_id"), get("worker_id"), d.attempt,

@@ -5,7 +5,7 @@ import traceback as _tb
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
 
-_KNOWN_KEYS = {"type", "message", "traceback", "exit_code", "signal", "context", "stderr"}
+_KNOWN_KEYS = {"type", "message", "traceback", "exit_code", "signal", "context", "stderr", "category"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +26,9 @@ class ErrorInfo:
     errno: int | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     exception: BaseException | None = None
+    # A category the reporter already decided (a custom category, dtf's own UpstreamFailed):
+    # the classifier keeps it when it names a known category.
+    category: str | None = None
 
 
 def frozen_builder(cls: type) -> Callable[..., Any]:
@@ -85,6 +88,10 @@ def _from_mapping(error: Mapping[str, Any], context: Mapping[str, Any] | None) -
     typ = get("type")
     exit_code = get("exit_code")
     sig = get("signal")
+    category = get("category")
+    if category is not None and type(category) is not str:
+        category = getattr(category, "value", None)
+        category = category if type(category) is str else None
     return _build_info(
         typ if type(typ) is str else str(typ or ""),
         message if type(message) is str else str(message),
@@ -95,10 +102,20 @@ def _from_mapping(error: Mapping[str, Any], context: Mapping[str, Any] | None) -
         (int(errno) if isinstance(errno, int) and not isinstance(errno, bool) else None),
         ctx,
         None,
+        category or None,
     )
 
 
-# type, message, traceback, exit_code, signal, errno, context, exception
+def _exception_category(exc: BaseException) -> str | None:
+    """``exc.category`` when it is a category member or value (an exception pre-classified by its raiser)."""
+    category = getattr(exc, "category", None)
+    if category is None:
+        return None
+    value = getattr(category, "value", category)
+    return value if isinstance(value, str) and value else None
+
+
+# type, message, traceback, exit_code, signal, errno, context, exception, category
 _build_info = frozen_builder(ErrorInfo)
 
 
@@ -116,14 +133,15 @@ def normalize_error(error: Any, context: Mapping[str, Any] | None = None) -> Err
             ctx = {**error.context, **context}
             return ErrorInfo(type=error.type, message=error.message, traceback=error.traceback,
                              exit_code=error.exit_code, signal=error.signal, errno=error.errno,
-                             context=ctx, exception=error.exception)
+                             context=ctx, exception=error.exception, category=error.category)
         return error
     if isinstance(error, BaseException):
         tb = "".join(_tb.format_exception(type(error), error, error.__traceback__)) \
             if error.__traceback__ is not None else None
         return ErrorInfo(type=_exc_type_name(error), message=str(error), traceback=tb,
                          errno=getattr(error, "errno", None) if isinstance(getattr(error, "errno", None), int) else None,
-                         context=dict(context or {}), exception=error)
+                         context=dict(context or {}), exception=error,
+                         category=_exception_category(error))
     if isinstance(error, Mapping):
         return _from_mapping(error, context)
     if isinstance(error, str):

@@ -6,7 +6,12 @@ template is compared token by token with the patterns of the same category and t
 (like Drain's length buckets); two tokens match when equal, when the pattern has a wildcard
 there, or when both are masks (``<NUM>`` vs ``<STR>``: both are parameters). It joins the most
 similar pattern when ``matches / tokens >= similarity_threshold``; the positions that differ
-become ``<*>`` in the pattern's shown template. Otherwise it founds a new pattern.
+become ``<*>`` in the pattern's shown template. When no pattern of its length is that close,
+patterns of nearby lengths are aligned with it (``similarity.align``: longest common subsequence, as
+Spell does; a run of differing tokens is one differing parameter and one ``<*>``), with the
+same threshold on aligned / (aligned + differing runs). Templates that differ in an error code
+(SIGSEGV, ENOSPC, a CONSTANT_NAME, a number masking kept: Xid 79, HTTP 503) never join.
+Otherwise it founds a new pattern.
 
 Pattern ids are ``"pat-" + blake2b(category, founding template)``: the same failure gets the same
 id in every process, whatever arrived before it. A template that joined an existing pattern gets
@@ -25,27 +30,28 @@ caches are bounded.
 """
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter, OrderedDict, deque
-from enum import Enum
+from enum import Enum, StrEnum
 from hashlib import blake2b
 from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.model import ErrorInfo, normalize_error
+from error_handling.similarity import WILDCARD as _WILDCARD
+from error_handling.similarity import align, similarity as _similarity, traceback_fingerprint
 from error_handling.templates import make_template, primary_line
 
-__all__ = ["ErrorAggregator", "Trend", "make_template", "primary_line", "pattern_id_for",
-           "summarize_correlations"]
+__all__ = ["ErrorAggregator", "Trend", "align", "cache_bound", "make_template", "pattern_id_for", "primary_line",
+           "summarize_correlations", "traceback_fingerprint"]
 
-_WILDCARD = "<*>"
 _MAX_VARIANTS = 16        # exact templates remembered per pattern
 _MAX_CANDIDATES = 256     # patterns compared when a new template arrives
+_MAX_OTHER_LENGTH = 64    # patterns of other lengths aligned when none of its own length is close
 _MAX_TAGS = 8             # tags per error kept for correlation
 _MAX_TAG_CHARS = 64
 
 
-class Trend(str, Enum):
+class Trend(StrEnum):
     NEW = "new"
     RISING = "rising"
     STEADY = "steady"
@@ -55,29 +61,16 @@ class Trend(str, Enum):
         return self.value
 
 
+def cache_bound(error_history_size: int) -> int:
+    """Entries a per-message cache may hold for a history of this size: a few per held error,
+    at most 4096, so memory follows ``error_history_size`` (50 held errors keep 200 messages)."""
+    return min(4096, max(64, 4 * int(error_history_size)))
+
+
 def pattern_id_for(template: str, category: str | None = None) -> str:
     """Stable id of the pattern founded by ``template`` (in ``category``)."""
     digest = blake2b(f"{category or ''}\x1f{template}".encode(), digest_size=8).hexdigest()
     return f"pat-{digest}"
-
-
-def _is_mask(token: str) -> bool:
-    return token == _WILDCARD or (len(token) > 2 and token[0] == "<" and token[-1] == ">" and token[1:-1].isupper())
-
-
-# Error codes (SIGSEGV, ENOSPC, CUDNN_STATUS_NOT_SUPPORTED) name the error: two templates that
-# differ in one are different errors however similar the rest is.
-_CODE_RE = re.compile(r"\bSIG[A-Z]{2,}\b|\bE[A-Z]{3,}\b|\b[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]\b")
-
-
-def _similarity(pattern_tokens: list[str], tokens: list[str]) -> float:
-    same = 0
-    for a, b in zip(pattern_tokens, tokens):
-        if a == b or a == _WILDCARD or (_is_mask(a) and _is_mask(b)):
-            same += 1
-        elif _CODE_RE.search(a) or _CODE_RE.search(b):
-            return 0.0
-    return same / len(tokens)
 
 
 class _Pattern:
@@ -139,7 +132,11 @@ class ErrorAggregator:
 
     def __init__(self, similarity_threshold: float = 0.8, error_history_size: int = 1000, *,
                  clock: Callable[[], float] = time.time, window_seconds: float = 300.0,
-                 max_patterns: int | None = None, template_cache_size: int = 4096) -> None:
+                 max_patterns: int | None = None, template_cache_size: int | None = None,
+                 group_by_traceback: bool = False) -> None:
+        """``group_by_traceback``: a failure with a Python traceback that has frames of the
+        application groups by its exception type and its innermost application frames, as Sentry
+        does (``traceback_fingerprint``), whatever its message says; others by template."""
         if not 0.0 < similarity_threshold <= 1.0:
             raise ValueError("similarity_threshold must be in (0, 1]")
         if error_history_size < 1:
@@ -153,7 +150,9 @@ class ErrorAggregator:
         if self.max_patterns < 1:
             raise ValueError("max_patterns must be at least 1")
         self._clock = clock
-        self._template_cache_size = max(0, int(template_cache_size))
+        self.group_by_traceback = bool(group_by_traceback)
+        self._template_cache_size = cache_bound(self.error_history_size) if template_cache_size is None \
+            else max(0, int(template_cache_size))
         self._history: deque[tuple] = deque()
         self._patterns: OrderedDict[str, _Pattern] = OrderedDict()   # least recently seen first
         self._exact: dict[tuple[str | None, str], _Pattern] = {}
@@ -192,11 +191,53 @@ class ErrorAggregator:
                 best, best_score = candidate, score
         if best is not None and best_score >= self.similarity_threshold:
             best.tokens = [a if a == b else _WILDCARD for a, b in zip(best.tokens, tokens)]
-            if len(best.variants) < _MAX_VARIANTS:
-                best.variants.add(template)
-                self._exact[(category, template)] = best
-            return best
+            return self._remember(best, category, template)
+        best, merged = self._find_other_length(category, tokens)
+        if best is not None:
+            key = (category, len(best.tokens))
+            self._buckets[key].pop(best.pattern_id, None)
+            if not self._buckets[key]:
+                del self._buckets[key]
+            best.tokens = merged
+            self._buckets.setdefault((category, len(merged)), {})[best.pattern_id] = best
+            return self._remember(best, category, template)
         return self._create(pattern_id_for(template, category), category, template, tokens)
+
+    def _remember(self, pattern: _Pattern, category: str | None, template: str) -> _Pattern:
+        if len(pattern.variants) < _MAX_VARIANTS:
+            pattern.variants.add(template)
+            self._exact[(category, template)] = pattern
+        return pattern
+
+    def _find_other_length(self, category: str | None, tokens: list[str]) -> tuple[_Pattern | None, list[str]]:
+        """The most similar pattern of another length (``align``), if it reaches the threshold."""
+        n = len(tokens)
+        spread = max(4, n // 2)
+        wanted = set(tokens)
+        threshold = self.similarity_threshold
+        best: _Pattern | None = None
+        best_score, best_merged = 0.0, tokens
+        checked = 0
+        for length in range(max(1, n - spread), n + spread + 1):
+            if length == n:
+                continue
+            bucket = self._buckets.get((category, length))
+            if not bucket:
+                continue
+            for candidate in reversed(bucket.values()):
+                if checked >= _MAX_OTHER_LENGTH:
+                    break
+                checked += 1
+                # a cheap bound first: too few tokens in common cannot reach the threshold
+                common = len(wanted.intersection(candidate.tokens))
+                if common < threshold * min(n, length) - 2:
+                    continue
+                score, merged = align(candidate.tokens, tokens)
+                if score > best_score:
+                    best, best_score, best_merged = candidate, score, merged
+        if best is not None and best_score >= threshold:
+            return best, best_merged
+        return None, tokens
 
     def _create(self, pattern_id: str, category: str | None, template: str, tokens: list[str]) -> _Pattern:
         pattern = self._patterns.get(pattern_id)
@@ -248,9 +289,13 @@ class ErrorAggregator:
         elif category is not None:
             category = str(category)
         now = self._clock() if timestamp is None else timestamp
-        template = self._templates.get((info.type, info.message))
+        template = None
+        if self.group_by_traceback and info.traceback:
+            template = traceback_fingerprint(info.type, info.traceback)
         if template is None:
-            template = self.template_for(info.type, info.message)
+            template = self._templates.get((info.type, info.message))
+            if template is None:
+                template = self.template_for(info.type, info.message)
         pattern = self._exact.get((category, template)) or self._find(category, template)
         self._patterns.move_to_end(pattern.pattern_id)
         pattern.count += 1

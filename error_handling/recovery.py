@@ -7,14 +7,14 @@ puts it there), else from the error itself (``error.category`` or ``error["categ
 """
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Union
 
 from error_handling.categories import ErrorCategory
 
 
-class RecoveryAction(str, Enum):
+class RecoveryAction(StrEnum):
     """Every built-in action name of SPEC §7; the value is the plain name."""
 
     REQUEST_RESOURCE_CLEANUP = "request_resource_cleanup"

@@ -1,6 +1,8 @@
 """Message templates: pick the line that names the failure, mask its parameters.
 
-``make_template("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; ...)")`` gives
+Masked: timestamps, URLs, uuids, PCI ids, IPs and ports, hex, host names (after "host", in
+user@host, dotted names under a common suffix), paths, ids, long hex, sizes with units, durations,
+numbers, quoted values. ``make_template("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; ...)")`` gives
 ``"CUDA out of memory. Tried to allocate <SIZE> (GPU <NUM>; ...)"``: two failures that differ only
 in their parameters get the same template, which is what the pattern grouping builds on.
 """
@@ -39,17 +41,24 @@ _ARGV_RE = re.compile(r"""'?\[(?:(?:'[^'\n]*'|"[^"\n]*")(?:, )?)+\]'?""")
 _QUOTED_RE = re.compile(r"""(?<![\w\\])'([^'\n]{0,200})'(?!\w)|(?<![\w\\])"([^"\n]{0,200})"(?!\w)""")
 _PHRASE_RE = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")
 
+_FILE_SUFFIXES = ("py", "pyc", "json", "toml", "ya?ml", "txt", "cfg", "ini", "log", "sh", "csv", "dat", "cu", "cpp",
+                  "c", "h")
+_ID_WORDS = ("task", "worker", "job", "run", "node", "req", "session", "container", "pod", "trace", "span", "host")
+_TLDS = ("com", "org", "net", "io", "ai", "dev", "local", "internal", "lan", "cloud", "edu", "gov", "example", "invalid")
+
 _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r in (
     (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", 0, "<TS>"),
     (r"\b\d\d:\d\d:\d\d(?:\.\d+)?\b", 0, "<TS>"),
     (r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.I, "<URL>"),
     (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I, "<UUID>"),
     (r"\bPCI:[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}(?:\.[0-7])?|\b[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b", re.I, "<PCI>"),
+    (r"\b[\w.-]+@(?=[\w-])[\w.-]*[\w-]", 0, "<HOST>"),  # user@host, before the IP mask takes its address
     (r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])|\[[0-9a-f:]*:[0-9a-f:]*\](?::\d{1,5})?|(?<![\w:])::1\b", re.I, "<IP>"),
     (r"\b0x[0-9a-f][0-9a-f_]*\b", re.I, "<HEX>"),
-    (r"(?<=\bhost )[\w.-]+(?=:\d)|(?<=\bhost=)[\w.-]+", 0, "<HOST>"),
-    (r"[A-Za-z]:\\[^\s'\"]+|(?<![\w/.<>-])(?:\.{1,2})?/[\w.@%+~-]+(?:/[\w.@%+~-]*)*"
-     r"|\b[\w.-]+(?:/[\w.-]+)*\.(?:py|pyc|json|toml|ya?ml|txt|cfg|ini|log|sh|csv|dat|cu|cpp|c|h)\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
+    (r"(?<=\bhost )[\w.-]+|(?<=\bhost=)[\w.-]+|(?<=\bhostname )[\w.-]+", re.I, "<HOST>"),
+    (r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + "|".join(_TLDS) + r")\b", 0, "<HOST>"),
+    (r"[A-Za-z]:\\[^\s'\"]+|(?<![\w/.<>-])(?:\.{1,2})?/[\w.@%+~-]+(?:/[\w.@%+~-]*)*", 0, "<PATH>"),
+    (r"\b[\w.-]+(?:/[\w.-]+)*\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
     (r"\b((?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
     (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I, "<HEX>"),
     (r"\d+(?:\.\d+)?\s?(?:[KMGTPE]i?B|[kK]B|bytes)\b", 0, "<SIZE>"),
@@ -63,17 +72,20 @@ _DIGIT_RE = re.compile(r"\d")
 # What each mask cannot match without (same order as _MASKS): whether it needs a digit, and
 # substrings one of which must be present. Skipping a regex that cannot match saves most of a
 # cold template's cost; the masks never add digits, so "no digit" holds for the whole line.
-_MASK_NEEDS: list[tuple[bool, tuple[str, ...]]] = [
+_MASK_NEEDS: list[tuple[bool, tuple[str, ...]]] = [  # needles in lower case are looked for case-folded
     (True, (":",)),                 # timestamp with date
     (True, (":",)),                 # time of day
     (False, ("://",)),              # URL
     (False, ("-",)),                # uuid
     (False, (":",)),                # PCI
+    (False, ("@",)),                # user@host
     (False, (".", ":")),            # IP (dotted quad, [v6], ::1)
     (False, ("0x", "0X")),          # 0x hex
-    (False, ("host",)),             # host names
-    (False, ("/", "\\", ".")),      # paths
-    (True, ()),                     # ids (need a digit)
+    (False, ("host", "Host", "HOST")),  # host names: after "host"
+    (False, tuple(f".{tld}" for tld in _TLDS)),  # dotted names under a common suffix
+    (False, ("/", "\\")),           # paths
+    (False, tuple(f".{x.replace('ya?ml', 'yaml')}" for x in _FILE_SUFFIXES) + (".yml",)),  # file names
+    (True, _ID_WORDS),              # ids (need a digit and one of the words, any case)
     (True, ()),                     # long hex (needs a digit)
     (True, ()),                     # sizes
     (True, ()),                     # durations
@@ -81,7 +93,7 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...]]] = [
     (False, ("<",)),                # runs of the same mask
 ]
 assert len(_MASK_NEEDS) == len(_MASKS)
-_MASK_PLAN = [(regex.sub, replacement, digit, needs)
+_MASK_PLAN = [(regex.sub, replacement, digit, needs, bool(regex.flags & re.IGNORECASE) and all(n.islower() for n in needs))
               for (regex, replacement), (digit, needs) in zip(_MASKS, _MASK_NEEDS)]
 
 
@@ -127,12 +139,13 @@ def make_template(message: str, error_type: str | None = None) -> str:
         line = _ARGV_RE.sub("<ARGS>", line)
     if "'" in line or '"' in line:
         line = _QUOTED_RE.sub(_mask_quoted, line)
-    for sub, replacement, digit, needs in _MASK_PLAN:
+    for sub, replacement, digit, needs, folded in _MASK_PLAN:
         if digit and not has_digit:
             continue
         if needs:
+            haystack = line.lower() if folded else line
             for needle in needs:
-                if needle in line:
+                if needle in haystack:
                     break
             else:
                 continue

@@ -41,7 +41,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: fl
 class Cluster:
     """A coordinator process and worker processes sharing a temp directory."""
 
-    def __init__(self, tmp: Path, *, worker_token: str = "wtok", api_token: str = "atok",
+    def __init__(self, tmp: Path, *, worker_token: str | None = "wtok", api_token: str | None = "atok",
                  coordinator_args: list[str] | None = None) -> None:
         self.tmp = tmp
         self.port = free_port()
@@ -60,8 +60,9 @@ class Cluster:
     def start_coordinator(self, extra: list[str] | None = None) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "coordinator", "--port", str(self.port),
                "--state-path", str(self.tmp / "state.sqlite"), "--db-path", str(self.tmp / "events.duckdb"),
-               "--worker-token", self.worker_token, "--api-token", self.api_token, "--log-level", "INFO",
-               *self.coordinator_args, *(extra or [])]
+               "--log-level", "INFO", *self.coordinator_args, *(extra or [])]
+        cmd += ["--worker-token", self.worker_token] if self.worker_token is not None else []
+        cmd += ["--api-token", self.api_token] if self.api_token is not None else []
         log = open(self.tmp / "coordinator.log", "ab")
         self.coordinator = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.tmp)
         wait_until(self._healthy, 30, message="coordinator health")
@@ -78,7 +79,7 @@ class Cluster:
     def start_worker(self, worker_id: str, *, concurrency: int = 2, token: str | None = None,
                      extra: list[str] | None = None, wait: bool = True) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "worker", "--coordinator", self.ws_url, "--worker-id", worker_id,
-               "--token", self.worker_token if token is None else token, "--concurrency", str(concurrency),
+               "--token", (self.worker_token or "") if token is None else token, "--concurrency", str(concurrency),
                "--work-dir", str(self.tmp / "work" / worker_id), "--log-level", "INFO", *(extra or [])]
         log = open(self.tmp / f"{worker_id}.log", "ab")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.tmp)

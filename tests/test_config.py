@@ -23,6 +23,8 @@ SAMPLES: dict[str, object] = {
     "state_path": "state-x.sqlite",
     "worker_token": "wt-1",
     "api_token": "at-1",
+    "worker_token_file": "wt-file",
+    "api_token_file": "at-file",
     "dashboard": True,
     "load_balancer": True,
     "result_aggregator": True,
@@ -38,6 +40,8 @@ SAMPLES: dict[str, object] = {
     "max_finished_in_memory": 1234,
     "prefetch_budget_seconds": 0.05,
     "max_held_per_worker": 64,
+    "worker_retention_seconds": 3600.0,
+    "max_departed_workers": 10,
     "log_level": "DEBUG",
     "log_format": "json",
 }
@@ -203,12 +207,42 @@ def test_binding_beyond_loopback_without_both_tokens_is_refused(host, tokens):
     assert "--worker-token" in str(info.value) and "--api-token" in str(info.value)
 
 
+W, A = "w-" + "x" * 30, "a-" + "y" * 30
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
 def test_binding_beyond_loopback_with_both_tokens_from_any_source(tmp_path, host):
-    assert load_config(["--host", host, "--worker-token", "w", "--api-token", "a"], env={}).host == host
-    assert load_config(["--host", host], env={"DTF_WORKER_TOKEN": "w", "DTF_API_TOKEN": "a"}).api_token == "a"
-    toml = write_toml(tmp_path / "t.toml", {"worker_token": "w", "api_token": "a"})
-    assert load_config(["--host", host, "--config", str(toml)], env={}).worker_token == "w"
+    assert load_config(["--host", host, "--worker-token", W, "--api-token", A], env={}).host == host
+    assert load_config(["--host", host], env={"DTF_WORKER_TOKEN": W, "DTF_API_TOKEN": A}).api_token == A
+    toml = write_toml(tmp_path / "t.toml", {"worker_token": W, "api_token": A})
+    assert load_config(["--host", host, "--config", str(toml)], env={}).worker_token == W
+
+
+@pytest.mark.parametrize("worker_token, api_token, why", [
+    ("changeme", A, "placeholder"), (W, "short-token", "shorter than 16"), (W, W, "must differ"),
+    ("CHANGEME", A, "placeholder"), (W, "change-me-api-token", "placeholder")])
+def test_weak_tokens_are_refused_for_a_public_bind(worker_token, api_token, why):
+    with pytest.raises(ConfigError) as info:
+        load_config(["--host", "0.0.0.0", "--worker-token", worker_token, "--api-token", api_token], env={})
+    assert why in str(info.value)
+    # On loopback the same tokens are the user's business.
+    assert load_config(["--worker-token", worker_token, "--api-token", api_token], env={}).api_token == api_token
+
+
+def test_token_files_are_generated_once_0600_and_given_tokens_win(tmp_path):
+    wfile, afile = tmp_path / "secrets" / "worker_token", tmp_path / "api_token"
+    argv = ["--host", "0.0.0.0", "--worker-token-file", str(wfile), "--api-token-file", str(afile)]
+    first = load_config(argv, env={})
+    assert first.worker_token == wfile.read_text().strip() and first.api_token == afile.read_text().strip()
+    assert len(first.api_token) >= 32 and first.api_token != first.worker_token
+    assert wfile.stat().st_mode & 0o777 == 0o600 and afile.stat().st_mode & 0o777 == 0o600
+    again = load_config(argv, env={})
+    assert (again.worker_token, again.api_token) == (first.worker_token, first.api_token)
+    given = load_config(argv + ["--api-token", A], env={})
+    assert given.api_token == A and afile.read_text().strip() == first.api_token
+    afile.write_text("")
+    with pytest.raises(ConfigError, match="is empty"):
+        load_config(argv, env={})
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "localhost", "::1"])
@@ -246,7 +280,7 @@ WORKER_ENV = {"--coordinator": ("DTF_COORDINATOR", "ws://elsewhere:9/ws"), "--to
               "--work-dir": ("DTF_WORK_DIR", "/somewhere"), "--tags": ("DTF_TAGS", "a=b"),
               "--allow-types": ("DTF_ALLOW_TYPES", "python"), "--allow-install": ("DTF_ALLOW_INSTALL", "1"),
               "--drain-seconds": ("DTF_DRAIN_SECONDS", "4.5"), "--log-level": ("DTF_LOG_LEVEL", "DEBUG"),
-              "--log-format": ("DTF_LOG_FORMAT", "json")}
+              "--log-format": ("DTF_LOG_FORMAT", "json"), "--token-file": ("DTF_TOKEN_FILE", "/run/token")}
 
 
 def test_every_worker_flag_reads_its_environment_variable(monkeypatch):

@@ -41,7 +41,8 @@ def test_thousand_python_tasks_complete_with_right_results(cluster):
 def test_kill9_worker_tasks_complete_elsewhere_and_crash_seen_within_a_second(cluster):
     cluster.start_coordinator()
     victim = cluster.start_worker("victim", concurrency=10)
-    ids = cluster.submit([{"type": "command", "config": {"argv": ["sleep", "1.5"]}, "timeout_seconds": 30}
+    # Long enough that none ends before the kill, even while the survivor starts on a loaded machine.
+    ids = cluster.submit([{"type": "command", "config": {"argv": ["sleep", "5"]}, "timeout_seconds": 30}
                           for _ in range(10)])
     wait_until(lambda: len(cluster.worker("victim")["running_tasks"]) == 10, 20, message="10 tasks on victim")
     cluster.start_worker("survivor", concurrency=10)
@@ -139,7 +140,8 @@ def test_api_auth_and_bad_input(cluster):
     with pytest.raises(ApiError, match=r"HTTP 400.*depends_on names unknown task"):
         cluster.api.post("/api/v1/tasks", {"type": "command", "config": {"argv": ["true"]}, "depends_on": ["nope"]})
     raw = subprocess.run(["curl", "-s", "-o", "-", "-w", "%{http_code}", "-X", "POST", "-H",
-                          f"Authorization: Bearer {cluster.api_token}", "-d", "{not json",
+                          f"Authorization: Bearer {cluster.api_token}", "-H", "Content-Type: application/json",
+                          "-d", "{not json",
                           f"{cluster.api.base_url}/api/v1/tasks"], capture_output=True, text=True)
     assert raw.stdout.endswith("400") and "not valid JSON" in raw.stdout
     assert cluster.status()["tasks"] == {}, "nothing was created by bad submissions"
@@ -164,5 +166,5 @@ def test_dependencies_block_and_retry_wait_then_flaky(cluster):
     assert blocked["status"] == "error" and "upstream" in blocked["error"]["message"]
     assert blocked["attempts"] == [], "a dependant of a failed task is blocked, never run"
     retried = cluster.task(flaky)
-    assert retried["status"] == "completed" and retried["flaky"] is True
+    assert retried["status"] == "completed" and retried["flaky"] is False, "a network fault is not the test's"
     assert [a["outcome"] for a in retried["attempts"]] == ["error", "passed"]

@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 
@@ -19,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--coordinator", default=env("DTF_COORDINATOR", "ws://127.0.0.1:8080/ws"),
                    help="coordinator WebSocket URL (default ws://127.0.0.1:8080/ws)")
     p.add_argument("--token", default=env("DTF_WORKER_TOKEN", env("DTF_TOKEN", "")), help="worker token")
+    p.add_argument("--token-file", default=env("DTF_TOKEN_FILE"),
+                   help="read the worker token from this file when --token is not given (waits up to 30 s "
+                        "for it to appear, as when the coordinator generates it on its first start)")
     p.add_argument("--worker-id", default=env("DTF_WORKER_ID"), help="stable id (default: hostname-pid)")
     p.add_argument("--hardware", default=env("DTF_HARDWARE", "auto"),
                    help="'auto' to detect, or a list such as cpu,cuda to declare")
@@ -50,6 +54,20 @@ def parse_tags(raw: str) -> dict[str, str]:
     return tags
 
 
+def read_token_file(path: str, wait_seconds: float = 30.0) -> str:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            token = Path(path).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            token = ""
+        if token:
+            return token
+        if time.monotonic() >= deadline:
+            raise OSError(f"--token-file {path}: no token there after {wait_seconds:.0f}s")
+        time.sleep(0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from coordinator.logs import configure_logging
@@ -64,10 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency < 0 or args.pool_size < 0:
         print("dtf-worker: --concurrency and --pool-size must be >= 1", file=sys.stderr)
         return 2
+    # The token stays in this process only: no task, pool child or subprocess inherits it.
+    for name in ("DTF_WORKER_TOKEN", "DTF_TOKEN"):
+        os.environ.pop(name, None)
+    if not args.token and args.token_file:
+        try:
+            args.token = read_token_file(args.token_file)
+        except OSError as exc:
+            print(f"dtf-worker: {exc}", file=sys.stderr)
+            return 2
     configure_logging(args.log_level, args.log_format)
     cpus = os.cpu_count() or 1
     worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
-    work_dir = Path(args.work_dir or Path(tempfile.gettempdir()) / f"dtf-worker-{worker_id}")
+    # Absolute from the start: a task runs in its own cwd, so a relative path would point elsewhere.
+    work_dir = Path(args.work_dir or Path(tempfile.gettempdir()) / f"dtf-worker-{worker_id}").resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     allowed = [t.strip() for t in args.allow_types.split(",") if t.strip()] or None
     try:
@@ -77,12 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     hardware = hw.to_dict()
     hardware["allow_install"] = bool(args.allow_install)
+    hardware["hostname"] = socket.gethostname()  # `dtf test` ships its tree to workers elsewhere
+    hardware["python"] = sys.executable  # and names an interpreter only when it is not this one
     if allowed:
         hardware["allowed_types"] = allowed
     concurrency = args.concurrency or cpus
+    from worker.executors.trees import http_base
     # One pool child per slot, up to one per core: more children than cores only contend.
     executors = build_executors(ExecutorSettings(pool_size=args.pool_size or min(concurrency, cpus), work_dir=work_dir,
-                                                 allowed_types=allowed))
+                                                 allowed_types=allowed,
+                                                 coordinator_http=http_base(args.coordinator),
+                                                 coordinator_token=args.token or None))
     config = WorkerConfig(coordinator=args.coordinator, token=args.token, worker_id=worker_id, hardware=hardware,
                           concurrency=concurrency, work_dir=work_dir, tags=tags,
                           drain_seconds=args.drain_seconds, allow_install=bool(args.allow_install))

@@ -4,10 +4,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from worker.executors.process import RUNNING_SESSIONS
 
 
 def _cleanup(work_dir: Path, keep: set[str], protected_pids: set[int]) -> dict[str, Any]:
@@ -26,12 +29,25 @@ def _cleanup(work_dir: Path, keep: set[str], protected_pids: set[int]) -> dict[s
                 failed.append(f"{entry.name}: {exc.strerror or exc}")
     killed = 0
     me = psutil.Process(os.getpid())
+    own = os.getsid(0)
+    # Sessions that belong to someone: each running task's (its process leads it) and each pool
+    # child's. What is left in other sessions was started by tasks that have ended: strays.
+    spared = set(RUNNING_SESSIONS)
+    for pid in protected_pids:
+        try:
+            spared.add(os.getsid(pid))
+        except (ProcessLookupError, PermissionError):
+            continue
+    started = time.time()
     for child in me.children(recursive=True):
-        # Children in sessions of their own are task processes; pool children are protected.
         if child.pid in protected_pids:
             continue
         try:
-            if os.getsid(child.pid) != os.getsid(0):
+            sid = os.getsid(child.pid)
+            # Checked again at the kill: a task may have started since (its process is spared
+            # while it registers: anything younger than this cleanup is left alone).
+            if sid != own and sid not in spared and sid not in RUNNING_SESSIONS \
+                    and child.create_time() < started - 0.05:
                 child.kill()
                 killed += 1
         except (psutil.Error, ProcessLookupError, PermissionError):

@@ -131,9 +131,15 @@ class WorkerAgent:
                     return
                 # WebSocket pings notice a silent partition from this side too (no pong within 2.5 s
                 # closes the socket and the worker reconnects, or fails over).
-                ws = await http.ws_connect(self.coordinator_url, max_msg_size=MAX_FRAME_BYTES, heartbeat=5.0,
-                                           compress=0,
-                                           timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+                headers = {"Authorization": f"Bearer {self.config.token}"} if self.config.token else None
+                try:
+                    ws = await http.ws_connect(self.coordinator_url, max_msg_size=MAX_FRAME_BYTES,
+                                               heartbeat=5.0, compress=0, headers=headers,
+                                               timeout=aiohttp.ClientWSTimeout(ws_close=2.0))
+                except aiohttp.WSServerHandshakeError as exc:
+                    if exc.status == 401:
+                        raise FatalWorkerError("the coordinator refused the worker token") from None
+                    raise
                 # The handshake is part of connecting: a coordinator that dies (or stalls) between
                 # accept and welcome is retried with backoff, not fatal to the worker.
                 try:

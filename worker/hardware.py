@@ -13,7 +13,7 @@ import platform
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from importlib import metadata
 from typing import Any
 
@@ -25,7 +25,7 @@ _NVIDIA_QUERY = ["--query-gpu=index,name,memory.total,driver_version,uuid",
 _AUTO = "auto"
 
 
-class HardwareType(str, Enum):
+class HardwareType(StrEnum):
     CPU = "cpu"
     CUDA = "cuda"
     ROCM = "rocm"

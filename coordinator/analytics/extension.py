@@ -33,6 +33,8 @@ class AnalyticsExtension:
         from coordinator.analytics import errors_api, results_api
         errors_api.add_routes(app)
         results_api.add_routes(app)
+        from coordinator.testrun import api as testrun_api
+        testrun_api.add_routes(app)
 
 
 def add_analytics(coordinator: "Coordinator") -> AnalyticsExtension:

@@ -30,9 +30,20 @@ def parse_time(query: Mapping[str, str], name: str) -> datetime | None:
     except ValueError:
         raise bad(f"'{name}' must be an ISO 8601 time such as 2024-05-01T12:00:00Z, got {raw!r}",
                   name) from None
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:
+        value = datetime.max
+    if not EARLIEST <= value <= LATEST:
+        raise bad(f"'{name}' must lie between {EARLIEST.year} and {LATEST.year}, got {raw!r}", name)
     return value
+
+
+# Times the API accepts: wide enough for any real query, narrow enough that arithmetic on them
+# (windows, buckets, DuckDB timestamps) never overflows.
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(2200, 1, 1)
 
 
 def parse_window(query: Mapping[str, str], default_seconds: float | None,
@@ -127,7 +138,10 @@ def iso_us(ts_us: int | None) -> str | None:
     """Epoch microseconds as ISO 8601 UTC with a Z."""
     if ts_us is None:
         return None
-    value = datetime(1970, 1, 1) + timedelta(microseconds=int(ts_us))
+    try:
+        value = datetime(1970, 1, 1) + timedelta(microseconds=int(ts_us))
+    except OverflowError:  # total: a stored absurd time is shown clamped, never a 500
+        value = datetime.max if ts_us > 0 else datetime.min
     return value.isoformat(timespec="microseconds") + "Z"
 
 

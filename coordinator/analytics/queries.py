@@ -262,9 +262,10 @@ def correlations(pattern_ids: list[str], since: datetime | None, until: datetime
            # JSON work per distinct tag set, not per event: tag sets repeat across a suite's tasks.
            "tag_sets AS (SELECT pattern_id, CAST(tags AS VARCHAR) AS tags, count(*) AS n FROM ev "
            "WHERE tags IS NOT NULL GROUP BY ALL), "
-           "tagged AS (SELECT pattern_id, k, json_extract_string(tags, '$.\"' || k || '\"') AS v, n "
-           "FROM (SELECT pattern_id, tags, n, unnest(json_keys(tags)) AS k FROM tag_sets "
-           "WHERE json_type(tags) = 'OBJECT')) "
+           # json_each hands keys over as values: no JSON path is built from a key (a quote in a
+           # tag key once broke the whole query).
+           "tagged AS (SELECT s.pattern_id, e.key AS k, json_extract_string(e.value, '$') AS v, s.n "
+           "FROM tag_sets s, json_each(s.tags) e WHERE json_type(s.tags) = 'OBJECT') "
            "SELECT pattern_id, 'worker_id' AS dim, worker_id AS value, count(*) AS n FROM ev GROUP BY ALL "
            "UNION ALL SELECT pattern_id, 'hardware_type', hardware_type, count(*) FROM ev GROUP BY ALL "
            "UNION ALL SELECT pattern_id, 'tag:' || k, v, sum(n) FROM tagged GROUP BY ALL "

@@ -98,7 +98,8 @@ def result_rows(task: Task, workers: dict[str, Any]) -> list[dict[str, Any]]:
                 "tags": task.tags or {}, "started_at": last.started_at or last.dispatched_at,
                 "finished_at": last.finished_at, "duration_seconds": case.get("duration"),
                 "error_category": None, "test_name": str(case.get("nodeid") or case.get("name"))[:500],
-                "flaky": task.flaky, "result": None,
+                "flaky": task.flaky, "result": {"text": str(case["text"])[:MAX_RESULT_CHARS]}
+                if case.get("text") else None,
                 "error_message": (str(case.get("message"))[:2000] if case.get("message") else None),
             })
     return rows

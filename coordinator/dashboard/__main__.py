@@ -8,7 +8,9 @@ import sys
 
 from aiohttp import web
 
-from coordinator.dashboard.remote import RemoteConfig, create_remote_app, is_loopback
+from coordinator.config import is_loopback
+from coordinator.dashboard.remote import RemoteConfig, create_remote_app
+from coordinator.ratelimit import RateLimitSettings
 from coordinator.logs import configure_logging
 
 
@@ -27,6 +29,10 @@ def parse_args(argv: list[str] | None = None) -> RemoteConfig:
                    help="port to bind (env DTF_DASHBOARD_PORT; default 8085)")
     p.add_argument("--api-token", default=env.get("DTF_API_TOKEN"),
                    help="the coordinator's API token, added to every proxied request (env DTF_API_TOKEN)")
+    p.add_argument("--allow-writes", action="store_true",
+                   default=env.get("DTF_DASHBOARD_ALLOW_WRITES", "").lower() in ("1", "true", "yes"),
+                   help="also forward POST requests (submitting and cancelling tasks with the proxy's "
+                        "token); by default only GET is forwarded (env DTF_DASHBOARD_ALLOW_WRITES)")
     p.add_argument("--log-level", default=env.get("DTF_LOG_LEVEL", "INFO"), help="log level (env DTF_LOG_LEVEL)")
     args = p.parse_args(argv)
     if not args.coordinator:
@@ -38,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> RemoteConfig:
                 "open the coordinator's API to the network")
     return RemoteConfig(coordinator_url=args.coordinator, host=args.host, port=args.port,
                         api_token=args.api_token, error_tracking=args.error_tracking,
-                        log_level=args.log_level)
+                        allow_writes=args.allow_writes, log_level=args.log_level)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dtf dashboard: http://{config.host}:{config.port}/dashboard -> {config.coordinator_url}",
           flush=True)
     web.run_app(create_remote_app(config), host=config.host, port=config.port, print=None,
-                shutdown_timeout=3.0)
+                shutdown_timeout=3.0, keepalive_timeout=RateLimitSettings.from_env().header_timeout_seconds or 3600.0)
     return 0
 
 

@@ -1,13 +1,15 @@
 """Remote mode: serve the page here and proxy ``/api/v1/*`` (the SSE stream included) to a
 coordinator elsewhere, adding its API token so the browser never needs it.
 
-Bound to a loopback address the proxy is open, like ``kubectl proxy``; bound to any other address
-it demands the same token from the browser (``Authorization: Bearer`` or ``?token=``).
+Bound to a loopback address the proxy is open to this machine, like ``kubectl proxy``; bound to
+any other address it demands the same token from the browser (``Authorization: Bearer`` or
+``?token=``). Since it adds a token, the browser guard of ``coordinator/guard.py`` applies here as
+it does on the coordinator (cross-site requests, rebinding Host names), and only GET is forwarded
+unless ``--allow-writes`` says otherwise.
 """
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -15,6 +17,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from coordinator.config import is_loopback
 from coordinator.dashboard.pages import add_page_routes
 from coordinator.httperrors import error_response, make_middlewares
 
@@ -33,6 +36,7 @@ class RemoteConfig:
     port: int = 8085
     api_token: str | None = None
     error_tracking: bool = False
+    allow_writes: bool = False
     request_timeout_seconds: float = 30.0
     log_level: str = "INFO"
 
@@ -42,18 +46,9 @@ REMOTE: web.AppKey[RemoteConfig] = web.AppKey("dashboard_remote_config")
 STREAMS: web.AppKey[set] = web.AppKey("dashboard_upstream_streams")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def create_remote_app(config: RemoteConfig) -> web.Application:
     local_token = None if is_loopback(config.host) else config.api_token
-    app = web.Application(middlewares=make_middlewares(local_token))
+    app = web.Application(middlewares=make_middlewares(local_token, loopback_only=is_loopback(config.host)))
     app[REMOTE] = config
     app[STREAMS] = set()
     app.cleanup_ctx.append(_session_ctx)
@@ -98,6 +93,9 @@ def _upstream_request(request: web.Request) -> tuple[str, list[tuple[str, str]],
 
 async def _proxy(request: web.Request) -> web.StreamResponse:
     config = request.app[REMOTE]
+    if request.method not in ("GET", "HEAD") and not config.allow_writes:
+        return error_response(405, "method_not_allowed", f"this dashboard proxy forwards only GET; start it "
+                              f"with --allow-writes to forward {request.method}")
     session = request.app[SESSION]
     url, query, headers = _upstream_request(request)
     body = await request.read() if request.can_read_body else None

@@ -92,7 +92,7 @@ DOCUMENTED: list[tuple[str, str, list[tuple], str, str, dict[str, Any]]] = [
      RA, "hip-oom", {"context": {"hardware_type": "rocm"}}),
     ("RuntimeError", "HIP error: hipErrorNoDevice\nHIP kernel errors might be asynchronously reported at some other API call, "
      "so the stacktrace below might be incorrect.\nFor debugging consider passing AMD_SERIALIZE_KERNEL=3", [(), ()], HA, "hip-no-device", {}),
-    ("RuntimeError", "No HIP GPUs are available", [(), ()], HA, "hip-no-gpus", {}),
+    ("RuntimeError", "No HIP GPUs are available", [(), ()], HA, "no-gpus-available", {}),
     ("RuntimeError", "HIP error: invalid device function\nHIP kernel errors might be asynchronously reported at some other API "
      "call, so the stacktrace below might be incorrect.", [(), ()], HC, "hip-invalid-device-function", {}),
     ("", "rocBLAS error: Cannot read {}/rocblas/library/TensileLibrary.dat: No such file or directory for GPU arch : gfx{}\n"

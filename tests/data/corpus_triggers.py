@@ -362,7 +362,7 @@ def trigger_system(c) -> None:
         ("import ctypes, sys; ctypes.memset(0, 0, 8)", "died-sigsegv", WC),
         ("import os; os.abort()", "died-sigabrt", WC), ("import os, sys; sys.stdout.flush(); os.abort()", "died-sigabrt", WC),
         ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", "died-sigterm", WD),
-        ("import os, signal, time; os.kill(os.getpid(), signal.SIGHUP)", "died-sigterm", WD),
+        ("import os, signal, time; os.kill(os.getpid(), signal.SIGHUP)", "died-sighup", WD),
     ):
         c.expect(lambda: subprocess.run([PY, "-c", argv], check=True, capture_output=True), cat, label)
     for inner in ("kill -9 $$", "sleep 0.01; kill -9 $$"):
@@ -463,15 +463,16 @@ def trigger_python(c) -> None:
     except ImportError:
         pass
     else:
-        for doc in ("a: b: c", "key: [1, 2", "x:\n  - a\n - b"):
-            c.expect(lambda: yaml.safe_load(doc), TC, "yaml-error")
+        for doc, label in (("a: b: c", "pyyaml-scanner"), ("key: [1, 2", "yaml-flow-sequence"),
+                           ("x:\n  - a\n - b", "yaml-parser-block-end")):
+            c.expect(lambda: yaml.safe_load(doc), TC, label)
     for key in ("model_name", "batch_size", "learning_rate"):
         c.expect(lambda: {"epochs": 3}[key], TC, "config-key-error", context={"stage": "config_loading"})
     for key in ("expected", "logits"):
         c.expect(lambda: {"output": 1}[key], TE, "test-key-error", context={"task_type": "python"})
-    for expr, label in (("1 / 0", "zero-division"), ("10 % 0", "zero-division"),
+    for expr, label in (("1 / 0", "zero-division"), ("10 % 0", "zero-modulo"),
                         ("None.shape", "attribute-none"), ("None.to('cuda')", "attribute-none"), ("None.items()", "attribute-none"),
-                        ("1 + 'a'", "type-unsupported-operand"), ("[1] + 2", "type-unsupported-operand"), ("2.5 - 'x'", "type-unsupported-operand"),
+                        ("1 + 'a'", "type-unsupported-operand"), ("[1] + 2", "type-can-only-concatenate"), ("2.5 - 'x'", "type-unsupported-operand"),
                         ("[1, 2][5]", "index-out-of-range"), ("[][0]", "index-out-of-range"),
                         ("int('abc')", "int-invalid-literal"), ("int('3.5')", "int-invalid-literal"), ("int('')", "int-invalid-literal"),
                         ("b'\\xff\\xfe'.decode('utf-8')", "unicode-decode"), ("b'ok\\x80'.decode('utf-8')", "unicode-decode")):

@@ -22,7 +22,10 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import corpus_blind  # noqa: E402
 import corpus_documented  # noqa: E402
+import corpus_formats  # noqa: E402
+import corpus_libraries  # noqa: E402
 import corpus_triggers as trig  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "error_corpus.jsonl"
@@ -49,7 +52,8 @@ class Corpus:
 
     def add(self, source: str, type_: str, message: str, category: str, pattern: str, *,
             traceback: str | None = None, exit_code: int | None = None, signal: int | None = None,
-            context: dict[str, Any] | None = None) -> None:
+            context: dict[str, Any] | None = None, library: str | None = None,
+            alternatives: list[str] | None = None) -> None:
         self._ids[pattern] += 1
         entry: dict[str, Any] = {"id": f"{source[0]}-{pattern}-{self._ids[pattern]}", "source": source,
                                  "type": type_, "message": self.clean(message)}
@@ -62,7 +66,10 @@ class Corpus:
         if context:
             entry["context"] = context
         entry["category"] = category
+        if alternatives:
+            entry["alternatives"] = [a for a in alternatives if a != category]
         entry["pattern"] = pattern
+        entry["library"] = library or library_of(pattern)
         self.entries.append(entry)
 
     def expect(self, fn: Callable[[], Any], category: str, pattern: str, *, context: dict[str, Any] | None = None,
@@ -76,7 +83,8 @@ class Corpus:
             if not optional:
                 raise RuntimeError(f"{pattern}: expected an error, got none")
 
-    def add_exc(self, exc: BaseException, category: str, pattern: str, *, context: dict[str, Any] | None = None) -> None:
+    def add_exc(self, exc: BaseException, category: str, pattern: str, *, context: dict[str, Any] | None = None,
+                library: str | None = None, alternatives: list[str] | None = None) -> None:
         cls = type(exc)
         name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
         message = str(exc)
@@ -89,7 +97,8 @@ class Corpus:
         signal = -exit_code if isinstance(exit_code, int) and exit_code < 0 else None
         text = "".join(tb.format_exception(exc))
         self.add("triggered", name, message, category, pattern, traceback=text,
-                 exit_code=exit_code if isinstance(exit_code, int) else None, signal=signal, context=context)
+                 exit_code=exit_code if isinstance(exit_code, int) else None, signal=signal, context=context,
+                 library=library, alternatives=alternatives)
 
     def add_child(self, report: dict[str, Any], category: str, pattern: str, *, context: dict[str, Any] | None = None) -> None:
         self.add("triggered", report["type"], report["message"], category, pattern, traceback=report.get("traceback"),
@@ -103,6 +112,32 @@ class Corpus:
         self.add("triggered", type_, text, category, pattern, exit_code=out.returncode or None)
 
 
+# The library or tool that printed each report of the first corpus, by its pattern's prefix
+# (first match wins); later generators name their library themselves.
+_LIBRARY_PREFIXES = [
+    ("aiohttp-", "aiohttp"), ("ws-", "aiohttp"), ("asyncio-", "asyncio"), ("task-destroyed", "asyncio"),
+    ("pytest-", "pytest"), ("no-gpus-", "torch-rocm"), ("pip-", "pip"), ("requests-", "requests"), ("urllib-", "urllib"),
+    ("json-", "json"), ("toml-", "tomllib"), ("yaml-", "pyyaml"), ("ini-", "configparser"),
+    ("websocket", "websockets"), ("cublas-", "torch"), ("cudnn-", "torch"), ("cuda-", "torch"),
+    ("torch-", "torch"), ("hip-", "torch-rocm"), ("mps-", "torch-mps"), ("webgpu-", "webgpu"),
+    ("xid-", "nvidia-xid"), ("nvidia-smi", "nvidia-smi"), ("nvml-", "nvidia-smi"), ("gpu-", "nvidia-smi"),
+    ("nccl-", "nccl"), ("oom-kill", "linux-kernel"), ("segfault-", "linux-kernel"), ("illegal-instruction", "linux-kernel"),
+    ("k8s-", "kubernetes"), ("tls-", "ssl"), ("socket-", "socket"), ("dns-", "socket"), ("connection-reset", "socket"),
+    ("bind-", "socket"), ("emfile-socket", "socket"), ("died-", "subprocess"), ("subprocess-", "subprocess"),
+    ("command-nonzero", "subprocess"), ("exec-format", "subprocess"), ("bash-", "bash"), ("sh-", "sh"),
+    ("broken-process-pool", "concurrent.futures"), ("queue-full", "queue"), ("leaked-", "multiprocessing"),
+    ("shared-object", "ctypes"), ("step-over-budget", "dtf"), ("throughput-below", "dtf"), ("worker-", "dtf"),
+    ("task-queue-full", "dtf"), ("rm-", "coreutils"), ("unknown-", "python"),
+]
+
+
+def library_of(pattern: str) -> str:
+    for prefix, library in _LIBRARY_PREFIXES:
+        if pattern.startswith(prefix):
+            return library
+    return "python"  # builtins and the os module: ValueError, OSError errnos, imports
+
+
 PYTEST_CASES: list[tuple[str, dict[str, str], list[str], str]] = [
     # (label, files, extra args, category)
     ("pytest-assert-equal", {"test_a.py": "def test_sum():\n    assert 1 + 1 == 3\n"}, [], trig.TE),
@@ -111,12 +146,12 @@ PYTEST_CASES: list[tuple[str, dict[str, str], list[str], str]] = [
     ("pytest-assert-equal", {"test_d.py": "def test_total():\n    total = 41\n    assert total == 42\n"}, [], trig.TE),
     ("pytest-assert-message", {"test_e.py": "def test_acc():\n    acc = 0.71\n    assert acc > 0.9, f'accuracy {acc} below 0.9'\n"}, [], trig.TE),
     ("pytest-assert-message", {"test_f.py": "def test_loss():\n    loss = 3.2\n    assert loss < 1.0, f'loss {loss} above 1.0'\n"}, [], trig.TE),
-    ("pytest-raised-exception", {"test_g.py": "def test_div():\n    1 / 0\n"}, [], trig.TE),
-    ("pytest-raised-exception", {"test_h.py": "def test_key():\n    {}['x']\n"}, [], trig.TE),
-    ("pytest-raised-exception", {"test_i.py": "def test_attr():\n    None.shape\n"}, [], trig.TE),
+    ("pytest-raised-zero-division", {"test_g.py": "def test_div():\n    1 / 0\n"}, [], trig.TE),
+    ("pytest-raised-key-error", {"test_h.py": "def test_key():\n    {}['x']\n"}, [], trig.TE),
+    ("pytest-raised-attribute-error", {"test_i.py": "def test_attr():\n    None.shape\n"}, [], trig.TE),
     ("pytest-collect-import", {"test_j.py": "import nonexistent_mod_1\n\ndef test_x():\n    pass\n"}, [], trig.TD),
     ("pytest-collect-import", {"test_k.py": "import torch_missing_2 as t\n\ndef test_x():\n    pass\n"}, [], trig.TD),
-    ("pytest-collect-import", {"test_l.py": "from os import nonexistent_3\n\ndef test_x():\n    pass\n"}, [], trig.TD),
+    ("pytest-collect-cannot-import-name", {"test_l.py": "from os import nonexistent_3\n\ndef test_x():\n    pass\n"}, [], trig.TD),
     ("pytest-collect-syntax", {"test_m.py": "def test_x(:\n    pass\n"}, [], trig.TC),
     ("pytest-collect-syntax", {"test_n.py": "def test_y()\n    return 1\n"}, [], trig.TC),
     ("pytest-missing-fixture", {"test_o.py": "def test_x(missing_fixture_1):\n    pass\n"}, [], trig.TC),
@@ -183,11 +218,20 @@ def main() -> int:
             before = len(corpus.entries)
             step(corpus)
             print(f"{step.__name__}: {len(corpus.entries) - before} entries", file=sys.stderr)
+        before = len(corpus.entries)
+        corpus_libraries.add_libraries(corpus)
+        print(f"add_libraries: {len(corpus.entries) - before} entries", file=sys.stderr)
         corpus_documented.add_documented(corpus)
+        corpus_formats.add_formats(corpus)
+        corpus_blind.add_blind(corpus)
+        corpus_blind.add_blind_2(corpus)
+        corpus_blind.add_blind_3(corpus)
     with OUT.open("w") as f:
         for entry in corpus.entries:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
     sources = Counter(e["source"] for e in corpus.entries)
+    libraries = Counter(e["library"] for e in corpus.entries)
+    print(f"{len(libraries)} libraries/tools: {dict(sorted(libraries.items()))}", file=sys.stderr)
     print(f"wrote {len(corpus.entries)} entries ({dict(sources)}), "
           f"{len({e['pattern'] for e in corpus.entries})} patterns, to {OUT.name}", file=sys.stderr)
     return 0

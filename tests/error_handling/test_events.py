@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import orjson
 import pytest
 
 from error_handling import DuckDBEventSink
@@ -222,15 +223,27 @@ async def test_query_runs_on_the_writer_thread_and_errors_reach_the_caller(tmp_p
         assert sink._thread is not None and sink._thread.ident != loop_thread
 
 
-async def test_a_bad_batch_is_reported_and_the_sink_keeps_working(tmp_path):
+async def test_one_bad_row_costs_only_itself_and_is_set_aside_with_the_reason(tmp_path):
     async with DuckDBEventSink(tmp_path / "e.duckdb") as sink:
-        sink.submit_event(event(1, attempt="not a number"))
-        with pytest.raises(duckdb.Error):
-            await sink.flush()
-        assert sink.write_errors == 1
-        sink.submit_event(event(2))
+        sink.submit_event(event(1))
+        sink.submit_event(event(2, attempt="not a number"))
+        sink.submit_event(event(3, exit_code=2 ** 40))  # what a hostile worker sent
+        for i in range(4, 40):
+            sink.submit_event(event(i))
+        sink.submit_action(task_id="t-a", action="reassign_task", success=True)
         await sink.flush()
-        assert (await sink.query("SELECT message FROM error_events")) == [{"message": "refused 2"}]
+        assert sink.write_errors == 1 and sink.rejected_rows == 2
+        rows = await sink.query("SELECT message FROM error_events ORDER BY message")
+        assert len(rows) == 37 and {"message": "refused 1"} in rows and {"message": "refused 2"} not in rows
+        assert (await sink.query("SELECT count(*) AS n FROM recovery_actions")) == [{"n": 1}]
+        # The rollups saw exactly the stored events.
+        assert (await sink.query("SELECT sum(n) AS n FROM error_pattern_minutes")) == [{"n": 37}]
+        sink.submit_event(event(99))
+        await sink.flush()
+        assert len(await sink.query("SELECT 1 FROM error_events")) == 38
+    aside = [orjson.loads(line) for line in (tmp_path / "e.duckdb.rejected.jsonl").read_bytes().splitlines()]
+    assert sorted(r["row"]["message"] for r in aside) == ["refused 2", "refused 3"]
+    assert all(r["table"] == "error_events" and r["reason"] for r in aside)
 
 
 async def test_reopen_keeps_rows_and_version(tmp_path):

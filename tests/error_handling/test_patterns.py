@@ -8,7 +8,8 @@ import pytest
 
 from error_handling.categories import ErrorCategory as C
 from error_handling.model import ErrorInfo
-from error_handling.patterns import ErrorAggregator, Trend, make_template, pattern_id_for, primary_line, summarize_correlations
+from error_handling.patterns import (ErrorAggregator, Trend, align, make_template, pattern_id_for, primary_line,
+                                     summarize_correlations, traceback_fingerprint)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
 
@@ -245,3 +246,104 @@ def test_corpus_grouping_beats_drain3() -> None:
     texts = [f"{e['type'].rsplit('.', 1)[-1]}: {e['message']}" if e["type"] else e["message"] for e in entries]
     theirs = _pairwise_f1(labels, [str(miner.add_log_message(t)["cluster_id"]) for t in texts])
     assert ours > theirs
+
+
+# -- grouping across lengths and parameters -------------------------------------------------
+
+def test_templates_of_different_lengths_join() -> None:
+    agg = ErrorAggregator()
+    a = agg.add_error({"type": "ConnectionRefusedError", "message": "Connection refused by server"})
+    b = agg.add_error({"type": "ConnectionRefusedError", "message": "Connection refused by remote host"})
+    assert a == b
+    assert agg.pattern_template(a) == "ConnectionRefusedError: Connection refused by <*>"
+    # the wildcard now takes runs of up to three tokens; a longer run is wording, not a parameter
+    c = agg.add_error({"type": "ConnectionRefusedError", "message": "Connection refused by a load balancer"})
+    assert c == a
+    d = agg.add_error({"type": "ConnectionRefusedError", "message": "Connection refused by policy of the remote firewall"})
+    assert d != a
+
+
+def test_cuda_oom_sizes_and_hosts_are_parameters() -> None:
+    agg = ErrorAggregator()
+    ids = {agg.add_error({"type": "torch.OutOfMemoryError",
+                          "message": f"CUDA out of memory. Tried to allocate {size}. GPU {gpu} has a total capacity of "
+                                     f"{total} GiB of which {free} is free."})
+           for size, gpu, total, free in (("128.00 GiB", 0, "79.15", "1.2 GiB"), ("2.00 MiB", 3, "15.78", "512 KiB"),
+                                          ("20.5 KiB", 7, "23.6", "0 bytes"))}
+    assert len(ids) == 1
+    hosts = {agg.add_error({"type": "", "message": f"ssh: connect to host {h} port 22: Connection refused"})
+             for h in ("db.internal", "10.0.0.7", "gpu-node-07", "api.example.com")}
+    assert len(hosts) == 1
+    users = {agg.add_error({"type": "", "message": f"{u}: Permission denied (publickey)."})
+             for u in ("ci@gpu-node-07", "ci@api.example.com", "deploy@10.1.2.3")}
+    assert len(users) == 1
+
+
+def test_different_codes_never_join_whatever_the_length() -> None:
+    agg = ErrorAggregator(similarity_threshold=0.5)
+    xids = {agg.add_error({"type": "", "message": f"NVRM: Xid (PCI:0000:3b:00): {x}, pid=12, name=python, Ch 00000010"})
+            for x in (13, 31, 43, 79)}
+    assert len(xids) == 4
+    a = agg.add_error({"type": "", "message": "worker died with SIGSEGV while running the test"})
+    b = agg.add_error({"type": "", "message": "worker died with SIGKILL while running the long test"})
+    assert a != b
+
+
+def test_similarity_threshold_keeps_its_meaning_across_lengths() -> None:
+    strict = ErrorAggregator(similarity_threshold=1.0)
+    a = strict.add_error({"type": "E", "message": "Connection refused by server"})
+    assert strict.add_error({"type": "E", "message": "Connection refused by remote host"}) != a
+    loose = ErrorAggregator(similarity_threshold=0.8)
+    a = loose.add_error({"type": "E", "message": "disk full on volume data"})
+    # same length, 2 of 6 positions equal
+    assert loose.add_error({"type": "E", "message": "disk quota exceeded on volume"}) != a
+    assert align("E: a b c".split(), "E: a x y c".split()) == (0.75, ["E:", "a", "<*>", "c"])
+    assert align("E: a b c d".split(), "E: a x y c d".split()) == (0.8, ["E:", "a", "<*>", "c", "d"])
+
+
+def test_cross_length_pattern_ids_survive_a_restart() -> None:
+    first = ErrorAggregator()
+    pid = first.add_error({"type": "E", "message": "Connection refused by server"})
+    assert first.add_error({"type": "E", "message": "Connection refused by remote host"}) == pid
+    stored = [{"pattern_id": p["pattern_id"], "template": p["template"], "category": p["category"]}
+              for p in first.get_patterns()]
+    later = ErrorAggregator()
+    later.seed_patterns(stored)
+    assert later.add_error({"type": "E", "message": "Connection refused by a proxy"}) == pid
+    fresh = ErrorAggregator()  # same order, new process: the same id (it is the founding template's)
+    assert fresh.add_error({"type": "E", "message": "Connection refused by server"}) == pid
+
+
+TB = '''Traceback (most recent call last):
+  File "/srv/app/tests/test_model.py", line {line}, in test_forward
+    out = model(x)
+  File "/srv/app/model.py", line 40, in forward
+    return self.proj(x)
+  File "/opt/venv/lib/python3.11/site-packages/torch/nn/modules/module.py", line 1501, in _call_impl
+    return forward_call(*args)
+RuntimeError: {message}
+'''
+
+
+def test_traceback_fingerprint_is_type_and_innermost_application_frames() -> None:
+    assert traceback_fingerprint("RuntimeError", TB.format(line=12, message="x")) == \
+        "RuntimeError @ model.py:forward < test_model.py:test_forward"
+    library_only = '  File "/usr/lib/python3.11/json/decoder.py", line 3, in decode\nValueError: x\n'
+    assert traceback_fingerprint("ValueError", library_only) is None
+
+
+def test_group_by_traceback_joins_one_raise_site_whatever_the_message() -> None:
+    by_site = ErrorAggregator(group_by_traceback=True)
+    a = by_site.add_error({"type": "RuntimeError", "message": "mat1 and mat2 shapes cannot be multiplied (8x768 and 512x8)",
+                           "traceback": TB.format(line=12, message="mat1 and mat2 shapes cannot be multiplied")})
+    b = by_site.add_error({"type": "RuntimeError", "message": "Expected all tensors to be on the same device",
+                           "traceback": TB.format(line=19, message="Expected all tensors to be on the same device")})
+    assert a == b
+    plain = ErrorAggregator()
+    assert plain.add_error({"type": "RuntimeError", "message": "mat1 and mat2 shapes cannot be multiplied (8x768)",
+                            "traceback": TB.format(line=12, message="m")}) != \
+        plain.add_error({"type": "RuntimeError", "message": "Expected all tensors to be on the same device",
+                         "traceback": TB.format(line=19, message="e")})
+    # without application frames the message template decides, as usual
+    c = by_site.add_error({"type": "ValueError", "message": "bad 1", "traceback": "ValueError: bad 1\n"})
+    assert c == by_site.add_error({"type": "ValueError", "message": "bad 2"})

@@ -78,6 +78,6 @@ def test_classification_of_the_corpus_is_unchanged_without_prefilters():
     plain = default_rules()
     for rule in plain:
         object.__setattr__(rule, "needles", None)
-    unfiltered = Classifier(rules=plain)
+    unfiltered = Classifier(rules=plain, codes=True, model=True, type_words=True)
     assert all(rule.needles is None for rule in unfiltered.rules)
     assert [Classifier().explain(i) for i in infos] == [unfiltered.explain(i) for i in infos]

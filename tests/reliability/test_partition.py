@@ -26,7 +26,8 @@ class PartitionCluster(Cluster):
     """The coordinator binds only the veth host address; every client reaches it there."""
 
     def __init__(self, tmp: Path, ns: VethNamespace) -> None:
-        super().__init__(tmp, coordinator_args=[
+        # Not a loopback bind: real tokens, as the coordinator demands there.
+        super().__init__(tmp, worker_token="w-" + "k" * 30, api_token="a-" + "k" * 30, coordinator_args=[
             "--host", ns.host_addr, "--heartbeat-interval", "0.2", "--heartbeat-timeout", str(HEARTBEAT_TIMEOUT),
             "--restart-grace", "5", "--lease-grace", "3", "--probation", "1"])
         self.ns = ns

@@ -42,13 +42,14 @@ def hello(worker_id: str, token: str, *, types: list[str] | None = None, **extra
 class RawWorker:
     """A worker socket driven frame by frame (what a buggy or hostile client could send)."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.session, self.url = session, url
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None = "wtok") -> None:
+        self.session, self.url, self.token = session, url, token
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.inbox: list[dict[str, Any]] = []
 
     async def connect(self) -> "RawWorker":
-        self.ws = await self.session.ws_connect(self.url, max_msg_size=0, autoclose=False)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token is not None else None
+        self.ws = await self.session.ws_connect(self.url, max_msg_size=0, autoclose=False, headers=headers)
         return self
 
     async def send(self, frame: str | bytes) -> None:

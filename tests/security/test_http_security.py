@@ -21,6 +21,8 @@ INJECTIONS = ["' OR '1'='1", "x'; DROP TABLE error_events; --", "1 UNION SELECT 
 def call(cluster, method: str, path: str, *, token: str | None = "atok", body: bytes | None = None,
          headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
     req = urllib.request.Request(f"http://127.0.0.1:{cluster.port}{path}", data=body, method=method)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
     if token is not None:
         req.add_header("Authorization", f"Bearer {token}")
     for k, v in (headers or {}).items():
@@ -75,10 +77,15 @@ def test_every_api_route_needs_the_token(cluster) -> None:
 async def test_worker_socket_needs_the_token(cluster) -> None:
     cluster.start_coordinator()
     async with aiohttp.ClientSession() as session:
-        for token in ("", "wrong", "wtok\x00", "WTOK"):
-            raw = await RawWorker(session, cluster.ws_url).connect()
-            await raw.send(hello("intruder", token))
-            assert await raw.closed_with() == CloseCode.UNAUTHORIZED
+        # Without the token in the upgrade request no socket is opened at all.
+        for token in (None, "", "wrong", "wtok2", "WTOK"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await RawWorker(session, cluster.ws_url, token=token).connect()
+            assert info.value.status == 401
+        # The hello's token must match as well.
+        raw = await RawWorker(session, cluster.ws_url).connect()
+        await raw.send(hello("intruder", "wrong"))
+        assert await raw.closed_with() == CloseCode.UNAUTHORIZED
     assert cluster.worker("intruder") == {}
 
 
@@ -116,8 +123,9 @@ def test_http_rate_limit_per_client(cluster) -> None:
     assert_json_error(status, body, 429)
     assert int(headers["Retry-After"]) >= 1
     assert all(call(cluster, "GET", "/health", token=None)[0] == 200 for _ in range(20))
-    # Another credential is another client: a guesser does not use up the real client's bucket.
-    assert call(cluster, "GET", "/api/v1/status", token="other")[0] == 401
+    # The bucket is the address's: a fresh junk token per request buys no fresh bucket.
+    for junk in ("other-1", "other-2", "other-3"):
+        assert call(cluster, "GET", "/api/v1/status", token=junk)[0] == 429
     wait_until(lambda: call(cluster, "GET", "/api/v1/status")[0] == 200, 10, 0.2, "the bucket to refill")
 
 
@@ -125,13 +133,17 @@ async def test_failed_worker_authentications_are_limited_per_address(cluster) ->
     cluster.env.update(DTF_AUTH_FAILURES_PER_MINUTE="3")
     cluster.start_coordinator()
     async with aiohttp.ClientSession() as session:
-        for _ in range(3):
-            raw = await RawWorker(session, cluster.ws_url).connect()
-            await raw.send(hello("guesser", "nope"))
-            assert await raw.closed_with() == CloseCode.UNAUTHORIZED
-        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await session.ws_connect(cluster.ws_url)
-        assert info.value.status == 429
+        statuses = []
+        for i in range(6):  # a different junk token each time: still one address
+            with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                await RawWorker(session, cluster.ws_url, token=f"guess-{i}").connect()
+            statuses.append(info.value.status)
+        assert statuses[:3] == [401] * 3 and statuses[3:] == [429] * 3
+        # The guesser shares the address with a good worker: the right token still gets in.
+        good = await RawWorker(session, cluster.ws_url).connect()
+        await good.send(hello("good-worker", "wtok"))
+        await good.expect_type("welcome")
+        await good.close()
     for _ in range(3):
         assert call(cluster, "GET", "/api/v1/status", token="guess")[0] == 401
     status, headers, body = call(cluster, "GET", "/api/v1/status", token="guess")

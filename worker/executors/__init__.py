@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Collection
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from worker.executors.base import Executor
 
 
-class TaskType(str, Enum):
+class TaskType(StrEnum):
     COMMAND = "command"
     PYTEST = "pytest"
     PYTHON = "python"
@@ -40,6 +40,9 @@ class ExecutorSettings:
     python_memory_limit_mb: int | None = None  # RLIMIT_AS per pool child; None: unlimited
     # SIGTERM -> SIGKILL grace for subprocesses (command, pytest, chaos hang) at their timeout
     kill_grace_seconds: float = 2.0
+    # where shipped trees come from (pytest tasks naming a ``tree``); None: such tasks error
+    coordinator_http: str | None = None
+    coordinator_token: str | None = None
 
 
 def build_executors(settings: ExecutorSettings) -> dict[str, Executor]:
@@ -55,6 +58,7 @@ def build_executors(settings: ExecutorSettings) -> dict[str, Executor]:
     from worker.executors.pytest_exec import PytestExecutor
     from worker.executors.python_exec import PythonExecutor
     from worker.executors.shared import SharedPool
+    from worker.executors.trees import TreeStore
 
     if settings.allowed_types is None:
         wanted = list(TaskType)
@@ -80,7 +84,9 @@ def build_executors(settings: ExecutorSettings) -> dict[str, Executor]:
         if task_type is TaskType.COMMAND:
             executors[task_type.value] = CommandExecutor(settings)
         elif task_type is TaskType.PYTEST:
-            executors[task_type.value] = PytestExecutor(settings)
+            trees = None if settings.coordinator_http is None else TreeStore(
+                settings.work_dir / "trees", settings.coordinator_http, settings.coordinator_token)
+            executors[task_type.value] = PytestExecutor(settings, trees)
         elif task_type is TaskType.PYTHON:
             executors[task_type.value] = PythonExecutor(shared)  # type: ignore[arg-type]
         elif task_type is TaskType.BENCHMARK:

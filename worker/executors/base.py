@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     PASSED = "passed"        # ran and succeeded
     FAILED = "failed"        # ran, and the test said no (assertion, failing test cases)
     ERROR = "error"          # could not run properly (raised, bad config, missing dependency)

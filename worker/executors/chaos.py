@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Awaitable, Callable
 
 from worker.executors.base import ExecContext, ExecResult, ExecutorError, Outcome
@@ -69,7 +69,7 @@ _CUDA_OOM_MESSAGE = ("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.
                      "Management and PYTORCH_CUDA_ALLOC_CONF")
 
 
-class Fault(str, Enum):
+class Fault(StrEnum):
     NETWORK = "network"
     TIMEOUT = "timeout"
     OOM = "oom"

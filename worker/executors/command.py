@@ -17,11 +17,29 @@ _SHELL_NOT_FOUND = 127
 _SHELL_NOT_EXECUTABLE = 126
 
 
-def parse_env(config: dict[str, Any]) -> dict[str, str] | None:
-    extra = get_field(config, "env", dict)
-    if not extra:
-        return None
-    return {**os.environ, **{str(k): str(v) for k, v in extra.items()}}
+# Variables through which a task's env would load code of its choosing into the process (a
+# module, a library, a startup file, a program run on some event), refused on a worker whose
+# --allow-types has no arbitrary-code type.
+CODE_LOADING_ENV = frozenset({"BROWSER", "PAGER", "EDITOR", "VISUAL", "ENV", "BASH_ENV", "PERL5OPT",
+                              "PERL5LIB", "NODE_OPTIONS", "RUBYOPT", "GIT_SSH", "GIT_SSH_COMMAND",
+                              "GIT_EXEC_PATH", "PATH", "SHELL", "PROMPT_COMMAND", "HOME", "XDG_CONFIG_HOME",
+                              "COVERAGE_PROCESS_START", "SSL_CERT_FILE"})
+CODE_LOADING_PREFIXES = ("LD_", "DYLD_", "PYTHON", "PYTEST", "BASH_FUNC_", "MALLOC_", "GCONV")
+
+
+def parse_env(config: dict[str, Any], *, restricted: bool = False) -> dict[str, str]:
+    """The task's environment: the worker's, less every ``DTF_*`` variable (the worker's token
+    among them), plus the task's ``env``."""
+    extra = get_field(config, "env", dict) or {}
+    if restricted:
+        refused = sorted(str(k) for k in extra if str(k).upper() in CODE_LOADING_ENV
+                         or str(k).upper().startswith(CODE_LOADING_PREFIXES))
+        if refused:
+            raise ExecutorConfigError(f"env {', '.join(refused)} refused: this worker runs only types that "
+                                      "are not arbitrary code (--allow-types), and these variables load "
+                                      "code", type_name="ValueError")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DTF_")}
+    return {**base, **{str(k): str(v) for k, v in extra.items()}}
 
 
 def resolve_cwd(config: dict[str, Any], base: Path) -> Path | None:
@@ -39,7 +57,7 @@ class CommandExecutor(SubprocessExecutor):
         started = time.monotonic()
         try:
             argv, shell = self._parse(config)
-            env = parse_env(config)
+            env = parse_env(config, restricted=self._restricted)
         except ExecutorConfigError as exc:
             return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.CONFIG)))

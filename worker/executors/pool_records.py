@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections import deque
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +21,7 @@ _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
 _HAS_PIDFD = hasattr(os, "pidfd_open")
 
 
-class CallStatus(str, Enum):
+class CallStatus(StrEnum):
     OK = "ok"                # returned; ``value`` is the JSON result
     RAISED = "raised"        # raised; ``error`` has type, message, traceback
     CRASHED = "crashed"      # the child died while running it; ``error`` has exit_code or signal

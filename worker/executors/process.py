@@ -78,6 +78,12 @@ class _Collector(asyncio.SubprocessProtocol):
             self.closed.set_result(None)
 
 
+# Sessions (= the pids that lead them) of task processes running now in this worker: a cleanup
+# must spare them and everything they started (a recovery action for one task once killed
+# another task's pytest). One worker per process, so one set per process.
+RUNNING_SESSIONS: set[int] = set()
+
+
 async def run_process(argv: Sequence[str] | str, *, shell: bool = False,
                       env: Mapping[str, str] | None = None, cwd: Path | None = None,
                       timeout_seconds: float | None, kill_grace_seconds: float = 2.0,
@@ -96,6 +102,7 @@ async def run_process(argv: Sequence[str] | str, *, shell: bool = False,
     pid = transport.get_pid()
     pgid = pid  # start_new_session: the child leads a new group whose id is its pid
     timed_out = escalated = False
+    RUNNING_SESSIONS.add(pid)
     try:
         try:
             await asyncio.wait_for(asyncio.shield(collector.exited), timeout_seconds)
@@ -112,6 +119,7 @@ async def run_process(argv: Sequence[str] | str, *, shell: bool = False,
         _killpg(pgid, signal.SIGKILL)
         raise
     finally:
+        RUNNING_SESSIONS.discard(pid)
         transport.close()  # closes the pipes; kills the process if it still runs
     return ProcessRun(pid=pid, returncode=transport.get_returncode(),
                       stdout=_decode(collector.tails[1], tail_bytes),
@@ -147,6 +155,9 @@ async def task_directory(work_dir: Path, task_id: str, attempt: int) -> AsyncIte
         await asyncio.to_thread(shutil.rmtree, path, True)
 
 
+ARBITRARY_CODE_TYPES = frozenset({"command", "python", "benchmark", "chaos"})
+
+
 class SubprocessExecutor:
     """Base of executors that start one subprocess per task: nothing to start or close."""
     type_name = ""
@@ -154,6 +165,10 @@ class SubprocessExecutor:
     def __init__(self, settings: Any) -> None:
         self._tail_bytes = settings.output_tail_bytes
         self._grace = settings.kill_grace_seconds
+        allowed = settings.allowed_types
+        # A worker that runs none of the arbitrary-code types (command, python, benchmark,
+        # chaos) must not be handed code through a task's environment either.
+        self._restricted = allowed is not None and not set(allowed) & ARBITRARY_CODE_TYPES
 
     async def start(self) -> None:
         return None

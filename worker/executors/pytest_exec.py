@@ -1,11 +1,13 @@
 """The ``pytest`` task type: a real pytest run in a subprocess, every case read from JUnit XML."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
 import time
 import xml.etree.ElementTree as ET
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,10 @@ from worker.executors.command import parse_env, process_details, resolve_cwd, ti
 from worker.executors.process import SubprocessExecutor, run_process, task_directory
 from worker.executors.reporting import (finish, ExecutorConfigError, Stage, error_dict, exec_error_dict,
                                         get_field, killed_message, last_lines, signal_name)
+from worker.executors.trees import TreeError, TreeStore
+from worker.executors.warm import ForkServers, WarmUnavailable
+from worker.pytest_plugin import PLUGIN_DIR
+
 
 
 class PytestExit(IntEnum):
@@ -27,7 +33,7 @@ class PytestExit(IntEnum):
     NO_TESTS_COLLECTED = 5
 
 
-class CaseOutcome(str, Enum):
+class CaseOutcome(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     ERROR = "error"
@@ -101,6 +107,14 @@ def find_exception(text: str, *, last: bool = False) -> tuple[str, str] | None:
 class PytestExecutor(SubprocessExecutor):
     type_name = "pytest"
 
+    def __init__(self, settings: Any, trees: TreeStore | None = None) -> None:
+        super().__init__(settings)
+        self._trees = trees
+        self._warm = ForkServers()
+
+    async def close(self) -> None:
+        await self._warm.close()
+
     async def run(self, config: dict[str, Any], ctx: ExecContext) -> ExecResult:
         started = time.monotonic()
         try:
@@ -108,25 +122,64 @@ class PytestExecutor(SubprocessExecutor):
             if not all(isinstance(a, str) for a in args):
                 raise ExecutorConfigError("config field 'args' must be a list of strings",
                                           type_name="TypeError")
-            env = parse_env(config)
+            select = get_field(config, "select", list)
+            if select is not None and not all(isinstance(n, str) for n in select):
+                raise ExecutorConfigError("config field 'select' must be a list of node ids",
+                                          type_name="TypeError")
+            python = get_field(config, "python", str)
+            if python is not None and self._restricted:
+                raise ExecutorConfigError("config field 'python' runs an interpreter of the task's choosing: "
+                                          "refused on this worker (--allow-types)", type_name="ValueError")
+            python = python or sys.executable
+            warm = get_field(config, "warm", bool, False)
+            tree = get_field(config, "tree", str)
+            env = parse_env(config, restricted=self._restricted)
+            if self._restricted and any(a in ("-p", "--pdbcls") or a.startswith(("-p", "--pdbcls="))
+                                        and not a.startswith("-p no:") for a in args):
+                raise ExecutorConfigError("pytest args -p / --pdbcls load code of the task's choosing: "
+                                          "refused on this worker (--allow-types)", type_name="ValueError")
         except ExecutorConfigError as exc:
             return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.CONFIG)))
         async with task_directory(ctx.work_dir, ctx.task_id, ctx.attempt) as tmp:
+            base = tmp
+            if tree:
+                try:
+                    base = await self._tree(tree)
+                except TreeError as exc:
+                    return finish(self.type_name, started, ExecResult(outcome=Outcome.ERROR, error=error_dict(
+                        "TreeUnavailable", str(exc), stage=Stage.SETUP)))
             junit = tmp / "junit.xml"
             # xunit1 keeps the file attribute, so each case gets a real pytest node id
-            argv = [sys.executable, "-m", "pytest", *args, f"--junitxml={junit}",
+            argv = [python, "-m", "pytest", *args, f"--junitxml={junit}",
                     "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
+            if select is not None:
+                shard = tmp / "shard.json"
+                shard.write_text(json.dumps({"nodeids": select}), encoding="utf-8")
+                argv += ["-p", "dtf_shard", f"--dtf-shard={shard}"]
+                env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGIN_DIR), env.get("PYTHONPATH")) if p)
+            cwd = resolve_cwd(config, base) or base
             try:
-                run = await run_process(argv, env=env, cwd=resolve_cwd(config, tmp) or tmp,
-                                        timeout_seconds=ctx.timeout_seconds,
-                                        kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
+                run = None
+                if warm:
+                    try:
+                        server = await self._warm.get(python, env)
+                        run = await server.run(argv[3:], cwd=cwd, env=env, tmp=tmp,
+                                               timeout_seconds=ctx.timeout_seconds,
+                                               kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
+                    except WarmUnavailable:
+                        run = None  # run it cold, as if it had not been asked
+                if run is None:
+                    run = await run_process(argv, env=env, cwd=cwd, timeout_seconds=ctx.timeout_seconds,
+                                            kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
             except OSError as exc:
                 return finish(self.type_name, started, ExecResult(
                 outcome=Outcome.ERROR, error=exec_error_dict(exc, Stage.SETUP)))
             cases: list[dict[str, Any]] = []
             junit_error = None
-            if junit.exists():
+            if not junit.exists():
+                junit_error = f"pytest wrote no JUnit report ({junit.name} missing after exit code {run.returncode})"
+            else:
                 try:
                     cases = parse_junit(junit, self._tail_bytes)
                 except ET.ParseError as exc:
@@ -134,7 +187,17 @@ class PytestExecutor(SubprocessExecutor):
         result = self._outcome(run, cases, ctx.timeout_seconds)
         if junit_error:
             result.details["junit_error"] = junit_error
+            if result.outcome in (Outcome.PASSED, Outcome.FAILED):
+                # pytest ran but its per-test report is gone: never a silent "0 tests"
+                result = ExecResult(outcome=Outcome.ERROR, details=result.details, error=error_dict(
+                    "JUnitReportMissing", f"per-test results unreadable: {junit_error}",
+                    exit_code=run.returncode, stderr=run.stderr or None, stage=Stage.COLLECT))
         return finish(self.type_name, started, result)
+
+    async def _tree(self, digest: str) -> Path:
+        if self._trees is None:
+            raise TreeError("this worker cannot fetch shipped trees (no coordinator address)")
+        return await self._trees.get(digest)
 
     def _outcome(self, run: Any, cases: list[dict[str, Any]], timeout_seconds: float) -> ExecResult:
         details = process_details(run)

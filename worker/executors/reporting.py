@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import signal
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from worker.executors.base import ExecResult, ExecutorError
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     """Where in a task's life a failure happened (error["context"]["stage"])."""
 
     CONFIG = "config"

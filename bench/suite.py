@@ -1,0 +1,199 @@
+"""`dtf test` against pytest and pytest-xdist on a real third-party suite fetched from PyPI.
+
+    .venv/bin/python bench/suite.py [--package attrs==26.1.0] [--rounds 3] [--workdir DIR]
+
+The package's sdist (which ships its tests) is downloaded with pip, unpacked, and installed with
+the test dependencies it declares (``[dependency-groups] tests`` or the ``tests``/``test`` extra)
+plus pytest-xdist into a throwaway venv under --workdir (kept between runs; default a folder in
+the temp dir). Nothing in the suite is changed and nothing in dtf knows about it.
+
+A real coordinator (with --result-aggregator, so durations are recorded) and 2 local workers
+(1 slot each) run the shards. Each round runs, one after the other on the same machine:
+plain ``pytest``, ``pytest -n 2`` (xdist), and ``dtf test``. The first dtf run has no history
+and collects cold; later rounds plan from recorded durations and reuse the collection of the
+unchanged tree. Printed: wall times (median over rounds, and each round), dtf/xdist, makespan
+against the ideal, and whether the per-test outcomes (passed, failed, skipped node ids) equal
+plain pytest's exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.harness import Cluster  # noqa: E402
+from worker.executors.pytest_exec import parse_junit  # noqa: E402
+
+
+def sh(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=False, capture_output=True, text=True, **kw)
+
+
+def _group(groups: dict, name: str) -> list[str]:
+    out = []
+    for entry in groups.get(name, []):
+        out += _group(groups, entry["include-group"]) if isinstance(entry, dict) else [entry]
+    return out
+
+
+def test_deps(src: Path) -> list[str]:
+    """What the sdist says its tests need."""
+    try:
+        meta = tomllib.loads((src / "pyproject.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    groups = meta.get("dependency-groups", {})
+    for name in ("tests", "test", "testing"):
+        if name in groups:
+            return _group(groups, name)
+    extras = meta.get("project", {}).get("optional-dependencies", {})
+    for name in ("tests", "test", "testing"):
+        if name in extras:
+            return list(extras[name])
+    return []
+
+
+def prepare(package: str, workdir: Path) -> tuple[Path, Path]:
+    """-> (the unpacked suite, the venv's python)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stamp = workdir / "ready.json"
+    if stamp.exists():
+        ready = json.loads(stamp.read_text())
+        if ready["package"] == package:
+            return Path(ready["src"]), Path(ready["python"])
+    dl = workdir / "sdist"
+    done = sh([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps", package, "-d", str(dl)])
+    if done.returncode:
+        sys.exit(f"pip download {package} failed:\n{done.stderr[-2000:]}")
+    archive = sorted(dl.glob("*.tar.gz"))[-1]
+    with tarfile.open(archive) as tar:
+        tar.extractall(workdir, filter="data")
+    src = workdir / archive.name[:-len(".tar.gz")]
+    venv = workdir / "venv"
+    sh([sys.executable, "-m", "venv", str(venv)])
+    python = venv / "bin" / "python"
+    deps = [d for d in test_deps(src) if not re.match(r"^pytest-xdist\b", d)]
+    print(f"installing {src.name} with its test dependencies: {', '.join(deps) or '(none declared)'}")
+    done = sh([str(python), "-m", "pip", "install", "-q", str(src), "pytest", "pytest-xdist", *deps])
+    if done.returncode:
+        sys.exit(f"pip install failed:\n{done.stderr[-2000:]}")
+    stamp.write_text(json.dumps({"package": package, "src": str(src), "python": str(python)}))
+    return src, python
+
+
+def outcomes(junit: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for case in parse_junit(junit, 200):
+        prior = out.get(case["nodeid"])
+        if prior not in ("failed", "error"):  # a teardown error after a failure: keep the first verdict
+            out[case["nodeid"]] = case["outcome"]
+    return out
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str, int]:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    return time.perf_counter() - started, done.stdout + done.stderr, done.returncode
+
+
+def _startup(lines: list[str]) -> str:
+    for line in lines:
+        found = re.search(r"start-up and collection per shard ([0-9.]+s)", line)
+        if found:
+            return found.group(1)
+    return "?"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--package", default="attrs==26.1.0")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--with-cold", action="store_true",
+                    help="also run `dtf test --cold` each round (shards in fresh interpreters, no fork server)")
+    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "dtf-bench-suite"))
+    args = ap.parse_args()
+    src, python = prepare(args.package, Path(args.workdir))
+    base = ["-p", "no:cacheprovider"]
+    junit1 = ["-o", "junit_family=xunit1"]  # keeps each case's file, so node ids compare exactly
+    with tempfile.TemporaryDirectory(prefix="dtf-bench-suite-") as tmp:
+        tmpdir = Path(tmp)
+        cluster = Cluster(tmpdir, coordinator_args=["--result-aggregator"])
+        try:
+            cluster.start_coordinator()
+            for i in (1, 2):
+                cluster.start_worker(f"local-{i}", concurrency=1)
+            env = {**cluster.env, "DTF_API_TOKEN": cluster.api_token}
+            dtf = [sys.executable, "-m", "coordinator.cli", "test", "--url", cluster.api.base_url,
+                   "--python", str(python), "--data-dir", str(tmpdir / "client")]
+            times: dict[str, list[float]] = {"pytest": [], "xdist -n 2": [], "dtf test": []}
+            if args.with_cold:
+                times["dtf --cold"] = []
+            startup: dict[str, list[str]] = {"dtf test": [], "dtf --cold": []}
+            lines: list[str] = []
+            reference: dict[str, str] = {}
+            same = True
+            ratios: list[float] = []
+            for r in range(args.rounds):
+                t, out, code = timed([str(python), "-m", "pytest", "-q", *base, *junit1, f"--junitxml={tmpdir}/plain.xml"], src)
+                times["pytest"].append(t)
+                reference = outcomes(tmpdir / "plain.xml")
+                xdist = [str(python), "-m", "pytest", "-q", "-n", "2", *base, *junit1, f"--junitxml={tmpdir}/xdist.xml"]
+                # alternate which of the two goes first: a busy machine's drift then hits both alike
+                for name in (("xdist -n 2", "dtf test") if r % 2 == 0 else ("dtf test", "xdist -n 2")):
+                    if name == "dtf test":
+                        t, out, dtf_code = timed([*dtf, "--junitxml", f"{tmpdir}/dtf.xml", *base], src, env)
+                    else:
+                        t, _, _ = timed(xdist, src)
+                    times[name].append(t)
+                lines = [line for line in out.splitlines() if line.startswith(("makespan", "collection"))]
+                got = outcomes(tmpdir / "dtf.xml")
+                if got != reference:
+                    same = False
+                    diff = sorted(n for n in set(got) | set(reference) if got.get(n) != reference.get(n))
+                    print(f"round {r + 1}: {len(diff)} node ids differ, e.g. "
+                          + "; ".join(f"{n}: pytest {reference.get(n)}, dtf {got.get(n)}" for n in diff[:5]))
+                startup["dtf test"].append(_startup(lines))
+                if args.with_cold:
+                    t, cold_out, _ = timed([*dtf, "--cold", *base], src, env)
+                    times["dtf --cold"].append(t)
+                    startup["dtf --cold"].append(_startup(cold_out.splitlines()))
+                ratios.append(times["dtf test"][-1] / times["xdist -n 2"][-1])
+                print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
+                      + f", dtf/xdist {ratios[-1]:.2f}; dtf exit {dtf_code}; {' | '.join(lines)}", flush=True)
+            counts: dict[str, int] = {}
+            for o in reference.values():
+                counts[o] = counts.get(o, 0) + 1
+            print()
+            print(f"suite: {src.name}, {len(reference)} tests "
+                  f"({', '.join(f'{n} {o}' for o, n in sorted(counts.items()))}); 2 workers x 1 slot, "
+                  f"{os.cpu_count()} cores")
+            for name, ts in times.items():
+                print(f"  {name:<11} median {statistics.median(ts):6.2f}s   rounds: "
+                      + " ".join(f"{t:.2f}" for t in ts))
+            later = ratios[1:] or ratios
+            print(f"  dtf / xdist, same round: first run (no history, collection not cached) {ratios[0]:.2f}; "
+                  f"later rounds median {statistics.median(later):.2f} (each: {' '.join(f'{x:.2f}' for x in later)})")
+            for name, values in startup.items():
+                if values:
+                    print(f"  {name}: start-up and collection per shard, each round: {' '.join(values)}")
+            print(f"  outcomes equal to plain pytest's (passed, failed, skipped, error node ids): "
+                  f"{'yes' if same else 'NO'}")
+            print(f"  last dtf run: {' | '.join(lines)}")
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

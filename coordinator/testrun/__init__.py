@@ -1,0 +1,1 @@
+"""``dtf test``: a pytest suite spread over the fleet (collect, plan shards, run, merge)."""

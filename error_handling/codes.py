@@ -1,0 +1,77 @@
+"""Code tables: a code a tool prints names its error exactly (NVIDIA Xid 79, DCGM_FR_NVLINK_DOWN,
+cudaErrorNoDevice, CUDNN_STATUS_ALLOC_FAILED, gRPC StatusCode.UNAVAILABLE). They run before the
+type rules, so only codes that name the error belong here: a signal named in a message (a
+timeout's process group "killed with SIGTERM") is context, left to the message rules.
+
+Each table in ``knowledge/codes.json`` has regexes that capture a code and a map from code to
+category. ``CodeTables.decide(text)`` returns the category of the first table, in file order,
+whose regex finds a code the table knows, with the table's name and the code; a code the table
+does not list decides nothing (the other layers go on).
+"""
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+from typing import Any, Mapping
+
+CODES_FILE = "codes.json"
+
+
+class CodeTable:
+    __slots__ = ("name", "regexes", "codes", "needles", "description")
+
+    def __init__(self, name: str, patterns: list[str], codes: Mapping[str, str], *, needles: list[str] | None = None,
+                 description: str = "") -> None:
+        if not patterns or not codes:
+            raise ValueError(f"code table {name!r}: needs patterns and codes")
+        self.name = name
+        self.regexes = []
+        for p in patterns:
+            regex = re.compile(p)
+            if regex.groups < 1:
+                raise ValueError(f"code table {name!r}: pattern {p!r} captures no code")
+            self.regexes.append(regex)
+        self.codes = {str(k): str(v) for k, v in codes.items()}
+        self.needles = tuple(needles or ())  # substrings one of which the text must hold (a cheap skip)
+        self.description = description
+
+    def find(self, text: str) -> tuple[str, str] | None:
+        """(code, category) of the first known code in ``text``."""
+        if self.needles and not any(n in text for n in self.needles):
+            return None
+        for regex in self.regexes:
+            for match in regex.finditer(text):
+                code = next((g for g in match.groups() if g is not None), None)
+                if code is not None and code in self.codes:
+                    return code, self.codes[code]
+        return None
+
+
+class CodeTables:
+    def __init__(self, tables: list[CodeTable]) -> None:
+        self.tables = tables
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> "CodeTables":
+        tables = []
+        for item in data.get("tables", []):
+            tables.append(CodeTable(item["name"], item["patterns"], item["codes"], needles=item.get("needles"),
+                                    description=item.get("description", "")))
+        return cls(tables)
+
+    @classmethod
+    def shipped(cls) -> "CodeTables":
+        text = resources.files("error_handling.knowledge").joinpath(CODES_FILE).read_text(encoding="utf-8")
+        return cls.from_data(json.loads(text))
+
+    def categories(self) -> set[str]:
+        return {c for t in self.tables for c in t.codes.values()}
+
+    def decide(self, text: str) -> tuple[str, str, str] | None:
+        """(category, table name, code) or None."""
+        for table in self.tables:
+            found = table.find(text)
+            if found is not None:
+                return found[1], table.name, found[0]
+        return None

@@ -1,0 +1,133 @@
+"""Train the learned layer on a labelled corpus and write ``knowledge/model.json``.
+
+    python -m error_handling.train_model [--corpus tests/data/error_corpus.jsonl] [--out PATH]
+
+Multinomial logistic regression by AdaGrad over ``error_handling.features``; seeded, so the
+same corpus gives the same file. Each labelled pattern counts about as much as any other
+(an entry weighs 1/sqrt(entries of its pattern)), and a feature is kept only when it occurs
+in at least ``min_patterns`` distinct patterns, so the model learns words that recur across
+errors rather than the wording of one. ``bench/classify.py`` calls ``train`` once per fold,
+on the folds it does not score.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from error_handling.features import features_of
+from error_handling.learned import DEFAULT_FLOOR, MODEL_FILE, LinearModel
+
+_PRUNE = 0.01  # weights smaller than this change no decision worth the bytes
+
+
+def train(entries: Iterable[Mapping[str, Any]], *, epochs: int = 10, learning_rate: float = 0.5,
+          l2: float = 1e-4, min_patterns: int = 1, floor: float | None = None, seed: int = 11,
+          target_precision: float = 0.8) -> LinearModel:
+    """A model from entries with ``category`` (the label) and ``pattern`` (what counts as one error).
+
+    ``floor=None`` calibrates it: the lowest probability at which the model's answers, on
+    libraries left out of an inner 3-fold split of ``entries`` (by ``library``), are right at
+    least ``target_precision`` of the time (never below the default floor).
+    """
+    entries = list(entries)
+    if floor is None:
+        floor = calibrate_floor(entries, target_precision, epochs=epochs, learning_rate=learning_rate, l2=l2,
+                                min_patterns=min_patterns, seed=seed)
+    rows = [(features_of(e), str(e["category"]), str(e.get("pattern") or e.get("id") or i))
+            for i, e in enumerate(entries)]
+    if not rows:
+        raise ValueError("no entries to train on")
+    classes = sorted({label for _, label, _ in rows})
+    index = {c: i for i, c in enumerate(classes)}
+    per_pattern = Counter(p for _, _, p in rows)
+    seen_in: dict[str, set[str]] = defaultdict(set)
+    for feats, _, pattern in rows:
+        for f in feats:
+            seen_in[f].add(pattern)
+    vocab = sorted(f for f, pats in seen_in.items() if len(pats) >= min_patterns)
+    fid = {f: i for i, f in enumerate(vocab)}
+    n_classes = len(classes)
+    data = [([fid[f] for f in feats if f in fid], index[label], 1.0 / math.sqrt(per_pattern[pattern]))
+            for feats, label, pattern in rows]
+    weights = [[0.0] * n_classes for _ in vocab]
+    grads = [[1e-8] * n_classes for _ in vocab]
+    bias, bias_grads = [0.0] * n_classes, [1e-8] * n_classes
+    rng = random.Random(seed)
+    order = list(range(len(data)))
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for k in order:
+            x, y, sw = data[k]
+            scores = bias[:]
+            for f in x:
+                row = weights[f]
+                for c in range(n_classes):
+                    scores[c] += row[c]
+            top = max(scores)
+            exps = [math.exp(s - top) for s in scores]
+            total = sum(exps)
+            for c in range(n_classes):
+                g = (exps[c] / total - (c == y)) * sw
+                if -1e-4 < g < 1e-4:
+                    continue  # nothing to learn here: skip the update (and its lazy L2)
+                bias_grads[c] += g * g
+                bias[c] -= learning_rate * g / math.sqrt(bias_grads[c])
+                for f in x:
+                    gf = g + l2 * weights[f][c]
+                    grads[f][c] += gf * gf
+                    weights[f][c] -= learning_rate * gf / math.sqrt(grads[f][c])
+    table = {}
+    for f, row in zip(vocab, weights):
+        kept = [(c, w) for c, w in enumerate(row) if abs(w) >= _PRUNE]
+        if kept:
+            table[f] = kept
+    meta = {"entries": len(rows), "patterns": len(per_pattern), "features": len(table), "epochs": epochs,
+            "libraries": len({e.get("library") for e in entries} - {None}), "floor_precision": target_precision}
+    return LinearModel(classes, bias, table, floor=floor, meta=meta)
+
+
+def calibrate_floor(entries: list[Mapping[str, Any]], target_precision: float, **options: Any) -> float:
+    """The confidence floor from an inner leave-libraries-out split (see ``train``)."""
+    libraries = sorted({str(e.get("library") or e.get("pattern") or "") for e in entries})
+    if len(libraries) < 3:
+        return DEFAULT_FLOOR
+    scored: list[tuple[float, bool]] = []
+    for k in range(3):
+        held = {lib for i, lib in enumerate(libraries) if i % 3 == k}
+        fitted = [e for e in entries if str(e.get("library") or e.get("pattern") or "") not in held]
+        model = train(fitted, floor=DEFAULT_FLOOR, **options)
+        for e in entries:
+            if str(e.get("library") or e.get("pattern") or "") in held:
+                label, p = model.predict(features_of(e))
+                scored.append((p, label == e["category"]))
+    scored.sort(reverse=True)
+    floor, right = 1.0, 0
+    for n, (p, ok) in enumerate(scored, start=1):
+        right += ok
+        if right / n >= target_precision:
+            floor = p  # answering down to here keeps the precision
+    return max(DEFAULT_FLOOR, min(0.95, round(floor, 3)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    root = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=root / "tests" / "data" / "error_corpus.jsonl")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "knowledge" / MODEL_FILE)
+    args = parser.parse_args(argv)
+    entries = [json.loads(line) for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    model = train(entries)
+    model.save(args.out)
+    print(f"trained on {model.meta['entries']} entries ({model.meta['patterns']} patterns): "
+          f"{len(model.classes)} classes, {model.meta['features']} features -> {args.out.name}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

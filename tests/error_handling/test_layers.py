@@ -1,0 +1,212 @@
+"""Each classification layer on its own, and their order: pre-classified, user rules, code
+tables, confident rules (types with known bases, errno, messages, exit status), the learned
+layer with its floor, weak rules, unknown."""
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from error_handling.categories import ErrorCategory as C
+from error_handling.classify import ClassificationRule, Classifier, known_bases
+from error_handling.codes import CodeTable, CodeTables
+from error_handling.features import concepts, features
+from error_handling.learned import LinearModel, shipped_model
+from error_handling.train_model import train
+
+
+@pytest.fixture(scope="module")
+def clf() -> Classifier:
+    return Classifier()
+
+
+# -- code tables ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, category, code", [
+    ("[ 812.3] NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.", C.HARDWARE_AVAILABILITY_ERROR, "nvidia-xid:79"),
+    ("NVRM: Xid (PCI:0000:3b:00): 13, pid=991, name=python, Graphics Exception", C.WORKER_CRASH_ERROR, "nvidia-xid:13"),
+    ("NVRM: Xid (PCI:0000:3b:00): 92, pid=1, name=x, High single-bit ECC error rate", C.HARDWARE_PERFORMANCE_ERROR, "nvidia-xid:92"),
+    ("GPU 3: Error: DCGM_FR_NVLINK_DOWN: link 2 is down", C.HARDWARE_AVAILABILITY_ERROR, "dcgm:DCGM_FR_NVLINK_DOWN"),
+    ("cupy_backends.cuda.api.runtime.CUDARuntimeError: cudaErrorInsufficientDriver", C.HARDWARE_CAPABILITY_ERROR, "cuda-runtime:cudaErrorInsufficientDriver"),
+    ("operation cuInit(0) failed: CUDA_ERROR_NO_DEVICE", C.HARDWARE_AVAILABILITY_ERROR, "cuda-driver:CUDA_ERROR_NO_DEVICE"),
+    ("RuntimeError: HIP error: hipErrorOutOfMemory", C.RESOURCE_ALLOCATION_ERROR, "hip-runtime:hipErrorOutOfMemory"),
+    ("status = StatusCode.DEADLINE_EXCEEDED", C.NETWORK_TIMEOUT_ERROR, "grpc-status:DEADLINE_EXCEEDED"),
+])
+def test_code_tables_decide_by_the_code(clf: Classifier, text: str, category: C, code: str) -> None:
+    assert clf.explain({"type": "", "message": text}) == (category, f"code:{code}")
+
+
+def test_a_signal_named_in_the_text_is_read_after_the_type() -> None:
+    # a timeout whose process group got SIGTERM is a timeout: signals in text are message rules,
+    # which come after specific types (a code table would have come before them)
+    clf = Classifier()
+    report = {"type": "TimeoutError", "message": "chaos hang exceeded its timeout of 1.5 s; process group killed "
+                                                 "with SIGTERM", "signal": 15}
+    assert clf.classify(report) is C.NETWORK_TIMEOUT_ERROR
+    assert clf.classify({"type": "", "message": "traceback : Signal 9 (SIGKILL) received by PID 4242"}) \
+        is C.RESOURCE_ALLOCATION_ERROR
+    assert clf.classify({"type": "", "message": "mpirun noticed that process rank 3 exited on signal 11 "
+                                                "(Segmentation fault)."}) is C.WORKER_CRASH_ERROR
+
+
+def test_a_code_the_table_does_not_know_decides_nothing() -> None:
+    tables = CodeTables.shipped()
+    assert tables.decide("NVRM: Xid (PCI:0000:3b:00): 999, pid=1") is None
+    assert tables.decide("nothing coded here") is None
+
+
+def test_code_table_validation() -> None:
+    with pytest.raises(ValueError, match="captures no code"):
+        CodeTable("bad", [r"Xid \d+"], {"1": "unknown_error"})
+    with pytest.raises(ValueError, match="needs patterns and codes"):
+        CodeTable("empty", [], {})
+    table = CodeTable("t", [r"E(\d+)"], {"7": "worker_crash_error"}, needles=["E"])
+    assert table.find("code E7 here") == ("7", "worker_crash_error")
+    assert table.find("code e7 here") is None  # the needle is absent: skipped without a search
+
+
+def test_every_shipped_code_maps_to_a_built_in_category() -> None:
+    assert CodeTables.shipped().categories() <= {c.value for c in C}
+
+
+# -- exception types and their known bases ----------------------------------------------------
+
+def test_known_bases_nearest_first() -> None:
+    assert known_bases("requests.exceptions.ConnectTimeout")[:2] == (
+        "requests.exceptions.ConnectionError", "requests.exceptions.Timeout")
+    assert known_bases("no.such.Type") == ()
+
+
+@pytest.mark.parametrize("type_, category", [
+    ("requests.exceptions.ReadTimeout", C.NETWORK_TIMEOUT_ERROR),          # base requests.exceptions.Timeout
+    ("httpx.PoolTimeout", C.NETWORK_TIMEOUT_ERROR),                         # base httpx.TimeoutException
+    ("httpx.ReadError", C.NETWORK_CONNECTION_ERROR),                        # base httpx.NetworkError
+    ("redis.exceptions.BusyLoadingError", C.NETWORK_CONNECTION_ERROR),      # base redis ConnectionError
+    ("click.exceptions.MissingParameter", C.TEST_CONFIGURATION_ERROR),      # base click UsageError
+    ("omegaconf.errors.ConfigKeyError", C.TEST_CONFIGURATION_ERROR),
+    ("psutil.ZombieProcess", C.RESOURCE_CLEANUP_ERROR),                     # base psutil.NoSuchProcess
+])
+def test_report_types_inherit_their_bases_rules(clf: Classifier, type_: str, category: C) -> None:
+    # a message no rule reads: only the type (through its known bases) can decide
+    assert clf.classify({"type": type_, "message": "opaque detail 42"}) is category
+
+
+# -- dtf's own reports: right by construction ---------------------------------------------------
+
+def test_every_dtf_type_classifies_as_its_rule_says(clf: Classifier) -> None:
+    data = json.loads(resources.files("error_handling.rules").joinpath("dtf.json").read_text())
+    checked = 0
+    for rule in data["rules"]:
+        if rule.get("context") or rule.get("message"):
+            continue
+        for type_ in rule["types"]:
+            got = clf.explain({"type": type_, "message": "whatever the wording is"})
+            assert got == (C(rule["category"]), rule["name"]), type_
+            checked += 1
+    assert checked >= 15
+
+
+@pytest.mark.parametrize("report, category", [
+    ({"type": "RuntimeError", "message": "No CUDA GPUs are available"}, C.HARDWARE_AVAILABILITY_ERROR),
+    ({"type": "TaskRejected", "message": "Worker worker-gpu-02 at capacity: 4/4 concurrent tasks running"}, C.WORKER_OVERLOAD_ERROR),
+    ({"type": "", "message": "System load too high: loadavg 47.92 (1m) on 16 CPUs exceeds limit 24.0"}, C.WORKER_OVERLOAD_ERROR),
+    ({"type": "DependencyFailed", "message": "Dependency task build-wheels-cu121 failed"}, C.TEST_DEPENDENCY_ERROR),
+    ({"type": "RuntimeError", "message": "Bfloat16 is only supported on GPUs with compute capability of at least 8.0"}, C.HARDWARE_CAPABILITY_ERROR),
+    ({"type": "RuntimeError", "message": "FlashAttention only supports Ampere GPUs or newer."}, C.HARDWARE_CAPABILITY_ERROR),
+    ({"type": "", "message": "Unsupported feature: shader-f16"}, C.HARDWARE_CAPABILITY_ERROR),
+])
+def test_the_issues_examples(clf: Classifier, report: dict, category: C) -> None:
+    assert clf.classify(report) is category
+
+
+# -- the learned layer -------------------------------------------------------------------------
+
+TOY = ([{"type": "FooMemoryError", "message": f"pool {i} exhausted allocating buffer", "category": "resource_allocation_error",
+         "pattern": f"mem{i % 3}", "library": f"lib{i % 4}"} for i in range(12)]
+       + [{"type": "BarLinkError", "message": f"peer {i} refused the link", "category": "network_connection_error",
+           "pattern": f"net{i % 3}", "library": f"lib{i % 4}"} for i in range(12)])
+
+
+def test_training_learns_words_and_a_model_round_trips(tmp_path) -> None:
+    model = train(TOY, floor=0.6)
+    assert model.classes == ("network_connection_error", "resource_allocation_error")
+    assert model.predict(features("QuxError", "buffer pool exhausted", None, None, None, None))[0] == \
+        "resource_allocation_error"
+    assert model.decide(features("", "the peer refused", None, None, None, None))[0] == "network_connection_error"
+    path = tmp_path / "m.json"
+    model.save(path)
+    again = LinearModel.load(path)
+    assert again.classes == model.classes and again.floor == 0.6
+    probe = features("", "peer refused buffer", None, None, None, None)
+    assert again.probabilities(probe) == pytest.approx(model.probabilities(probe), abs=1e-3)
+
+
+def test_the_floor_turns_unsure_answers_into_none_and_unknown() -> None:
+    model = LinearModel(["a", "b"], [0.0, 0.0], {"w=x": [(0, 3.0)], "w=y": [(1, 3.0)]}, floor=0.9)
+    assert model.decide(["w=x"]) == ("a", pytest.approx(0.9526, abs=1e-3))
+    assert model.decide(["w=x", "w=y"]) is None            # 50/50: below the floor
+    assert model.decide(["w=unseen"]) is None
+    toy = train(TOY, floor=0.99)
+    clf = Classifier(rules=[], model=toy)
+    assert clf.classify({"type": "", "message": "peer refused buffer"}) is C.UNKNOWN_ERROR
+    assert clf.explain({"type": "", "message": "nothing in common"}) == (C.UNKNOWN_ERROR, None)
+
+
+def test_bad_model_files_are_refused(tmp_path) -> None:
+    with pytest.raises(ValueError, match="format"):
+        LinearModel.from_dict({"classes": ["a"], "bias": [0.0], "weights": {}})
+    with pytest.raises(ValueError, match="out of range"):
+        LinearModel(["a"], [0.0], {"w=x": [(3, 1.0)]})
+    with pytest.raises(ValueError, match="floor"):
+        LinearModel(["a"], [0.0], {}, floor=1.5)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ValueError, match="cannot read model"):
+        LinearModel.load(broken)
+
+
+def test_the_shipped_model_loads_with_a_calibrated_floor() -> None:
+    model = shipped_model()
+    assert model is not None
+    assert set(model.classes) <= {c.value for c in C} and len(model.classes) >= 13
+    assert 0.5 <= model.floor <= 0.95
+    assert model.meta["entries"] >= 2000 and model.meta["libraries"] >= 60
+
+
+def test_the_model_answers_only_where_no_confident_rule_does() -> None:
+    # a model that always says overload, with certainty
+    always = LinearModel(["worker_overload_error"], [0.0], {}, floor=0.5)
+    clf = Classifier(model=always)
+    # confident rules and code tables first
+    assert clf.classify({"type": "ConnectionRefusedError", "message": "[Errno 111] Connection refused"}) \
+        is C.NETWORK_CONNECTION_ERROR
+    assert clf.classify({"type": "", "message": "NVRM: Xid (PCI:0000:01:00): 79, GPU has fallen off the bus."}) \
+        is C.HARDWARE_AVAILABILITY_ERROR
+    # a generic type alone is a weak rule: the model is asked before it
+    category, rule = clf.explain({"type": "ValueError", "message": "opaque detail"})
+    assert (category, rule.split(" ")[0]) == (C.WORKER_OVERLOAD_ERROR, "learned")
+    # without a model the weak rule decides
+    assert Classifier(model=False).explain({"type": "ValueError", "message": "opaque detail"})[1] == "test-raised"
+
+
+def test_user_rules_come_before_code_tables_and_fallbacks_after_the_model() -> None:
+    clf = Classifier()
+    xid = {"type": "", "message": "NVRM: Xid (PCI:0000:01:00): 79, GPU has fallen off the bus."}
+    clf.add_rule(ClassificationRule(name="site-xid", category="worker_crash_error", message=r"Xid"))
+    assert clf.explain(xid) == (C.WORKER_CRASH_ERROR, "site-xid")
+    always = Classifier(model=LinearModel(["worker_overload_error"], [0.0], {}, floor=0.5))
+    always.add_rule({"name": "late", "category": "test_execution_error", "message": "opaque"}, first=False)
+    assert always.explain({"type": "", "message": "opaque detail"})[0] is C.WORKER_OVERLOAD_ERROR
+    never = Classifier(model=LinearModel(["worker_overload_error", "unknown_error"], [0.0, 0.0], {}, floor=0.9))
+    never.add_rule({"name": "late", "category": "test_execution_error", "message": "opaque"}, first=False)
+    assert never.explain({"type": "", "message": "opaque detail"}) == (C.TEST_EXECUTION_ERROR, "late")
+
+
+def test_features_split_names_and_know_concepts() -> None:
+    found = features("torch.cuda.OutOfMemoryError", "cudaErrorMemoryAllocation while allocating", None, -9, None,
+                     {"stage": "call", "task_type": "pytest"})
+    for f in ("T=OutOfMemoryError", "M=torch", "t=memory", "tc=memory", "w=allocating", "C=memory",
+              "c=cudaErrorMemoryAllocation", "x=-9", "sig=9", "s=call", "k=pytest"):
+        assert f in found, f
+    assert "memory" in concepts("allocation") and concepts("zzz") == ()

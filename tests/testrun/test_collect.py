@@ -1,0 +1,50 @@
+"""Local collection through the shipped plugin: node ids with markers, a cache keyed by the
+tree, and collection errors told with pytest's exit code."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from coordinator.testrun.collect import CollectError, collect
+
+
+def suite(tmp_path):
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "pytest.ini").write_text("[pytest]\nmarkers =\n    cuda: gpu\n")
+    (root / "test_a.py").write_text("import pytest\n\n@pytest.mark.cuda\ndef test_gpu():\n    pass\n\n"
+                                    "class TestK:\n    def test_x(self):\n        pass\n")
+    return root
+
+
+def test_node_ids_and_markers_then_cached_until_the_tree_changes(tmp_path):
+    root = suite(tmp_path)
+    cache = tmp_path / "cache"
+    first = collect(["-q"], python=sys.executable, cwd=root, cache_dir=cache)
+    assert not first.cached and first.rootdir == str(root)
+    assert [(i.nodeid, i.hardware) for i in first.items] == [("test_a.py::test_gpu", "cuda"),
+                                                             ("test_a.py::TestK::test_x", None)]
+    assert collect(["-q"], python=sys.executable, cwd=root, cache_dir=cache).cached
+    # our own report inside the tree is not an edit
+    (root / "report.xml").write_text("<testsuites/>")
+    assert collect(["-q"], python=sys.executable, cwd=root, cache_dir=cache,
+                   exclude=[root / "report.xml"]).cached
+    # other arguments, or an edited file, collect again
+    assert not collect(["-q", "-k", "gpu"], python=sys.executable, cwd=root, cache_dir=cache).cached
+    test_file = root / "test_a.py"
+    test_file.write_text(test_file.read_text() + "\ndef test_new():\n    pass\n")
+    later = time.time() + 2
+    os.utime(test_file, (later, later))
+    again = collect(["-q"], python=sys.executable, cwd=root, cache_dir=cache)
+    assert not again.cached and "test_a.py::test_new" in [i.nodeid for i in again.items]
+
+
+def test_a_collection_error_carries_pytests_exit_code(tmp_path):
+    root = suite(tmp_path)
+    (root / "test_b.py").write_text("import not_a_module_anywhere\n")
+    with pytest.raises(CollectError) as info:
+        collect(["-q"], python=sys.executable, cwd=root, cache_dir=None)
+    assert info.value.exit_code == 2 and "not_a_module_anywhere" in str(info.value)

@@ -1,0 +1,52 @@
+"""Shard planning without processes: scope groups, LPT by recorded durations, unknown tests spread
+evenly, hardware markers as requirements."""
+from __future__ import annotations
+
+from coordinator.testrun.plan import Item, plan_shards, scope_of
+
+
+def items(*nodeids: str, markers: tuple[str, ...] = ()) -> list[Item]:
+    return [Item(nodeid=n, markers=markers) for n in nodeids]
+
+
+def test_lpt_balances_recorded_durations_and_orders_longest_first():
+    suite = items(*(f"t/test_{m}.py::test_x" for m in "abcdef"))
+    durations = {"t/test_a.py::test_x": 6.0, "t/test_b.py::test_x": 5.0, "t/test_c.py::test_x": 4.0,
+                 "t/test_d.py::test_x": 3.0, "t/test_e.py::test_x": 2.0, "t/test_f.py::test_x": 1.0}
+    shards = plan_shards(suite, durations, 2)
+    # LPT: 6+3+2 / 5+4+1 -> 11 / 10; a split in collection order (a,b,c | d,e,f) would be 15 / 6
+    assert [s.estimate_seconds for s in shards] == [11.0, 10.0]  # longest first
+    assert [s.index for s in shards] == [0, 1]
+
+
+def test_unknown_tests_count_as_the_median_known_test_so_they_spread():
+    known = {f"t/test_k{i}.py::test_x": 1.0 for i in range(4)}
+    unknown = [f"t/test_u{i}.py::test_x" for i in range(4)]
+    shards = plan_shards(items(*known, *unknown), known, 2)
+    for shard in shards:
+        assert sum(1 for n in shard.nodeids if n in unknown) == 2, shard.nodeids
+
+
+def test_a_module_stays_whole_unless_it_is_bigger_than_a_share():
+    small = [f"t/test_small.py::TestA::test_{i}" for i in range(3)]
+    big = [f"t/test_big.py::Test{c}::test_{i}" for c in "XYZ" for i in range(3)]
+    durations = {n: 1.0 for n in small} | {n: 3.0 for n in big}
+    shards = plan_shards(items(*small, *big), durations, 3)
+    holding_small = [s for s in shards if any(n in small for n in s.nodeids)]
+    assert len(holding_small) == 1  # one module, one shard, one import
+    for cls in "XYZ":  # the big module is split, but never inside a class
+        assert len([s for s in shards if any(f"::Test{cls}::" in n for n in s.nodeids)]) == 1
+
+
+def test_hardware_markers_become_separate_shards_with_a_requirement():
+    suite = items("t/test_a.py::test_cpu", "t/test_b.py::test_cpu2") + \
+        items("t/test_g.py::test_gpu", markers=("cuda", "parametrize"))
+    shards = plan_shards(suite, {}, 4)
+    gpu = [s for s in shards if s.hardware == "cuda"]
+    assert len(gpu) == 1 and gpu[0].nodeids == ["t/test_g.py::test_gpu"]
+    assert all(s.hardware is None for s in shards if s not in gpu)
+
+
+def test_scope_of():
+    assert scope_of("a/test_x.py::TestK::test_y[1-2]") == "a/test_x.py::TestK"
+    assert scope_of("a/test_x.py::test_y") == "a/test_x.py"

@@ -1,0 +1,81 @@
+"""pytest plugin loaded by dtf with ``-p dtf_shard`` (its folder goes on PYTHONPATH).
+
+It imports nothing from dtf, so it works under any interpreter that has pytest.
+
+``--dtf-collect=FILE``: after collection, write every item's node id, file and marker names as
+JSON (``dtf test`` plans its shards from it).
+
+``--dtf-shard=FILE``: run only the node ids the JSON file lists. The session collects exactly as
+the user's arguments collect (same rootdir, conftests, import mode, package context), so a test
+behaves as it does in a whole run; files holding none of the shard's tests are not collected at
+all (their import is the cost this saves), and the rest is deselected as ``-k`` would.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Files whose collection builds a package or loads fixtures: never skipped.
+_ALWAYS = {"__init__.py", "conftest.py"}
+
+
+def pytest_addoption(parser: Any) -> None:
+    group = parser.getgroup("dtf")
+    group.addoption("--dtf-collect", default=None, help="write the collected node ids to this JSON file")
+    group.addoption("--dtf-shard", default=None, help="run only the node ids this JSON file lists")
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+class _Shard:
+    def __init__(self, config: Any, path: str) -> None:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        self.nodeids = set(data["nodeids"])
+        self.files = {_file_of(n) for n in self.nodeids}
+        self.root = Path(config.rootpath)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ignore_collect(self, collection_path: Path, config: Any) -> bool | None:
+        if collection_path.name in _ALWAYS or collection_path.is_dir():
+            return None
+        try:
+            rel = collection_path.relative_to(self.root).as_posix()
+        except ValueError:
+            return None  # outside rootdir: node ids are not plain relative paths; let pytest decide
+        return True if rel not in self.files else None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        keep = [i for i in items if i.nodeid in self.nodeids]
+        dropped = [i for i in items if i.nodeid not in self.nodeids]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+
+
+class _Collect:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        rows = [{"nodeid": i.nodeid, "markers": sorted({m.name for m in i.iter_markers()})} for i in items]
+        # pytest-xdist loaded: a shard is told -n 0, so an addopts "-n auto" does not fork workers
+        # inside every shard (dtf is the one distributing)
+        Path(self.path).write_text(json.dumps({"rootdir": str(config.rootpath), "items": rows,
+                                               "xdist": config.pluginmanager.hasplugin("xdist")}),
+                                   encoding="utf-8")
+
+
+def pytest_configure(config: Any) -> None:
+    shard = config.getoption("--dtf-shard")
+    if shard:
+        config.pluginmanager.register(_Shard(config, shard), "dtf-shard-select")
+    collect = config.getoption("--dtf-collect")
+    if collect:
+        config.pluginmanager.register(_Collect(collect), "dtf-collect-write")
