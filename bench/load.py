@@ -1,7 +1,7 @@
 """Load on a real coordinator: many simulated workers on WebSockets plus a steady HTTP API load.
 
 A fleet process holds --workers WebSocket connections (aiohttp client), each doing the real
-protocol of coordinator/protocol.py: hello, heartbeats at the interval the welcome names, and an
+protocol of worker/protocol.py: hello, heartbeats at the interval the welcome names, and an
 immediate RESULTS answer to every TASKS frame (a passed attempt). The main process sends an
 open-loop API load of --rate requests per second (GET /api/v1/status, GET /api/v1/tasks/{id},
 POST /api/v1/tasks) and times each request from its scheduled start, so a stalled coordinator
@@ -37,7 +37,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from coordinator.protocol import MessageType, decode, encode  # noqa: E402
+from worker.protocol import MessageType, decode, encode  # noqa: E402
 from tests.harness import free_port, wait_until  # noqa: E402
 
 WORKER_TOKEN, API_TOKEN = "bench-wtok", "bench-atok"

@@ -1,13 +1,19 @@
 """python -m coordinator / dtf-coordinator."""
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 from coordinator.config import ConfigError, load_config
-from coordinator.logs import configure_logging
+from worker.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
+    missing = [name for name in ("aiosqlite", "duckdb", "prometheus_client") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f"dtf-coordinator: {', '.join(missing)} not installed: install the coordinator's extra, "
+              "pip install 'dtf[coordinator]'", file=sys.stderr)
+        return 2
     try:
         config = load_config(argv)
     except ConfigError as exc:

@@ -19,7 +19,7 @@ from coordinator.httperrors import make_middlewares
 from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, PENDING_HELLOS, SOCKETS
 from coordinator.metrics import Metrics
 from coordinator.models import TaskStatus, WorkerState
-from coordinator.protocol import CloseCode
+from worker.protocol import CloseCode
 from coordinator.ratelimit import RateLimitSettings
 from coordinator.store import Store
 from coordinator.ws import worker_socket

@@ -18,7 +18,7 @@ from coordinator.credit import CreditPolicy, CreditSettings, work_kind
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.metrics import Metrics
 from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now, within
-from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
+from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
 from coordinator.scheduler import ReadyQueue
 from coordinator.store import Store
 from coordinator.engine_monitor import HealthMonitor

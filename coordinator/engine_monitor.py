@@ -6,7 +6,7 @@ import asyncio
 
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.models import AttemptOutcome, TaskStatus, now
-from coordinator.protocol import CommandName
+from worker.protocol import CommandName
 
 
 class HealthMonitor:

@@ -9,7 +9,7 @@ import structlog
 
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.models import AttemptOutcome, TaskStatus, WorkerState, now, within
-from coordinator.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode
+from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode
 from coordinator.workers import WorkerRecord
 
 log = structlog.get_logger("dtf.engine")

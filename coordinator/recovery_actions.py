@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from coordinator.models import Task, TaskStatus, WorkerState, now
-from coordinator.protocol import CommandName
+from worker.protocol import CommandName
 from coordinator.workers import WorkerRecord
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 
 from coordinator.httperrors import AUTH_FAILURES, error_response
 from coordinator.keys import PENDING_HELLOS
-from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, MessageType, ProtocolError, decode, encode,
+from worker.protocol import (MAX_FRAME_BYTES, CloseCode, MessageType, ProtocolError, decode, encode,
                                 encode_frame)
 from coordinator.ratelimit import retry_after_header
 

@@ -35,7 +35,7 @@ if [ "$(cat "$wheels/.key" 2>/dev/null || true)" != "$key" ] || ! ls "$wheels"/*
   echo "build-image: building wheels with $wheel_py (Python $image_py)" >&2
   env_dir=build/wheel-env
   [ -x "$env_dir/bin/pip" ] || "$wheel_py" -m venv "$env_dir"
-  "$env_dir/bin/python" -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > build/requirements.txt
+  "$env_dir/bin/python" -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['coordinator']))" > build/requirements.txt
   find "$wheels" -name '*.whl' -delete
   rm -f "$wheels/.key"
   # shellcheck disable=SC2086  # extra is a list of requirements

@@ -1,18 +1,34 @@
-"""dtf's error-handling library: categorise, decide retry and recovery, group into patterns, store."""
-from error_handling.categories import CategoryRegistry, ErrorCategory
-from error_handling.events import DuckDBEventSink
-from error_handling.handler import DistributedErrorHandler, ErrorDecision, Outcome
-from error_handling.model import ErrorInfo, normalize_error
-from error_handling.patterns import ErrorAggregator
-from error_handling.recovery import (HardwareRecoveryStrategy, NetworkRecoveryStrategy,
-                                     RecoveryAction, RecoveryStrategy, ResourceRecoveryStrategy,
-                                     TestExecutionRecoveryStrategy, WorkerRecoveryStrategy)
-from error_handling.retry import DEFAULT_RETRY_POLICIES, RetryPolicy
+"""dtf's error-handling library: categorise, decide retry and recovery, group into patterns, store.
 
-__all__ = [
-    "CategoryRegistry", "DEFAULT_RETRY_POLICIES", "DistributedErrorHandler", "DuckDBEventSink",
-    "ErrorAggregator", "ErrorCategory", "ErrorDecision", "ErrorInfo", "HardwareRecoveryStrategy",
-    "NetworkRecoveryStrategy", "Outcome", "RecoveryAction", "RecoveryStrategy",
-    "ResourceRecoveryStrategy", "RetryPolicy", "TestExecutionRecoveryStrategy",
-    "WorkerRecoveryStrategy", "normalize_error",
-]
+The public names load on first use (PEP 562): a worker that needs only ``RetryPolicy`` for its
+reconnect loop does not import DuckDB with the event sink.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CategoryRegistry": "error_handling.categories", "ErrorCategory": "error_handling.categories",
+    "DuckDBEventSink": "error_handling.events",
+    "DistributedErrorHandler": "error_handling.handler", "ErrorDecision": "error_handling.handler",
+    "Outcome": "error_handling.handler",
+    "ErrorInfo": "error_handling.model", "normalize_error": "error_handling.model",
+    "ErrorAggregator": "error_handling.patterns",
+    "HardwareRecoveryStrategy": "error_handling.recovery", "NetworkRecoveryStrategy": "error_handling.recovery",
+    "RecoveryAction": "error_handling.recovery", "RecoveryStrategy": "error_handling.recovery",
+    "ResourceRecoveryStrategy": "error_handling.recovery",
+    "TestExecutionRecoveryStrategy": "error_handling.recovery", "WorkerRecoveryStrategy": "error_handling.recovery",
+    "DEFAULT_RETRY_POLICIES": "error_handling.retry", "RetryPolicy": "error_handling.retry",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'error_handling' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -10,7 +10,7 @@ from tests.security.test_http_security import call
 
 SCRIPT = """
 import asyncio, logging, structlog
-from coordinator.logs import configure_logging
+from worker.logs import configure_logging
 configure_logging("INFO", "json")
 logging.getLogger("aiohttp.server").warning("from the standard library %s", "too")
 with structlog.contextvars.bound_contextvars(task_id="t-1", attempt=2, worker_id="w-1"):

@@ -70,7 +70,7 @@ def read_token_file(path: str, wait_seconds: float = 30.0) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from coordinator.logs import configure_logging
+    from worker.logs import configure_logging
     from worker.client import FatalWorkerError, WorkerAgent, WorkerConfig
     from worker.executors import ExecutorSettings, build_executors
     from worker.hardware import detect_hardware

@@ -18,7 +18,7 @@ import psutil
 import structlog
 import tenacity
 
-from coordinator.protocol import (MAX_FRAME_BYTES, CloseCode, CommandName, MessageType, ProtocolError, decode,
+from worker.protocol import (MAX_FRAME_BYTES, CloseCode, CommandName, MessageType, ProtocolError, decode,
                                   encode, encode_frame)
 from error_handling.retry import RetryPolicy
 from worker.deps import ensure_packages

@@ -11,7 +11,7 @@ from aiohttp import web
 from coordinator.config import is_loopback
 from coordinator.dashboard.remote import RemoteConfig, create_remote_app
 from coordinator.ratelimit import RateLimitSettings
-from coordinator.logs import configure_logging
+from worker.logs import configure_logging
 
 
 def parse_args(argv: list[str] | None = None) -> RemoteConfig:

@@ -10,7 +10,7 @@ import asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from coordinator.protocol import MessageType, decode, encode
+from worker.protocol import MessageType, decode, encode
 from worker.client import WorkerAgent, WorkerConfig
 
 

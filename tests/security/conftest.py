@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 import pytest
 
-from coordinator.protocol import MessageType, encode
+from worker.protocol import MessageType, encode
 from tests.harness import Cluster
 
 

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import pytest
 
-from coordinator.protocol import CloseCode, MessageType, encode
+from worker.protocol import CloseCode, MessageType, encode
 from coordinator.store import Store
 from tests.harness import Cluster, free_port, wait_until
 from tests.security.conftest import RawWorker, hello, until

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from coordinator.protocol import CloseCode
+from worker.protocol import CloseCode
 from tests.harness import wait_until
 from tests.security.conftest import RawWorker, hello
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coordinator.protocol import (MAX_BATCH_ITEMS, MAX_FRAME_DEPTH, MAX_VALUE_DEPTH, CloseCode, Message,
+from worker.protocol import (MAX_BATCH_ITEMS, MAX_FRAME_DEPTH, MAX_VALUE_DEPTH, CloseCode, Message,
                                   MessageType, ProtocolError, decode, encode)
 
 SLOWER = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

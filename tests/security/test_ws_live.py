@@ -10,7 +10,7 @@ import asyncio
 import aiohttp
 import orjson
 
-from coordinator.protocol import MAX_FRAME_BYTES, CloseCode, MessageType, encode
+from worker.protocol import MAX_FRAME_BYTES, CloseCode, MessageType, encode
 from tests.security.conftest import RawWorker, hello, until
 
 PROTO, UNAUTH, TOO_BIG = CloseCode.PROTOCOL_ERROR, CloseCode.UNAUTHORIZED, CloseCode.FRAME_TOO_LARGE
