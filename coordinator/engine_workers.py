@@ -182,16 +182,24 @@ class WorkerSessions:
                     if cur and cur.number == item.get("attempt") and cur.started_at is None:
                         cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
 
+    def _assigned_to(self, worker_id: str, item: Any) -> Any:
+        """The task whose current attempt ``item`` names, assigned to ``worker_id`` and not yet
+        running; else None (late, foreign or already started)."""
+        tid, attempt, lease = attempt_key(item)
+        task = self.tasks.get(tid)
+        cur = task.current if task else None
+        if task is None or cur is None or cur.number != attempt or cur.lease != lease \
+                or cur.worker_id != worker_id or task.status is not TaskStatus.ASSIGNED:
+            return None
+        return task
+
     def _released(self, w: WorkerRecord, items: list[Any]) -> None:
         """A draining worker hands back what it held but never started: queued again at once."""
         for item in items:
-            tid, attempt, lease = attempt_key(item)
-            task = self.tasks.get(tid)
-            cur = task.current if task else None
-            if task is None or cur is None or cur.number != attempt or cur.lease != lease \
-                    or cur.worker_id != w.worker_id or task.status is not TaskStatus.ASSIGNED:
+            task = self._assigned_to(w.worker_id, item)
+            if task is None:
                 continue
-            w.running.pop(tid, None)
+            w.running.pop(task.task_id, None)
             self._give_back(task, f"handed back unstarted by {w.worker_id}")
             self.metrics.inc("dtf_tasks_handed_back_total")
         self.kick()
@@ -199,12 +207,10 @@ class WorkerSessions:
     def started(self, conn: Any, items: list[Any]) -> None:
         ts = now()
         for item in items:
-            tid, attempt, lease = attempt_key(item)
-            task = self.tasks.get(tid)
-            cur = task.current if task else None
-            if task is None or cur is None or cur.number != attempt or cur.lease != lease \
-                    or cur.worker_id != conn.worker_id or task.status is not TaskStatus.ASSIGNED:
+            task = self._assigned_to(conn.worker_id, item)
+            if task is None:
                 continue
+            cur = task.current
             # The worker's clock is its own: its start time is kept only within dispatch .. now.
             cur.started_at = within(item.get("started_at"), cur.dispatched_at, ts, default=ts)
             cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
