@@ -6,7 +6,7 @@ import dataclasses
 import gc
 import sys
 from collections import Counter
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, TypeVar
 
 import structlog
 from aiohttp import web
@@ -25,6 +25,7 @@ from coordinator.store import Store
 from coordinator.ws import worker_socket
 
 log = structlog.get_logger("dtf.coordinator")
+T = TypeVar("T")
 
 
 def create_app(config: CoordinatorConfig, coordinator: "Coordinator | None" = None) -> web.Application:
@@ -143,6 +144,10 @@ class Coordinator:
     def add_extension(self, ext: Any) -> None:
         if ext not in self._extensions:
             self._extensions.append(ext)
+
+    def extension(self, kind: type[T]) -> T | None:
+        """The installed extension of that class (each integrate_* installs at most one)."""
+        return next((ext for ext in self._extensions if isinstance(ext, kind)), None)
 
     async def _on_engine_ready(self, app: web.Application) -> None:
         for ext in self._extensions:

@@ -216,6 +216,6 @@ def integrate_error_handler(coordinator: "Coordinator") -> DistributedErrorHandl
         coordinator.error_handler = DistributedErrorHandler(enable_pattern_detection=True,
                                                             pattern_similarity_threshold=0.8,
                                                             error_history_size=1000)
-    if not any(isinstance(ext, ErrorPipeline) for ext in coordinator._extensions):
+    if coordinator.extension(ErrorPipeline) is None:
         coordinator.add_extension(ErrorPipeline(coordinator))
     return coordinator.error_handler

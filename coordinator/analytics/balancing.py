@@ -61,9 +61,9 @@ class BalancerExtension:
 
 def integrate_load_balancer(coordinator: "Coordinator", settings: BalancerSettings | None = None) -> LoadBalancer:
     """Steer work away from failing/slow workers and error-prone hardware x model pairs (idempotent)."""
-    for ext in coordinator._extensions:
-        if isinstance(ext, BalancerExtension):
-            return ext.balancer
+    found = coordinator.extension(BalancerExtension)
+    if found is not None:
+        return found.balancer
     from coordinator.error_integration import integrate_error_handler
     integrate_error_handler(coordinator)
     ext = BalancerExtension(settings)

@@ -39,9 +39,9 @@ class AnalyticsExtension:
 
 def add_analytics(coordinator: "Coordinator") -> AnalyticsExtension:
     """Install the analytics routes (idempotent); after the error pipeline, whose sink they read."""
-    for ext in coordinator._extensions:
-        if isinstance(ext, AnalyticsExtension):
-            return ext
+    found = coordinator.extension(AnalyticsExtension)
+    if found is not None:
+        return found
     ext = AnalyticsExtension()
     coordinator.add_extension(ext)
     return ext

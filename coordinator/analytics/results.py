@@ -108,9 +108,9 @@ def result_rows(task: Task, workers: dict[str, Any]) -> list[dict[str, Any]]:
 def integrate_result_aggregator(coordinator: "Coordinator") -> ResultAggregator:
     """Keep every terminal task result in DuckDB (idempotent). Needs the error pipeline's sink,
     which ``Coordinator.build_app`` always installs."""
-    for ext in coordinator._extensions:
-        if isinstance(ext, ResultAggregator):
-            return ext
+    found = coordinator.extension(ResultAggregator)
+    if found is not None:
+        return found
     from coordinator.error_integration import integrate_error_handler
     integrate_error_handler(coordinator)
     aggregator = ResultAggregator(coordinator)

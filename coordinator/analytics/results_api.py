@@ -16,7 +16,7 @@ WINDOW = ("since", "until", "window_seconds")
 
 def _enabled(request: web.Request) -> bool:
     from coordinator.analytics.results import ResultAggregator
-    return any(isinstance(e, ResultAggregator) for e in request.app[COORDINATOR]._extensions)
+    return request.app[COORDINATOR].extension(ResultAggregator) is not None
 
 
 def _num(value: Any, digits: int = 4) -> float | None:

@@ -42,9 +42,9 @@ def integrate_dashboard(coordinator: "Coordinator", **options: Any) -> Dashboard
 
     Call before ``start()``/``run()``. ``options``: heartbeat_seconds, queue_size, max_clients.
     """
-    for ext in coordinator._extensions:
-        if isinstance(ext, DashboardExtension):
-            return ext
+    found = coordinator.extension(DashboardExtension)
+    if found is not None:
+        return found
     ext = DashboardExtension(**options)
     coordinator.add_extension(ext)
     return ext
