@@ -14,6 +14,8 @@ from aiohttp import web
 from coordinator import api, openapi
 from coordinator.config import CoordinatorConfig, is_loopback
 from coordinator.engine import Engine
+from coordinator.analytics import add_analytics
+from coordinator.error_integration import ErrorPipeline, execute_recovery_action, integrate_error_handler
 from coordinator.guard import ConnectionCap
 from coordinator.httperrors import make_middlewares
 from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, PENDING_HELLOS, SOCKETS
@@ -63,7 +65,11 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.open()  # closes what it opened when it fails
     coordinator = app[COORDINATOR]
     try:
-        engine = Engine(config, store, app[METRICS])
+        # The composition root: the engine is built with the policy it calls on every failure.
+        policy = coordinator.extension(ErrorPipeline) if coordinator is not None else None
+        if policy is None:
+            raise RuntimeError("no error pipeline installed: build the app through Coordinator")
+        engine = Engine(config, store, app[METRICS], failure_policy=policy)
         app[ENGINE] = engine
         _register_gauges(app[METRICS], engine)
         if coordinator is not None:
@@ -158,9 +164,7 @@ class Coordinator:
             await ext.on_stop(self, app)
 
     def build_app(self) -> web.Application:
-        from coordinator.error_integration import integrate_error_handler
         integrate_error_handler(self)  # every failure goes through the pipeline
-        from coordinator.analytics import add_analytics
         add_analytics(self)  # the error and result endpoints exist on every coordinator
         self.app = create_app(self.config, self)
         for ext in self._extensions:
@@ -170,7 +174,6 @@ class Coordinator:
 
     async def execute_recovery_action(self, action: Any, task_id: str | None, worker_id: str | None) -> bool:
         """Run one built-in recovery action (replace this attribute to add your own)."""
-        from coordinator.error_integration import execute_recovery_action
         return await execute_recovery_action(self, action, task_id, worker_id)
 
     async def start(self) -> None:

@@ -15,9 +15,7 @@ log = structlog.get_logger("dtf.decisions")
 
 
 async def decide_and_apply(engine: "Engine", task: Task, event: FailureEvent) -> None:
-    if engine.decide is None:
-        raise RuntimeError("no error pipeline installed: build the app through Coordinator")
-    decision = await engine.decide(task, event)
+    decision = await engine.failure_policy.decide(task, event)
     verdict = getattr(decision.outcome, "value", decision.outcome)
     category = getattr(decision.category, "value", decision.category)
     if decision.retry and event.outcome is AttemptOutcome.FAILED:
@@ -28,5 +26,4 @@ async def decide_and_apply(engine: "Engine", task: Task, event: FailureEvent) ->
     log.info("failure_handled", task_id=task.task_id, attempt=event.attempt, worker_id=event.worker_id,
              source=event.source.value, category=category, retry=decision.retry,
              retry_delay=decision.retry_delay, status=task.status.value)
-    if engine.after_decision is not None:
-        await engine.after_decision(task, event, decision)
+    await engine.failure_policy.after_decision(task, event, decision)

@@ -15,7 +15,7 @@ import structlog
 
 from coordinator.config import CoordinatorConfig
 from coordinator.credit import CreditPolicy, CreditSettings, work_kind
-from coordinator.failures import FailureEvent, FailureSource
+from coordinator.failures import FailureEvent, FailurePolicy, FailureSource
 from coordinator.metrics import Metrics
 from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now, within
 from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
@@ -52,7 +52,8 @@ class SubmissionError(Exception):
 
 
 class Engine(WorkerSessions, HealthMonitor):
-    def __init__(self, config: CoordinatorConfig, store: Store, metrics: Metrics) -> None:
+    def __init__(self, config: CoordinatorConfig, store: Store, metrics: Metrics, *,
+                 failure_policy: FailurePolicy) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
@@ -76,15 +77,13 @@ class Engine(WorkerSessions, HealthMonitor):
         self._stopping = False
         self._bg: list[asyncio.Task] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        # Set by integrate_error_handler (Coordinator always installs it).
-        self.decide: Callable[..., Any] | None = None
-        self.after_decision: Callable[..., Any] | None = None
+        self.failure_policy = failure_policy
         self.choose_worker: Callable[[Task, list[WorkerRecord]], WorkerRecord] | None = None
         self.on_terminal: list[Callable[[Task], None]] = []
         self.on_command_result: list[Callable[..., Any]] = []
         from coordinator.bus import EventBus
         from coordinator.health import HealthTracker
-        self.health = HealthTracker(self)
+        self.health = HealthTracker(self, report=failure_policy.report_health)
         self.bus = EventBus()
 
     # ---- life cycle -------------------------------------------------------------------------

@@ -59,7 +59,8 @@ async def run_action(coordinator: "Coordinator", action: str, task_id: str | Non
 
 
 class ErrorPipeline:
-    """The coordinator extension that owns the handler's life cycle and wires it to the engine."""
+    """The coordinator extension that owns the handler's life cycle; the engine is built with it
+    as its ``FailurePolicy`` (``app._state_ctx``, the composition root)."""
 
     def __init__(self, coordinator: "Coordinator") -> None:
         self.coordinator = coordinator
@@ -77,9 +78,6 @@ class ErrorPipeline:
         assert engine is not None
         from coordinator.reconcile import backfill_error_events
         await backfill_error_events(coordinator)  # what a crash kept out of DuckDB, from SQLite
-        engine.decide = self.decide
-        engine.after_decision = self.after_decision
-        engine.health.report = self.report_health
         engine.on_command_result.append(self.command_result)
         metrics = engine.metrics
         metrics.gauge("dtf_error_pipeline_queue_depth", lambda: float(handler.stats().get("queue_depth", 0)),

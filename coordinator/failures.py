@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from coordinator.models import AttemptOutcome
+from coordinator.models import AttemptOutcome, Task
 
 
 class FailureSource(StrEnum):
@@ -26,3 +26,14 @@ class FailureEvent:
     worker_id: str | None
     outcome: AttemptOutcome
     error: dict[str, Any] = field(default_factory=dict)
+
+
+class FailurePolicy(Protocol):
+    """What the engine asks about a failure (the error pipeline, ``error_integration.ErrorPipeline``):
+    a decision, what to do once it is applied, and what to record of a worker's health."""
+
+    async def decide(self, task: Task, event: FailureEvent) -> Any: ...
+
+    async def after_decision(self, task: Task, event: FailureEvent, decision: Any) -> None: ...
+
+    def report_health(self, action: str, worker: Any, detail: str) -> None: ...
