@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from coordinator.console import table
+
 ERROR_FILTERS = ("category", "worker_id", "task_id", "hardware_type", "pattern_id", "since", "until")
 
 
@@ -39,7 +41,6 @@ def run(args: argparse.Namespace, client: Any) -> int:
 
 
 def cmd_errors(args: argparse.Namespace, client: Any) -> int:
-    from coordinator.cli import table
     query = {n: getattr(args, n) for n in ERROR_FILTERS if getattr(args, n)}
     items: list[dict[str, Any]] = []
     cursor = None

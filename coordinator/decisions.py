@@ -1,20 +1,26 @@
 """From a failure event to a decision, and from the decision to its effects on the task."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import structlog
 
-from coordinator.failures import FailureEvent
+from coordinator.failures import FailureEvent, FailurePolicy
 from coordinator.models import AttemptOutcome, Task
 
-if TYPE_CHECKING:
-    from coordinator.engine import Engine
+
+class DecisionTarget(Protocol):
+    """What applying a decision needs of the engine: its policy, and the one place it applies."""
+
+    failure_policy: FailurePolicy
+
+    def apply_decision(self, task: Task, event: FailureEvent, *, category: Any, retry: bool,
+                       retry_delay: float | None, verdict: Any) -> None: ...
 
 log = structlog.get_logger("dtf.decisions")
 
 
-async def decide_and_apply(engine: "Engine", task: Task, event: FailureEvent) -> None:
+async def decide_and_apply(engine: DecisionTarget, task: Task, event: FailureEvent) -> None:
     decision = await engine.failure_policy.decide(task, event)
     verdict = getattr(decision.outcome, "value", decision.outcome)
     category = getattr(decision.category, "value", decision.category)

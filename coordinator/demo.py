@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from coordinator.cli import table, wait_for
+from coordinator.console import table, wait_for
 from coordinator.client import ApiClient
 
 DEMO_TESTS = textwrap.dedent('''

@@ -11,18 +11,22 @@ import secrets
 from collections import Counter, defaultdict, deque
 from typing import Any, Callable
 
+import orjson
 import structlog
 
+from coordinator.bus import EventBus
 from coordinator.config import CoordinatorConfig
 from coordinator.credit import CreditPolicy, CreditSettings, work_kind
-from coordinator.failures import FailureEvent, FailurePolicy, FailureSource
-from coordinator.metrics import Metrics
-from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now, within
-from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
-from coordinator.scheduler import ReadyQueue
-from coordinator.store import Store
+from coordinator.decisions import decide_and_apply
 from coordinator.engine_monitor import HealthMonitor
 from coordinator.engine_workers import WorkerSessions
+from coordinator.failures import FailureEvent, FailurePolicy, FailureSource
+from coordinator.health import HealthTracker
+from coordinator.metrics import Metrics
+from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now, within
+from coordinator.scheduler import ReadyQueue
+from coordinator.store import Store
+from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
 from coordinator.workers import WorkerRecord
 
 log = structlog.get_logger("dtf.engine")
@@ -81,8 +85,6 @@ class Engine(WorkerSessions, HealthMonitor):
         self.choose_worker: Callable[[Task, list[WorkerRecord]], WorkerRecord] | None = None
         self.on_terminal: list[Callable[[Task], None]] = []
         self.on_command_result: list[Callable[..., Any]] = []
-        from coordinator.bus import EventBus
-        from coordinator.health import HealthTracker
         self.health = HealthTracker(self, report=failure_policy.report_health)
         self.bus = EventBus()
 
@@ -90,7 +92,6 @@ class Engine(WorkerSessions, HealthMonitor):
     async def start(self) -> None:
         self._seq = await self.store.max_seq()
         for row in await self.store.load_workers():
-            import orjson
             self.workers[row[0]] = WorkerRecord(worker_id=row[0], hardware=orjson.loads(row[1]),
                                                 tags=orjson.loads(row[2]), first_seen=row[4], last_seen=row[5],
                                                 condition=WorkerState.DISCONNECTED)
@@ -435,7 +436,6 @@ class Engine(WorkerSessions, HealthMonitor):
             w.failed_attempts += 1
         task.failures += 1
         self.metrics.inc("dtf_failures_total", source=event.source.value)
-        from coordinator.decisions import decide_and_apply
         await decide_and_apply(self, task, event)
 
     def apply_decision(self, task: Task, event: FailureEvent, *, category: str, retry: bool,

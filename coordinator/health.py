@@ -11,13 +11,18 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 from coordinator.models import AttemptOutcome, Task, WorkerState, now
 from coordinator.workers import WorkerRecord
 
-if TYPE_CHECKING:
-    from coordinator.engine import Engine
+
+class Fleet(Protocol):
+    """What health tracking needs of the engine: the workers, and a way to change their state."""
+
+    workers: dict[str, WorkerRecord]
+
+    def set_worker_condition(self, w: WorkerRecord, state: WorkerState, factor: float = 1.0) -> None: ...
 
 BAD_OUTCOMES = frozenset({AttemptOutcome.ERROR, AttemptOutcome.CRASHED, AttemptOutcome.TIMED_OUT,
                           AttemptOutcome.FAILED})
@@ -43,7 +48,7 @@ def work_key(task: Task) -> str:
 
 
 class HealthTracker:
-    def __init__(self, engine: "Engine", settings: HealthSettings | None = None,
+    def __init__(self, engine: Fleet, settings: HealthSettings | None = None,
                  report: Callable[[str, WorkerRecord, str], None] | None = None) -> None:
         self.engine = engine
         self.settings = settings or HealthSettings()
