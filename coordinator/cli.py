@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(args)
         if args.command == "token":
             return cmd_token(args)
-            return cli_more.run(args, _client(args))
+        return cli_more.run(args, _client(args))
     except ApiError as exc:
         print(f"dtf: {exc}", file=sys.stderr)
         return 1
