@@ -17,9 +17,10 @@ from coordinator.failures import FailureEvent, FailureSource
 from coordinator.models import AttemptOutcome, Task
 from coordinator.recovery_actions import ACTIONS, failing_hardware
 from error_handling import DistributedErrorHandler, DuckDBEventSink
+from coordinator.host import Host
+from coordinator.reconcile import backfill_error_events
 
 if TYPE_CHECKING:
-    from coordinator.app import Coordinator
     from coordinator.workers import WorkerRecord
 
 log = structlog.get_logger("dtf.errors")
@@ -35,14 +36,14 @@ SOURCE_STAGE = {
 }
 
 
-async def execute_recovery_action(coordinator: "Coordinator", action: Any, task_id: str | None,
+async def execute_recovery_action(coordinator: Host, action: Any, task_id: str | None,
                                   worker_id: str | None) -> bool:
     """Run one built-in action; returns whether it took effect. The detail goes to the log/store."""
     ok, _ = await run_action(coordinator, str(getattr(action, "value", action)), task_id, worker_id)
     return ok
 
 
-async def run_action(coordinator: "Coordinator", action: str, task_id: str | None,
+async def run_action(coordinator: Host, action: str, task_id: str | None,
                      worker_id: str | None) -> tuple[bool, str]:
     engine = coordinator.engine
     if engine is None:
@@ -62,21 +63,20 @@ class ErrorPipeline:
     """The coordinator extension that owns the handler's life cycle; the engine is built with it
     as its ``FailurePolicy`` (``app._state_ctx``, the composition root)."""
 
-    def __init__(self, coordinator: "Coordinator") -> None:
+    def __init__(self, coordinator: Host) -> None:
         self.coordinator = coordinator
 
     @property
     def handler(self) -> DistributedErrorHandler:
         return self.coordinator.error_handler
 
-    async def on_start(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_start(self, coordinator: Host, app: Any) -> None:
         handler = self.handler
         if handler.sink is None:
             handler.set_event_sink(DuckDBEventSink(coordinator.config.db_path), owned=True)
         await handler.start()
         engine = coordinator.engine
         assert engine is not None
-        from coordinator.reconcile import backfill_error_events
         await backfill_error_events(coordinator)  # what a crash kept out of DuckDB, from SQLite
         engine.on_command_result.append(self.command_result)
         metrics = engine.metrics
@@ -91,7 +91,7 @@ class ErrorPipeline:
         metrics.gauge("dtf_duckdb_rows_written", lambda: float(sum(getattr(sink, "written", {}).values())),
                       "Rows written to the DuckDB history")
 
-    async def on_stop(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_stop(self, coordinator: Host, app: Any) -> None:
         await self.handler.stop()
 
     # ---- failure -> decision ---------------------------------------------------------------------
@@ -208,7 +208,7 @@ async def _call_user_executor(fn: Any, coordinator: Any, action: str, task_id: s
     return bool(result)
 
 
-def integrate_error_handler(coordinator: "Coordinator") -> DistributedErrorHandler:
+def integrate_error_handler(coordinator: Host) -> DistributedErrorHandler:
     """Install the error pipeline; keeps a handler that is already set. Idempotent."""
     if coordinator.error_handler is None:
         coordinator.error_handler = DistributedErrorHandler(enable_pattern_detection=True,

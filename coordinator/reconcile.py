@@ -13,15 +13,14 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any, AsyncIterator
 
 import orjson
 import structlog
 
 from coordinator.models import TERMINAL_SQL
+from coordinator.host import Host
 
-if TYPE_CHECKING:
-    from coordinator.app import Coordinator
 
 log = structlog.get_logger("dtf.reconcile")
 CHUNK_KEYS = 50_000
@@ -32,14 +31,14 @@ def rebuilt_event_id(task_id: str, attempt: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{task_id}:{attempt}"))
 
 
-def _parts(coordinator: "Coordinator") -> tuple[Any, Any, Any]:
+def history_parts(coordinator: Host) -> tuple[Any, Any, Any]:
     """(engine, handler, sink), or Nones when the coordinator has no history to rebuild into."""
     engine, handler = coordinator.engine, coordinator.error_handler
     sink = handler.sink if handler is not None else None
     return (engine, handler, sink) if engine is not None and sink is not None else (None, None, None)
 
 
-async def _absent(sink: Any, keys: list[tuple], table: str, columns: tuple[str, ...]) -> set[tuple]:
+async def absent_keys(sink: Any, keys: list[tuple], table: str, columns: tuple[str, ...]) -> set[tuple]:
     """The keys (tuples of ``columns``) that ``table`` in DuckDB does not have."""
     fd, name = tempfile.mkstemp(suffix=".json", prefix="dtf-keys-")
     try:
@@ -56,7 +55,7 @@ async def _absent(sink: Any, keys: list[tuple], table: str, columns: tuple[str, 
     return {tuple(r[c] for c in columns) for r in rows}
 
 
-async def _chunks(engine: Any, sql: str) -> AsyncIterator[list[tuple]]:
+async def sqlite_chunks(engine: Any, sql: str) -> AsyncIterator[list[tuple]]:
     """SQLite rows of ``sql`` (keyed by rowid, which it must select first) in chunks."""
     last = -1
     while True:
@@ -67,14 +66,14 @@ async def _chunks(engine: Any, sql: str) -> AsyncIterator[list[tuple]]:
         yield [tuple(r[1:]) for r in rows]
 
 
-async def backfill_error_events(coordinator: "Coordinator") -> int:
-    engine, handler, sink = _parts(coordinator)
+async def backfill_error_events(coordinator: Host) -> int:
+    engine, handler, sink = history_parts(coordinator)
     if engine is None:
         return 0
     added = 0
-    async for keys in _chunks(engine, "SELECT rowid, task_id, attempt FROM attempts WHERE error_category IS NOT "
+    async for keys in sqlite_chunks(engine, "SELECT rowid, task_id, attempt FROM attempts WHERE error_category IS NOT "
                                       "NULL AND rowid > ? ORDER BY rowid LIMIT ?"):
-        missing = await _absent(sink, keys, "error_events", ("task_id", "attempt"))
+        missing = await absent_keys(sink, keys, "error_events", ("task_id", "attempt"))
         for task_id, attempt in sorted(missing):
             added += await _rebuild_event(engine, handler, sink, task_id, attempt)
     if added:
@@ -105,23 +104,3 @@ async def _rebuild_event(engine: Any, handler: Any, sink: Any, task_id: str, att
         "pattern_id": pattern_id, "retry": attempt < n, "outcome": "retry" if attempt < n else "rebuilt",
         "tags": tags, "context": context})
     return 1
-
-
-async def backfill_task_results(coordinator: "Coordinator") -> int:
-    from coordinator.analytics.results import result_rows
-    engine, handler, sink = _parts(coordinator)
-    if engine is None:
-        return 0
-    added = 0
-    async for keys in _chunks(engine, f"SELECT rowid, task_id FROM tasks WHERE status IN ({TERMINAL_SQL}) "
-                                      "AND rowid > ? ORDER BY rowid LIMIT ?"):
-        for (task_id,) in sorted(await _absent(sink, keys, "task_results", ("task_id",))):
-            task = await engine.store.load_task(task_id)
-            if task is None:
-                continue
-            for row in result_rows(task, engine.workers):
-                sink.submit_task_result(row)
-            added += 1
-    if added:
-        log.info("history_rebuilt", table="task_results", tasks=added)
-    return added

@@ -1,8 +1,28 @@
-"""Analytics over the error and result history (DuckDB), and the load balancer that uses it."""
-from coordinator.analytics.balancer import BalancerSettings, LoadBalancer
-from coordinator.analytics.balancing import integrate_load_balancer
-from coordinator.analytics.extension import AnalyticsExtension, add_analytics
-from coordinator.analytics.results import ResultAggregator, integrate_result_aggregator
+"""Analytics over the error and result history (DuckDB), and the load balancer that uses it.
 
-__all__ = ["AnalyticsExtension", "BalancerSettings", "LoadBalancer", "ResultAggregator", "add_analytics",
-           "integrate_load_balancer", "integrate_result_aggregator"]
+The public names load on first use (PEP 562): importing one analytics module does not import
+the others.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BalancerSettings": "coordinator.analytics.balancer", "LoadBalancer": "coordinator.analytics.balancer",
+    "integrate_load_balancer": "coordinator.analytics.balancing",
+    "AnalyticsExtension": "coordinator.analytics.extension", "add_analytics": "coordinator.analytics.extension",
+    "ResultAggregator": "coordinator.analytics.results",
+    "integrate_result_aggregator": "coordinator.analytics.results",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'coordinator.analytics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

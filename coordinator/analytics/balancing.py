@@ -2,16 +2,17 @@
 GET /api/v1/balancer)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from coordinator.analytics.balancer import BalancerSettings, LoadBalancer
 from coordinator.api import _json
+from coordinator.host import Host
+from coordinator.analytics.dims import FAILED_OUTCOMES
+from coordinator.error_integration import integrate_error_handler
 
-if TYPE_CHECKING:
-    from coordinator.app import Coordinator
 
 log = structlog.get_logger("dtf.balancer")
 HISTORY_SECONDS = 3600
@@ -21,7 +22,7 @@ class BalancerExtension:
     def __init__(self, settings: BalancerSettings | None = None) -> None:
         self.balancer = LoadBalancer(settings)
 
-    async def on_start(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_start(self, coordinator: Host, app: Any) -> None:
         engine = coordinator.engine
         assert engine is not None
         b = self.balancer
@@ -31,13 +32,12 @@ class BalancerExtension:
         engine.on_terminal.append(b.on_terminal)
         await self._seed(coordinator)
 
-    async def _seed(self, coordinator: "Coordinator") -> None:
+    async def _seed(self, coordinator: Host) -> None:
         """Pairs known to fail from the stored results (--result-aggregator) count from the start."""
         handler = coordinator.error_handler
         sink = getattr(handler, "sink", None)
         if sink is None or not getattr(sink, "running", False):
             return
-        from coordinator.analytics.dims import FAILED_OUTCOMES
         failed = ", ".join(f"'{o}'" for o in FAILED_OUTCOMES)
         rows = await sink.query(
             "SELECT hardware_type, model, count(*) FILTER (WHERE outcome = 'passed') AS ok, "
@@ -49,22 +49,21 @@ class BalancerExtension:
         if rows:
             log.info("balancer_seeded", pairs=len(rows))
 
-    async def on_stop(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_stop(self, coordinator: Host, app: Any) -> None:
         if coordinator.engine is not None and coordinator.engine.choose_worker is self.balancer:
             coordinator.engine.choose_worker = None
 
-    def on_app(self, coordinator: "Coordinator", app: web.Application) -> None:
+    def on_app(self, coordinator: Host, app: web.Application) -> None:
         async def state(request: web.Request) -> web.Response:
             return _json(self.balancer.snapshot())
         app.router.add_get("/api/v1/balancer", state)
 
 
-def integrate_load_balancer(coordinator: "Coordinator", settings: BalancerSettings | None = None) -> LoadBalancer:
+def integrate_load_balancer(coordinator: Host, settings: BalancerSettings | None = None) -> LoadBalancer:
     """Steer work away from failing/slow workers and error-prone hardware x model pairs (idempotent)."""
     found = coordinator.extension(BalancerExtension)
     if found is not None:
         return found.balancer
-    from coordinator.error_integration import integrate_error_handler
     integrate_error_handler(coordinator)
     ext = BalancerExtension(settings)
     coordinator.add_extension(ext)

@@ -19,6 +19,7 @@ from coordinator.analytics.patterns_view import correlation_items, describe_patt
 from coordinator.api import _json, parse_limit, validation_errors
 from coordinator.httperrors import error_response
 from coordinator.keys import COORDINATOR
+from coordinator.openapi import EXTRA_PATHS
 
 ERROR_PARAMS = (*Q.EVENT_FILTERS, "since", "until", "limit", "cursor")
 ACTION_PARAMS = (*Q.ACTION_FILTERS, "since", "until", "limit", "cursor")
@@ -251,7 +252,6 @@ def openapi_paths(routes: dict[str, tuple[Any, str, list[str]]]) -> dict[str, An
 
 
 def add_routes(app: web.Application) -> None:
-    from coordinator.openapi import EXTRA_PATHS
     for path, (fn, _, _) in ROUTES.items():
         app.router.add_get(path, fn)
     if EXTRA_PATHS in app:

@@ -1,19 +1,20 @@
 """The analytics extension: error and result endpoints on every coordinator, patterns restored."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
+from coordinator.host import Host
+from coordinator.analytics import errors_api, results_api
+from coordinator.testrun import api as testrun_api
 
-if TYPE_CHECKING:
-    from coordinator.app import Coordinator
 
 log = structlog.get_logger("dtf.analytics")
 SEED_LIMIT = 5000
 
 
 class AnalyticsExtension:
-    async def on_start(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_start(self, coordinator: Host, app: Any) -> None:
         """Give the live aggregator the stored patterns, so ids line up with history."""
         handler = coordinator.error_handler
         aggregator = getattr(handler, "aggregator", None)
@@ -26,18 +27,16 @@ class AnalyticsExtension:
             added = aggregator.seed_patterns(reversed(rows))
             log.info("patterns_restored", patterns=added)
 
-    async def on_stop(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_stop(self, coordinator: Host, app: Any) -> None:
         return None
 
-    def on_app(self, coordinator: "Coordinator", app: Any) -> None:
-        from coordinator.analytics import errors_api, results_api
+    def on_app(self, coordinator: Host, app: Any) -> None:
         errors_api.add_routes(app)
         results_api.add_routes(app)
-        from coordinator.testrun import api as testrun_api
         testrun_api.add_routes(app)
 
 
-def add_analytics(coordinator: "Coordinator") -> AnalyticsExtension:
+def add_analytics(coordinator: Host) -> AnalyticsExtension:
     """Install the analytics routes (idempotent); after the error pipeline, whose sink they read."""
     found = coordinator.extension(AnalyticsExtension)
     if found is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from coordinator.analytics import params as P
 from coordinator.analytics import queries as Q
 from error_handling.patterns import summarize_correlations
+from coordinator.analytics.results_queries import hardware_model_rates
 
 TOP_VALUES = 5
 
@@ -134,7 +135,6 @@ async def correlation_items(handler: Any, *, limit: int, pattern_id: str | None,
                       "count": c["total"], "correlations": c["correlations"],
                       "summary": summarize_correlations(c["correlations"], min_share)})
     items.sort(key=lambda i: -i["count"])
-    from coordinator.analytics.results_queries import hardware_model_rates
     pairs = await hardware_model_rates(sink, since, until)
     return {"since": P.iso_dt(since), "until": P.iso_dt(until), "items": items, "next_cursor": None,
             "hardware_model": pairs}

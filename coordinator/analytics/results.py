@@ -6,15 +6,17 @@ with the next flush, in the same batches as the error events.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from coordinator.analytics.dims import hardware_for, test_name_for
 from coordinator.models import Task
+from coordinator.host import Host
+from coordinator.error_integration import integrate_error_handler
+from coordinator.models import TERMINAL_SQL
+from coordinator.reconcile import absent_keys, history_parts, sqlite_chunks
 
-if TYPE_CHECKING:
-    from coordinator.app import Coordinator
 
 log = structlog.get_logger("dtf.results")
 MAX_RESULT_CHARS = 4000
@@ -24,18 +26,17 @@ MAX_CASES = 5000
 class ResultAggregator:
     """The coordinator extension behind ``--result-aggregator``."""
 
-    def __init__(self, coordinator: "Coordinator") -> None:
+    def __init__(self, coordinator: Host) -> None:
         self.coordinator = coordinator
         self.recorded = 0
         self.dropped = 0
 
-    async def on_start(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_start(self, coordinator: Host, app: Any) -> None:
         assert coordinator.engine is not None
         coordinator.engine.on_terminal.append(self.on_terminal)
-        from coordinator.reconcile import backfill_task_results
         await backfill_task_results(coordinator)  # results a crash kept out of DuckDB, from SQLite
 
-    async def on_stop(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_stop(self, coordinator: Host, app: Any) -> None:
         return None  # the error pipeline flushes and closes the sink after us (reverse order)
 
     @property
@@ -105,14 +106,32 @@ def result_rows(task: Task, workers: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def integrate_result_aggregator(coordinator: "Coordinator") -> ResultAggregator:
+def integrate_result_aggregator(coordinator: Host) -> ResultAggregator:
     """Keep every terminal task result in DuckDB (idempotent). Needs the error pipeline's sink,
     which ``Coordinator.build_app`` always installs."""
     found = coordinator.extension(ResultAggregator)
     if found is not None:
         return found
-    from coordinator.error_integration import integrate_error_handler
     integrate_error_handler(coordinator)
     aggregator = ResultAggregator(coordinator)
     coordinator.add_extension(aggregator)
     return aggregator
+
+
+async def backfill_task_results(coordinator: Host) -> int:
+    engine, handler, sink = history_parts(coordinator)
+    if engine is None:
+        return 0
+    added = 0
+    async for keys in sqlite_chunks(engine, f"SELECT rowid, task_id FROM tasks WHERE status IN ({TERMINAL_SQL}) "
+                                      "AND rowid > ? ORDER BY rowid LIMIT ?"):
+        for (task_id,) in sorted(await absent_keys(sink, keys, "task_results", ("task_id",))):
+            task = await engine.store.load_task(task_id)
+            if task is None:
+                continue
+            for row in result_rows(task, engine.workers):
+                sink.submit_task_result(row)
+            added += 1
+    if added:
+        log.info("history_rebuilt", table="task_results", tasks=added)
+    return added

@@ -7,15 +7,16 @@ from aiohttp import web
 
 from coordinator.analytics import params as P
 from coordinator.analytics import results_queries as R
-from coordinator.analytics.errors_api import guarded, read
+from coordinator.analytics.errors_api import guarded, openapi_paths, read
 from coordinator.api import _json
 from coordinator.keys import COORDINATOR
+from coordinator.analytics.results import ResultAggregator
+from coordinator.openapi import EXTRA_PATHS
 
 WINDOW = ("since", "until", "window_seconds")
 
 
 def _enabled(request: web.Request) -> bool:
-    from coordinator.analytics.results import ResultAggregator
     return request.app[COORDINATOR].extension(ResultAggregator) is not None
 
 
@@ -110,8 +111,6 @@ ROUTES = {
 
 
 def add_routes(app: web.Application) -> None:
-    from coordinator.analytics.errors_api import openapi_paths
-    from coordinator.openapi import EXTRA_PATHS
     for path, (fn, _, _) in ROUTES.items():
         app.router.add_get(path, fn)
     if EXTRA_PATHS in app:

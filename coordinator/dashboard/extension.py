@@ -1,15 +1,14 @@
 """``integrate_dashboard(coordinator)``: the page, its static files and the live stream, in-process."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from coordinator.dashboard.pages import add_page_routes
 from coordinator.dashboard.stream import StreamHub
+from coordinator.host import Host
 
-if TYPE_CHECKING:
-    from coordinator.app import Coordinator
 
 
 class DashboardExtension:
@@ -21,23 +20,23 @@ class DashboardExtension:
         self.hub = StreamHub(heartbeat_seconds=heartbeat_seconds, queue_size=queue_size,
                              max_clients=max_clients)
 
-    def on_app(self, coordinator: "Coordinator", app: web.Application) -> None:
+    def on_app(self, coordinator: Host, app: web.Application) -> None:
         add_page_routes(app, error_tracking=True, mode="embedded")
         app.router.add_get("/api/v1/stream", self.hub.handle)
         app.on_shutdown.append(self.hub.shutdown)
 
-    async def on_start(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_start(self, coordinator: Host, app: Any) -> None:
         engine = coordinator.engine
         assert engine is not None
         self.hub.reopen()  # a coordinator may be started again after a stop
         if self.hub.task_finished not in engine.on_terminal:
             engine.on_terminal.append(self.hub.task_finished)
 
-    async def on_stop(self, coordinator: "Coordinator", app: Any) -> None:
+    async def on_stop(self, coordinator: Host, app: Any) -> None:
         await self.hub.shutdown()
 
 
-def integrate_dashboard(coordinator: "Coordinator", **options: Any) -> DashboardExtension:
+def integrate_dashboard(coordinator: Host, **options: Any) -> DashboardExtension:
     """Serve /dashboard, /dashboard/static/... and /api/v1/stream from this coordinator. Idempotent.
 
     Call before ``start()``/``run()``. ``options``: heartbeat_seconds, queue_size, max_clients.
