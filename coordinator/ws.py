@@ -90,22 +90,30 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
     if pending[remote] >= MAX_PENDING_HELLOS_PER_ADDRESS:
         return error_response(429, "rate_limited", "too many sockets from this address are still to say "
                               "hello", headers={"Retry-After": "1"})
+    pending[remote] += 1  # counted before the first await: concurrent upgrades see each other
+    waiting = True
+
+    def hello_arrived() -> None:
+        nonlocal waiting
+        if waiting:
+            waiting = False
+            pending[remote] -= 1
+            if pending[remote] <= 0:
+                del pending[remote]
+
     # No per-message deflate: batches are small JSON and compressing them costs more CPU than it saves.
     ws = web.WebSocketResponse(max_msg_size=READER_LIMIT_BYTES, heartbeat=None, autoping=True, compress=False)
-    await ws.prepare(request)
-    connections.add(ws)
     conn: WorkerConnection | None = None
     abnormal = True
     reason = "connection lost"
-    pending[remote] += 1
     try:
+        await ws.prepare(request)
+        connections.add(ws)
         try:
             try:
                 first = await asyncio.wait_for(ws.receive(), HELLO_TIMEOUT_SECONDS)
             finally:
-                pending[remote] -= 1
-                if pending[remote] <= 0:
-                    del pending[remote]
+                hello_arrived()
         except asyncio.TimeoutError:
             await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"hello expected first")
             return ws
@@ -178,6 +186,7 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
             else:  # CLOSED / CLOSING: the transport ended without a close frame
                 break
     finally:
+        hello_arrived()
         connections.discard(ws)
         if conn is not None and not conn.superseded:
             await engine.connection_closed(conn, abnormal=abnormal, reason=reason)
