@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 
+from coordinator.credit import work_kind
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.models import AttemptOutcome, TaskStatus, WorkerState, now, within
 from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode
@@ -145,6 +146,10 @@ class WorkerSessions:
             if task is None or cur is None or cur.number != number or not task.status.active:
                 started.append((tid, number))  # report_failure sorts these out (fencing)
             elif cur.started_at is not None:
+                started.append((tid, number))
+            elif self.credit.estimates.expected(task.kind or work_kind(task)) is None:
+                # Work never seen to finish is held one per slot and is what kills a worker
+                # before its notice leaves (a poison task never gets an estimate): a failure.
                 started.append((tid, number))
             else:
                 unannounced.append((tid, number))  # in dispatch order: the worker starts them so
