@@ -29,8 +29,7 @@ def wait_for(client: ApiClient, ids: list[str], *, show_progress: bool, timeout_
                 if task is not None and task["status"] in TERMINAL:
                     status[tid] = task["status"]
                     flaky += bool(task.get("flaky"))
-                    retried += (task["status"] == "completed" and not task.get("flaky")
-                                and len(task.get("attempts") or ()) > 1)
+                    retried += bool(task.get("retried"))
                 else:
                     still.append(tid)
         pending = still

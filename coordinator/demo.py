@@ -65,7 +65,7 @@ def run_demo(client: ApiClient, data_dir: Path) -> int:
         task = client.get(f"/api/v1/tasks/{tid}")
         cats = [a["error_category"] for a in task["attempts"] if a.get("error_category")]
         note = " (flaky)" if task.get("flaky") else \
-            " (retried)" if task["status"] == "completed" and len(task["attempts"]) > 1 else ""
+            " (retried)" if task.get("retried") else ""
         rows.append([label, task["status"] + note, len(task["attempts"]),
                      ", ".join(dict.fromkeys(cats)) or "-"])
     print(table(rows, ["task", "status", "attempts", "error categories seen"]))

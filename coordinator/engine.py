@@ -228,7 +228,7 @@ class Engine(WorkerSessions, HealthMonitor):
             cur = task.current
             self.bus.publish("task", task_id=task.task_id, status=status.value, type=task.type,
                              worker_id=cur.worker_id if cur else None, attempt=cur.number if cur else 0,
-                             flaky=task.flaky, tags=task.tags)
+                             flaky=task.flaky, retried=task.retried, tags=task.tags)
 
     def _set_terminal(self, task: Task, status: TaskStatus, *, error: dict | None,
                       result: Any = None) -> None:

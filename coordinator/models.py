@@ -57,6 +57,11 @@ class AttemptOutcome(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A pass after one of these is a retry the infrastructure needed, not a flaky test (flaky needs a
+# ``failed`` attempt: the test ran and said no).
+FAULT_OUTCOMES = frozenset({AttemptOutcome.ERROR, AttemptOutcome.TIMED_OUT, AttemptOutcome.CRASHED,
+                            AttemptOutcome.LOST})
+
 TASK_TYPES = ("command", "pytest", "python", "benchmark", "chaos")
 
 
@@ -119,6 +124,12 @@ class Task:
     def current(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
 
+    @property
+    def retried(self) -> bool:
+        """Completed after an infrastructure fault (error, timeout, crash, lost worker), not flaky."""
+        return (self.status is TaskStatus.COMPLETED and not self.flaky
+                and any(a.outcome in FAULT_OUTCOMES for a in self.attempts[:-1]))
+
     def spec_changed(self) -> None:
         self.spec_json = None
 
@@ -136,6 +147,7 @@ class Task:
             "error": self.error,
             "details": self.details,
             "flaky": self.flaky,
+            "retried": self.retried,
             "attempts": [a.to_api() for a in self.attempts],
             "not_before": iso(self.not_before),
             "created_at": iso(self.created_at),

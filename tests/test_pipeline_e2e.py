@@ -65,6 +65,7 @@ def test_each_chaos_fault_is_classified_acted_upon_and_stored(cluster):
         if final == "completed":
             # infrastructure faults: retried and completed, not flaky (that needs a failed test)
             assert task["flaky"] is False and len(task["attempts"]) == 2, name
+            assert task["retried"] is True, name
     # Effects that must be visible through the API.
     timeout_task = cluster.task(by_name["timeout"])
     assert timeout_task["timeout_seconds"] == pytest.approx(2.25), "increase_timeout grew the timeout x1.5"
@@ -174,22 +175,30 @@ def test_poison_task_stops_after_crashing_workers_and_fleet_survives(cluster):
 
 
 def test_flaky_test_rerun_on_another_worker_and_pytest_cases_kept(tmp_path):
-    c = Cluster(tmp_path, coordinator_args=["--flaky-reruns", "1"])
+    c = Cluster(tmp_path, coordinator_args=["--flaky-reruns", "1", "--result-aggregator"])
     try:
         c.start_coordinator()
         c.start_worker("w1", concurrency=2)
         c.start_worker("w2", concurrency=2)
+        c.start_worker("w3", concurrency=2)  # the crash benches one worker; reruns still have two
         suite = tmp_path / "suite"
         suite.mkdir()
         (suite / "test_one.py").write_text("def test_ok():\n    assert True\n\n"
                                            "def test_bad():\n    assert 1 == 2\n")
-        flaky, broken, cases = c.submit([
+        flaky, broken, cases, crashed_once = c.submit([
             {"type": "chaos", "config": {"fault": "assertion", "on_attempts": [1]}},
             {"type": "chaos", "config": {"fault": "assertion"}},
-            {"type": "pytest", "config": {"args": [str(suite), "-q"]}}])
-        c.wait_all_terminal(3, timeout=90)
+            {"type": "pytest", "config": {"args": [str(suite), "-q"]}},
+            {"type": "chaos", "config": {"fault": "crash", "on_attempts": [1]}}])
+        c.wait_all_terminal(4, timeout=90)
         f = c.task(flaky)
-        assert f["status"] == "completed" and f["flaky"] is True
+        assert f["status"] == "completed" and f["flaky"] is True and f["retried"] is False
+        r = c.task(crashed_once)
+        assert r["status"] == "completed" and r["flaky"] is False and r["retried"] is True
+        # the report's counts keep the two apart: one flaky test, one retry after a crash
+        wait_until(lambda: c.api.get("/api/v1/results/summary")["tasks"] == 4, 20, message="results stored")
+        summary = c.api.get("/api/v1/results/summary")
+        assert (summary["flaky_tasks"], summary["retried_tasks"]) == (1, 1), summary
         assert f["attempts"][0]["worker_id"] != f["attempts"][1]["worker_id"], "rerun on a different worker"
         b = c.task(broken)
         assert b["status"] == "failed" and len(b["attempts"]) == 2

@@ -40,7 +40,8 @@ def gather(client: Any, window: dict[str, str], bucket: str = "hour", top: int =
     es = get("/api/v1/errors/summary")
     sections = [Section(title="Overview", headers=["measure", "value"], rows=[
         ["tasks", rs["tasks"]], *[[f"tasks {k}", v] for k, v in rs["by_status"].items() if v],
-        ["flaky tasks", rs["flaky_tasks"]], ["attempts", rs["attempts"]],
+        ["flaky tasks (passed after a failed attempt)", rs["flaky_tasks"]],
+        ["retried tasks (passed after an infrastructure fault)", rs["retried_tasks"]], ["attempts", rs["attempts"]],
         ["failed attempts", f"{rs['failed_attempts']} ({_pct(rs['attempt_failure_rate'])})"],
         ["mean / p95 duration (passed)", f"{_sec(rs['mean_duration_seconds'])} / {_sec(rs['p95_duration_seconds'])}"],
         ["error events", es["total"]]],

@@ -35,7 +35,8 @@ async def results_summary(request: web.Request) -> web.Response:
                   "tasks": int(r.get("tasks") or 0),
                   "by_status": {k: int(r.get(k) or 0) for k in ("completed", "failed", "error", "timed_out",
                                                                "cancelled")},
-                  "flaky_tasks": int(r.get("flaky") or 0), "attempts": attempts, "failed_attempts": failed,
+                  "flaky_tasks": int(r.get("flaky") or 0),
+                  "retried_tasks": int(r.get("retried") or 0), "attempts": attempts, "failed_attempts": failed,
                   "attempt_failure_rate": round(failed / attempts, 4) if attempts else None,
                   "mean_duration_seconds": _num(r.get("mean_duration")),
                   "p95_duration_seconds": _num(r.get("p95_duration"))})

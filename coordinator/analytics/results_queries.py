@@ -8,11 +8,15 @@ from coordinator.analytics import params as P
 from coordinator.analytics.dims import COUNTED_OUTCOMES, FAILED_OUTCOMES
 from coordinator.analytics.queries import BUCKET_INTERVALS, Where
 from coordinator.analytics.stats import wilson_lower, wilson_upper
+from coordinator.models import FAULT_OUTCOMES
 
 # dimension name in the API -> column of result_attempts (a fixed map: no user text in SQL)
 DIMENSIONS = {"test": "test_name", "model": "model", "hardware_type": "hardware_type",
               "worker_id": "worker_id", "type": "type"}
 _FAILED = "outcome IN (" + ", ".join(f"'{o}'" for o in FAILED_OUTCOMES) + ")"
+# completed, not flaky, and an attempt ended by an infrastructure fault: a retry, not a flaky test
+_RETRIED = ("status = 'completed' AND NOT flaky AND outcome IN ("
+            + ", ".join(f"'{o}'" for o in sorted(FAULT_OUTCOMES)) + ")")
 _COUNTED = "outcome IN (" + ", ".join(f"'{o}'" for o in COUNTED_OUTCOMES) + ")"
 
 
@@ -31,6 +35,7 @@ def summary_sql(since: datetime | None, until: datetime | None) -> tuple[str, li
            "count(DISTINCT task_id) FILTER (WHERE status = 'timed_out') AS timed_out, "
            "count(DISTINCT task_id) FILTER (WHERE status = 'cancelled') AS cancelled, "
            "count(DISTINCT task_id) FILTER (WHERE flaky) AS flaky, "
+           f"count(DISTINCT task_id) FILTER (WHERE {_RETRIED}) AS retried, "
            f"count(*) FILTER (WHERE {_COUNTED}) AS attempts, count(*) FILTER (WHERE {_FAILED}) AS failed_attempts, "
            "avg(duration_seconds) FILTER (WHERE outcome = 'passed') AS mean_duration, "
            "quantile_cont(duration_seconds, 0.95) FILTER (WHERE outcome = 'passed') AS p95_duration "

@@ -43,12 +43,12 @@ def task_summary(task: Task) -> dict[str, Any]:
     cur = task.current
     return {"task_id": task.task_id, "type": task.type, "status": task.status.value,
             "worker_id": cur.worker_id if cur else None, "attempt": cur.number if cur else 0,
-            "flaky": task.flaky, "tags": task.tags, "ts": iso(task.updated_at or task.created_at),
+            "flaky": task.flaky, "retried": task.retried, "tags": task.tags, "ts": iso(task.updated_at or task.created_at),
             "category": (task.error or {}).get("category") if isinstance(task.error, dict) else None}
 
 
 class StreamHub:
-    """Owns the open streams and the little history a fresh page needs (recent outcomes, flaky)."""
+    """Owns the open streams and the little history a fresh page needs (recent outcomes, flaky, retried)."""
 
     def __init__(self, *, heartbeat_seconds: float = 15.0, status_interval_seconds: float = 1.0,
                  queue_size: int = 1000, max_clients: int = 100, recent_size: int = 100) -> None:
@@ -58,6 +58,7 @@ class StreamHub:
         self.max_clients = max_clients
         self.recent: deque[dict[str, Any]] = deque(maxlen=recent_size)
         self.flaky: deque[dict[str, Any]] = deque(maxlen=recent_size)
+        self.retried: deque[dict[str, Any]] = deque(maxlen=recent_size)
         self._subs: set[Any] = set()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -69,6 +70,8 @@ class StreamHub:
         self.recent.append(summary)
         if task.flaky and task.status is TaskStatus.COMPLETED:
             self.flaky.append(summary)
+        elif summary["retried"]:
+            self.retried.append(summary)
 
     def snapshot(self, engine: Any) -> dict[str, Any]:
         workers = sorted(engine.workers.values(), key=lambda w: w.worker_id)
@@ -80,6 +83,7 @@ class StreamHub:
                     running.append(task_summary(task))
         return {"status": engine.status(), "workers": [w.to_api() for w in workers],
                 "running": running, "recent": list(self.recent), "flaky": list(self.flaky),
+                "retried": list(self.retried),
                 "server_time": iso(time.time())}
 
     # ---- the handler -------------------------------------------------------------------------

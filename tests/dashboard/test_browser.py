@@ -110,6 +110,17 @@ def test_chaos_failure_appears_live_and_escaped(cluster: Cluster, watch: PageWat
     watch.assert_clean()
 
 
+def test_a_retry_after_a_fault_is_counted_apart_from_flaky(cluster: Cluster, watch: PageWatch) -> None:
+    page = open_live(watch, dashboard_url(cluster, "tasks"))
+    task_id = chaos(cluster, "network", config={"on_attempts": [1]})  # a network fault, then a pass
+    row = page.locator(f"#recent-table tr[data-task-id='{task_id}']").first
+    expect(row).to_contain_text("retried", timeout=LIVE_SECONDS)
+    expect(row).not_to_contain_text("flaky")
+    expect(page.locator("#sum-flaky")).to_contain_text(re.compile(r"\d+ retried lately"))
+    assert cluster.task(task_id)["retried"] is True
+    watch.assert_clean()
+
+
 def save_screenshot(page: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")

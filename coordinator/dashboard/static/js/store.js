@@ -8,13 +8,14 @@ export const store = {
   status: null,            // /api/v1/status shape
   running: new Map(),      // task_id -> task event
   recent: [],              // terminal task events, newest first
-  flaky: [],
+  flaky: [],               // completed after a failed attempt (the test said no, then yes)
+  retried: [],             // completed after an infrastructure fault (not flaky)
   liveErrors: [],          // error events since the page opened, newest first
   actions: [],             // recovery actions, newest first
   view: "fleet",
 };
 
-export const LIMITS = { recent: 100, flaky: 50, liveErrors: 100, actions: 200 };
+export const LIMITS = { recent: 100, flaky: 50, retried: 50, liveErrors: 100, actions: 200 };
 
 const renderers = new Map();  // name -> {view, fn}
 const dirty = new Set();

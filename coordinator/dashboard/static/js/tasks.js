@@ -1,4 +1,4 @@
-// Tasks: the status mix, what runs now, what finished lately, and what turned out flaky.
+// Tasks: the status mix, what runs now, what finished lately, and what turned out flaky or needed a retry.
 import { $, h, fillTable, fmtTime, fmtNum, idCell, pill, setText, STATUS_COLORS } from "./dom.js";
 import { stackedBar, legend } from "./charts.js";
 import { store, register, touch, pushCapped, LIMITS, TERMINAL, ACTIVE } from "./store.js";
@@ -23,7 +23,8 @@ function renderSummary() {
   setText("sum-queue", fmtNum(st.queue_depth ?? t.queued ?? 0));
   setText("sum-running", fmtNum((t.running || 0) + (t.assigned || 0)));
   setText("sum-completed", fmtNum(t.completed || 0));
-  setText("sum-flaky", store.flaky.length ? `${store.flaky.length} flaky lately` : "");
+  const lately = [[store.flaky.length, "flaky"], [store.retried.length, "retried"]].filter(([n]) => n);
+  setText("sum-flaky", lately.length ? lately.map(([n, k]) => `${fmtNum(n)} ${k}`).join(" · ") + " lately" : "");
   setText("sum-failed", fmtNum((t.failed || 0) + (t.error || 0) + (t.timed_out || 0)));
   const parts = [["failed", t.failed], ["error", t.error], ["timed out", t.timed_out]].filter(([, n]) => n);
   setText("sum-failed-sub", parts.map(([k, n]) => `${fmtNum(n)} ${k}`).join(" · "));
@@ -40,7 +41,8 @@ function renderRunning() {
 function renderRecent() {
   fillTable("recent-table", store.recent.slice(0, 30).map((t) => h("tr", { dataset: { taskId: t.task_id, status: t.status } },
     h("td", { class: "muted" }, fmtTime(t.ts)), idCell(t.task_id), h("td", {}, t.type || "–"),
-    h("td", {}, pill(t.status), t.flaky ? h("span", { class: "pill warn" }, "flaky") : null),
+    h("td", {}, pill(t.status), t.flaky ? h("span", { class: "pill warn" }, "flaky")
+      : t.retried ? h("span", { class: "pill", title: "passed after an infrastructure fault" }, "retried") : null),
     idCell(t.worker_id), h("td", { class: "num" }, t.attempt || 1))), "recent-empty");
   fillTable("flaky-table", store.flaky.slice(0, 20).map((t) => h("tr", { dataset: { taskId: t.task_id } },
     idCell(t.task_id), h("td", {}, t.type || "–"), h("td", { class: "num" }, t.attempt || "–"),
@@ -53,6 +55,7 @@ export function onTaskEvent(ev) {
   if (TERMINAL.has(ev.status)) {
     pushCapped(store.recent, ev, LIMITS.recent);
     if (ev.flaky && ev.status === "completed") pushCapped(store.flaky, ev, LIMITS.flaky);
+    else if (ev.retried) pushCapped(store.retried, ev, LIMITS.retried);
   }
   touch("tasks-running", "tasks-recent");
 }
@@ -64,6 +67,7 @@ export function setSnapshot(snap) {
   store.running = new Map((snap.running || []).map((t) => [t.task_id, t]));
   store.recent = (snap.recent || []).slice().reverse();
   store.flaky = (snap.flaky || []).slice().reverse();
+  store.retried = (snap.retried || []).slice().reverse();
   touch("tasks-status", "tasks-summary", "tasks-running", "tasks-recent");
 }
 
