@@ -303,9 +303,14 @@ class _RuleSet:
                 if full:
                     if _match(rule, facts) is not None:
                         return rule
-                elif found is not None and ascii_text and not any(n in lowered for n in found):
-                    continue  # a word the regex needs is absent (error_handling.prefilter)
-                elif search(text) is not None:
+                    continue
+                if found is not None and ascii_text:
+                    for needle in found:  # a plain loop: a generator per rule costs more than the tests
+                        if needle in lowered:
+                            break
+                    else:
+                        continue  # a word the regex needs is absent (error_handling.prefilter)
+                if search(text) is not None:
                     return rule
         return None
 
@@ -462,6 +467,8 @@ class Classifier:
             return self._resolved[rule.category], rule.name
         if self._codes is not None:
             found = self._codes.decide(facts.text)
+            if found is None and facts.exit_code is not None and not -256 < facts.exit_code < 256:
+                found = self._codes.decide(str(facts.exit_code))  # a Windows NTSTATUS exit status
             if found is not None:
                 category = self._registry.get(found[0])
                 if category is not None:

@@ -8,7 +8,9 @@ corpus afterwards, so later figures include it as fitted data like the rest.
 """
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 from corpus_formats import HA, HC, NC, NT, RA, TC, TD, TE, WC, WD, WO, _values
@@ -151,3 +153,22 @@ def add_blind_3(c: Any, seed: int = 14) -> None:
         for _ in range(BLIND_VARIANTS):
             c.add("documented", type_, template.format(**_values(rng)), category, pattern, library=library,
                   alternatives=list(alternatives))
+
+
+# Batches 4 and on: JSON Lines in ``blind/`` (library, type, message, category, alternatives,
+# exit_code, signal, source_note), written and labelled by a labeller who never read the rules or
+# the model, each from libraries and tools not in the corpus before it. Each was classified once as
+# the classifier stood (the first figure is in the README) before it joined the corpus.
+BLIND_DIR = Path(__file__).resolve().parent / "blind"
+
+
+def add_blind_batches(c: Any) -> None:
+    for path in sorted(BLIND_DIR.glob("batch*.jsonl")):
+        batch = path.stem
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            c.add("documented", r.get("type") or "", r["message"], r["category"], f"{r['library']}-{batch}-{n}",
+                  exit_code=r.get("exit_code"), signal=r.get("signal"), library=r["library"],
+                  alternatives=list(r.get("alternatives") or ()))

@@ -226,6 +226,7 @@ def main() -> int:
         corpus_blind.add_blind(corpus)
         corpus_blind.add_blind_2(corpus)
         corpus_blind.add_blind_3(corpus)
+        corpus_blind.add_blind_batches(corpus)
     with OUT.open("w") as f:
         for entry in corpus.entries:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")

@@ -367,8 +367,9 @@ def test_corpus_shape() -> None:
         assert isinstance(entry["library"], str) and entry["library"], entry["id"]
         alternatives = entry.get("alternatives", [])
         assert set(alternatives) <= valid and entry["category"] not in alternatives, entry["id"]
-    # grouping needs variations: most labels occur more than once
-    counts = Counter(e["pattern"] for e in entries)
+    # grouping needs variations: most labels occur more than once (the blind batches in
+    # tests/data/blind are one report per format, as their labeller wrote them)
+    counts = Counter(e["pattern"] for e in entries if "-batch" not in e["pattern"])
     assert sum(1 for n in counts.values() if n > 1) / len(counts) > 0.9
 
 

@@ -32,6 +32,12 @@ def clf() -> Classifier:
     ("operation cuInit(0) failed: CUDA_ERROR_NO_DEVICE", C.HARDWARE_AVAILABILITY_ERROR, "cuda-driver:CUDA_ERROR_NO_DEVICE"),
     ("RuntimeError: HIP error: hipErrorOutOfMemory", C.RESOURCE_ALLOCATION_ERROR, "hip-runtime:hipErrorOutOfMemory"),
     ("status = StatusCode.DEADLINE_EXCEEDED", C.NETWORK_TIMEOUT_ERROR, "grpc-status:DEADLINE_EXCEEDED"),
+    ("Process finished with exit code -1073741819 (0xC0000005)", C.WORKER_CRASH_ERROR, "windows-ntstatus:C0000005"),
+    ("exited with code 0xc000001d", C.HARDWARE_CAPABILITY_ERROR, "windows-ntstatus:c000001d"),
+    ("[WinError 10061] No connection could be made because the target machine actively refused it",
+     C.NETWORK_CONNECTION_ERROR, "windows-error:10061"),
+    ("[WinError 32] The process cannot access the file because it is being used by another process",
+     C.RESOURCE_CLEANUP_ERROR, "windows-error:32"),
 ])
 def test_code_tables_decide_by_the_code(clf: Classifier, text: str, category: C, code: str) -> None:
     assert clf.explain({"type": "", "message": text}) == (category, f"code:{code}")
@@ -48,6 +54,43 @@ def test_a_signal_named_in_the_text_is_read_after_the_type() -> None:
         is C.RESOURCE_ALLOCATION_ERROR
     assert clf.classify({"type": "", "message": "mpirun noticed that process rank 3 exited on signal 11 "
                                                 "(Segmentation fault)."}) is C.WORKER_CRASH_ERROR
+
+
+def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier) -> None:
+    # no text names the code: the exit status field does (signed or unsigned, as tools print it)
+    for status in (-1073741819, 3221225477):
+        assert clf.explain({"type": "", "message": "", "exit_code": status}) == \
+            (C.WORKER_CRASH_ERROR, f"code:windows-ntstatus:{status}")
+    assert clf.explain({"type": "", "message": "", "exit_code": -1073741795})[0] is C.HARDWARE_CAPABILITY_ERROR
+
+
+# general knowledge: phrases many tools share, each checked on wording from tools the rule was
+# not written from (the rule names are in rules/knowledge.json)
+@pytest.mark.parametrize("message, category, rule", [
+    ("==1== LEAK SUMMARY:\n==1==    definitely lost: 64 bytes in 1 blocks", C.RESOURCE_CLEANUP_ERROR, "k-leak-or-unclean"),
+    ("warning: 3 file descriptors were not properly closed at exit", C.RESOURCE_CLEANUP_ERROR, "k-leak-or-unclean"),
+    ("rm: cannot remove '/scratch/run-7': Device or resource busy", C.RESOURCE_CLEANUP_ERROR, "cleanup-message"),
+    ("umount: /mnt/data: target is busy.", C.RESOURCE_CLEANUP_ERROR, "k-busy-on-remove"),
+    ("clGetDeviceIDs failed: DEVICE_NOT_FOUND", C.HARDWARE_AVAILABILITY_ERROR, "k-device-missing"),
+    ("ibv_devinfo: No IB devices found", C.HARDWARE_AVAILABILITY_ERROR, "k-no-device-found"),
+    ("mce: [Hardware Error]: Machine check events logged; 12 corrected memory errors on DIMM_A1",
+     C.HARDWARE_AVAILABILITY_ERROR, "k-hardware-fault"),  # a machine check outranks corrected errors
+    ("EDAC MC0: 4 CE memory read error on CPU_SrcID#0 (Correctable ECC)", C.HARDWARE_PERFORMANCE_ERROR,
+     "k-hardware-degraded"),
+    ("Detected zombie job: run_eval", C.WORKER_DISCONNECTION_ERROR, "k-agent-lost"),
+    ("We stopped hearing from agent build-7.", C.WORKER_DISCONNECTION_ERROR, "k-agent-silent"),
+    ("Gradle build daemon disappeared unexpectedly", C.WORKER_CRASH_ERROR, "k-runner-crashed"),
+    ("Container killed by YARN for exceeding memory limits. 9.1 GB of 9 GB physical memory used",
+     C.RESOURCE_ALLOCATION_ERROR, "k-memory-limit"),
+    ("kernel did not respond within 30 seconds", C.NETWORK_TIMEOUT_ERROR, "k-unresponsive"),
+    ("server reached MaxRequestWorkers setting, consider raising it", C.WORKER_OVERLOAD_ERROR, "k-at-limit"),
+    ("ValueError: Unknown optimizer 'adamw8' in config", C.TEST_CONFIGURATION_ERROR, "k-config-unknown"),
+    ("sqlite3.IntegrityError: UNIQUE constraint failed: runs.id", C.TEST_EXECUTION_ERROR, "k-constraint"),
+    ("checkpoint was saved with a newer version of the library (3.1) than installed (2.9)",
+     C.TEST_DEPENDENCY_ERROR, "k-version-newer"),
+])
+def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
+    assert clf.explain({"type": "", "message": message}) == (category, rule)
 
 
 def test_a_code_the_table_does_not_know_decides_nothing() -> None:
