@@ -38,8 +38,12 @@ class CodeTable:
 
     def find(self, text: str) -> tuple[str, str] | None:
         """(code, category) of the first known code in ``text``."""
-        if self.needles and not any(n in text for n in self.needles):
-            return None
+        if self.needles:
+            for needle in self.needles:  # a plain loop: cheaper than a generator per table
+                if needle in text:
+                    break
+            else:
+                return None
         for regex in self.regexes:
             for match in regex.finditer(text):
                 code = next((g for g in match.groups() if g is not None), None)

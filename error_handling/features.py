@@ -56,6 +56,9 @@ LEXICON: dict[str, tuple[str, ...]] = {
 }
 _STEMS: list[tuple[str, str]] = sorted(((stem, concept) for concept, stems in LEXICON.items() for stem in stems),
                                        key=lambda sc: -len(sc[0]))
+# by first letter: a word is compared only with the stems that can start it
+_STEMS_BY_INITIAL: dict[str, tuple[tuple[str, str], ...]] = {
+    initial: tuple(sc for sc in _STEMS if sc[0][0] == initial) for initial in {stem[0] for stem, _ in _STEMS}}
 _CONCEPT_CACHE: dict[str, tuple[str, ...]] = {}
 _CONCEPT_CACHE_SIZE = 4096  # words, process-wide; past it concepts are worked out each time
 
@@ -64,7 +67,7 @@ def concepts(word: str) -> tuple[str, ...]:
     """The concepts a lower-case word belongs to (memoised; the vocabulary of errors is small)."""
     found = _CONCEPT_CACHE.get(word)
     if found is None:
-        found = tuple(sorted({c for stem, c in _STEMS if word.startswith(stem)}))
+        found = tuple(sorted({c for stem, c in _STEMS_BY_INITIAL.get(word[:1], ()) if word.startswith(stem)}))
         if len(_CONCEPT_CACHE) < _CONCEPT_CACHE_SIZE:
             _CONCEPT_CACHE[word] = found
     return found
