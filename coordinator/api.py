@@ -168,7 +168,7 @@ async def get_worker(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     engine: Engine = request.app[ENGINE]
     store_ok = engine.store is not None and engine.store.healthy
-    body = {"status": "ok" if store_ok else "degraded", "ready": store_ok and not engine._stopping,
+    body = {"status": "ok" if store_ok else "degraded", "ready": store_ok and not engine.stopping,
             "uptime_seconds": round(engine.status()["uptime_seconds"], 3)}
     if not store_ok:
         # Nothing is acknowledged or dispatched until the state commits again (disk full?).
