@@ -75,3 +75,67 @@ def test_no_import_cycles() -> None:
 
 def test_the_check_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# ---- background tasks are owned ---------------------------------------------------------------------
+SPAWNERS = {"create_task", "ensure_future"}
+BACKGROUND = ROOT / "worker" / "background.py"
+
+
+def _self_attr(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
+def unowned_tasks(source: str) -> list[int]:
+    """Lines that start a task nobody owns. A task is owned when it is started through
+    ``worker.background.Background`` (which holds it, logs its failure, cancels and awaits it on
+    close), or kept in ``self.<attr>`` that the same class both cancels and awaits."""
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    bad = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if name not in SPAWNERS:
+            continue
+        parent = parents.get(node)
+        attr = _self_attr(parent.targets[0]) if isinstance(parent, ast.Assign) and len(parent.targets) == 1 else None
+        cls = parent
+        while cls is not None and not isinstance(cls, ast.ClassDef):
+            cls = parents.get(cls)
+        if attr is None or cls is None:
+            bad.append(node.lineno)
+            continue
+        cancelled = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "cancel"
+                        and _self_attr(n.func.value) == attr for n in ast.walk(cls))
+        awaited = any(isinstance(n, ast.Await) and any(_self_attr(m) == attr for m in ast.walk(n.value))
+                      for n in ast.walk(cls))
+        if not (cancelled and awaited):
+            bad.append(node.lineno)
+    return bad
+
+
+def test_every_background_task_is_owned() -> None:
+    found = {}
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            if path == BACKGROUND:
+                continue
+            lines = unowned_tasks(path.read_text(encoding="utf-8"))
+            if lines:
+                found[str(path.relative_to(ROOT))] = lines
+    assert found == {}, "start these through worker.background.Background (or own them): " + repr(found)
+
+
+def test_the_ownership_check_finds_fire_and_forget() -> None:
+    assert unowned_tasks("import asyncio\nasync def f(c):\n    asyncio.create_task(c)\n") == [3]
+    assert unowned_tasks("import asyncio\ndef f(loop, c):\n    loop.call_soon(lambda: asyncio.ensure_future(c))\n") == [3]
+    held_never_awaited = ("import asyncio\nclass A:\n    def start(self, c):\n"
+                          "        self.t = asyncio.create_task(c)\n    def stop(self):\n        self.t.cancel()\n")
+    assert unowned_tasks(held_never_awaited) == [4]
+    owned = held_never_awaited + "    async def close(self):\n        await self.t\n"
+    assert unowned_tasks(owned) == []

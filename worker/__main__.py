@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         agent = WorkerAgent(config, executors)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(agent.drain()))
+            loop.add_signal_handler(sig, agent.request_drain)
         try:
             await agent.run()
         except FatalWorkerError as exc:
