@@ -19,6 +19,8 @@ import structlog
 import tenacity
 
 from worker.background import Background
+from worker.cleanup import cleanup_resources
+from worker.executors import pool_pids
 from worker.protocol import (MAX_FRAME_BYTES, CloseCode, CommandName, MessageType, ProtocolError, decode,
                                   encode, encode_frame)
 from error_handling.retry import RetryPolicy
@@ -305,8 +307,6 @@ class WorkerAgent:
             await self._reply(command, True, {})
             self.request_drain()
         elif command is CommandName.CLEANUP_RESOURCES:
-            from worker.cleanup import cleanup_resources
-            from worker.executors import pool_pids
             detail = await cleanup_resources(self.config.work_dir, keep=set(self.running),
                                              protected_pids=pool_pids(self.executors))
             await self._reply(command, True, detail)
