@@ -26,8 +26,7 @@ class BalancerExtension:
         engine = coordinator.engine
         assert engine is not None
         b = self.balancer
-        b._workers = lambda: engine.workers
-        b._kick = engine.kick
+        b.bind(lambda: engine.workers, engine.kick)
         engine.choose_worker = b
         engine.on_terminal.append(b.on_terminal)
         await self._seed(coordinator)
