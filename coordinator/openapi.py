@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from coordinator.models import TaskStatus
-from coordinator.validation import BATCH_SCHEMA, TASK_SCHEMA
+from coordinator.validation import BATCH_SCHEMA, CONFIG_SCHEMAS, TASK_SCHEMA
 
 _ERROR = {"description": "bad input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OBJ = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -61,7 +61,7 @@ def document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
         "info": {"title": "dtf coordinator API", "version": "1"},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Task": TASK_SCHEMA, "TaskBatch": BATCH_SCHEMA, "Error": {"type": "object", "properties": {"error": {
+            "schemas": {"Task": TASK_SCHEMA, "TaskBatch": BATCH_SCHEMA, **CONFIG_SCHEMAS, "Error": {"type": "object", "properties": {"error": {
                 "type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                                                  "field": {"type": "string", "nullable": True}}}}}},
         },

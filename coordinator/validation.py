@@ -2,9 +2,10 @@
 
 The body's fields are declared once (``TASK_FIELDS``, ``REQUIREMENTS``: a schema and a message
 each); validation checks values against those schemas and /openapi.json publishes the same
-schemas (``TASK_SCHEMA``, ``BATCH_SCHEMA``). A task's ``config`` is checked per type in code."""
+schemas (``TASK_SCHEMA``, ``BATCH_SCHEMA``). A task's ``config`` is declared per type the same way (``CONFIG_FIELDS``)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -69,7 +70,8 @@ class Field:
 def conforms(value: Any, schema: dict[str, Any]) -> bool:
     """Whether ``value`` (decoded JSON) conforms to ``schema``: the keywords the declarations
     use (type, nullable, enum, minimum/maximum with OpenAPI 3.0's exclusiveMinimum flag,
-    minLength/maxLength, items, minItems/maxItems, properties, additionalProperties, anyOf)."""
+    minLength/maxLength, pattern, items, minItems/maxItems, required, properties,
+    additionalProperties, anyOf)."""
     if value is None:
         return bool(schema.get("nullable"))
     if "anyOf" in schema and not any(conforms(value, s) for s in schema["anyOf"]):
@@ -85,7 +87,8 @@ def conforms(value: Any, schema: dict[str, Any]) -> bool:
         return False
     if "maximum" in schema and value > schema["maximum"]:
         return False
-    if isinstance(value, str) and not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value)):
+    if isinstance(value, str) and (not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value))
+                                   or "pattern" in schema and re.search(schema["pattern"], value) is None):
         return False
     if isinstance(value, list):
         if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
@@ -93,6 +96,8 @@ def conforms(value: Any, schema: dict[str, Any]) -> bool:
         if "items" in schema and not all(conforms(v, schema["items"]) for v in value):
             return False
     if isinstance(value, dict):
+        if any(k not in value for k in schema.get("required", ())):
+            return False
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
         for k, v in value.items():
@@ -123,10 +128,52 @@ REQUIREMENTS: dict[str, Field] = {
                                   "run elsewhere)"),
 }
 
+_CALL = {
+    "callable": Field({"type": "string", "pattern": ":"}, "'config.callable' must be 'package.module:function'"),
+    "args": Field({"type": "array"}, "'config.args' must be a list"),
+    "kwargs": Field({"type": "object"}, "'config.kwargs' must be an object"),
+}
+# A task's config, per type (other keys are the executor's business and pass through), each in
+# the order checked; ``CONFIG_REQUIRED`` are checked present, ``CONFIG_ONE_OF`` first of all.
+CONFIG_FIELDS: dict[str, dict[str, Field]] = {
+    "command": {
+        "argv": Field({"type": "array", "nullable": True, "minItems": 1, "items": {"type": "string"}},
+                      "'config.argv' must be a non-empty list of strings"),
+        "command": Field({"type": "string", "nullable": True}, "'config.command' must be a string"),
+    },
+    "pytest": {"args": Field({"type": "array", "items": {"type": "string"}}, "'config.args' must be a list of strings")},
+    "python": _CALL,
+    "benchmark": _CALL,
+    "chaos": {
+        "fault": Field({"type": "string"}, "'config.fault' is required for chaos tasks"),
+        "on_attempts": Field({"type": "array", "nullable": True, "items": {"type": "integer"}},
+                             "'config.on_attempts' must be a list of attempt numbers"),
+    },
+}
+CONFIG_REQUIRED: dict[str, tuple[str, ...]] = {"python": ("callable",), "benchmark": ("callable",),
+                                                "chaos": ("fault",)}
+CONFIG_ONE_OF: dict[str, tuple[tuple[str, ...], str]] = {
+    "command": (("argv", "command"), "a command task needs 'config.argv' (list) or 'config.command' (string)"),
+}
+
+
+def config_schema(ttype: str) -> dict[str, Any]:
+    """The published schema of a ``ttype`` task's config (``components.schemas``)."""
+    schema: dict[str, Any] = {"type": "object", "properties": {k: f.schema for k, f in CONFIG_FIELDS[ttype].items()}}
+    if ttype in CONFIG_REQUIRED:
+        schema["required"] = list(CONFIG_REQUIRED[ttype])
+    if ttype in CONFIG_ONE_OF:
+        # One of them present and not null.
+        schema["anyOf"] = [{"required": [k], "properties": {k: {**CONFIG_FIELDS[ttype][k].schema, "nullable": False}}}
+                           for k in CONFIG_ONE_OF[ttype][0]]
+    return schema
+
+
 # In the order they are checked: the first problem found is the one reported.
 TASK_FIELDS: dict[str, Field] = {
     "type": Field({"type": "string", "enum": list(TASK_TYPES)}, _type_problem),
-    "config": Field({"type": "object"}, "'config' must be an object"),
+    "config": Field({"type": "object", "description": "checked per type: " + ", ".join(
+                        f"{t} as {t.capitalize()}Config" for t in TASK_TYPES)}, "'config' must be an object"),
     "requirements": Field({"type": "object", "nullable": True, "additionalProperties": False,
                            "properties": {k: f.schema for k, f in REQUIREMENTS.items()}},
                           "'requirements' must be an object"),
@@ -152,6 +199,7 @@ ALLOWED_REQUIREMENTS = frozenset(REQUIREMENTS)
 # The request bodies of POST /api/v1/tasks, as /openapi.json documents them.
 TASK_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": list(REQUIRED),
                                "properties": {k: f.schema for k, f in TASK_FIELDS.items()}}
+CONFIG_SCHEMAS: dict[str, dict[str, Any]] = {f"{t.capitalize()}Config": config_schema(t) for t in TASK_TYPES}
 BATCH_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["tasks"],
                                 "properties": {"tasks": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                                                          "items": {"$ref": "#/components/schemas/Task"}}}}
@@ -204,33 +252,15 @@ def validate_task(raw: Any, where: str = "") -> dict[str, Any]:
 
 
 def _validate_config(ttype: str, config: dict[str, Any], where: str) -> None:
-    if ttype == "command":
-        argv, command = config.get("argv"), config.get("command")
-        if argv is None and command is None:
-            raise ValidationError("a command task needs 'config.argv' (list) or 'config.command' (string)", where)
-        if argv is not None and (not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv)):
-            raise ValidationError("'config.argv' must be a non-empty list of strings", where + ".argv")
-        if command is not None and not isinstance(command, str):
-            raise ValidationError("'config.command' must be a string", where + ".command")
-    elif ttype in ("python", "benchmark"):
-        target = config.get("callable")
-        if not isinstance(target, str) or ":" not in target:
-            raise ValidationError("'config.callable' must be 'package.module:function'", where + ".callable")
-        if "args" in config and not isinstance(config["args"], list):
-            raise ValidationError("'config.args' must be a list", where + ".args")
-        if "kwargs" in config and not isinstance(config["kwargs"], dict):
-            raise ValidationError("'config.kwargs' must be an object", where + ".kwargs")
-    elif ttype == "pytest":
-        if "args" in config and (not isinstance(config["args"], list)
-                                 or not all(isinstance(a, str) for a in config["args"])):
-            raise ValidationError("'config.args' must be a list of strings", where + ".args")
-    elif ttype == "chaos":
-        if not isinstance(config.get("fault"), str):
-            raise ValidationError("'config.fault' is required for chaos tasks", where + ".fault")
-        attempts = config.get("on_attempts")
-        if attempts is not None and (not isinstance(attempts, list)
-                                     or not all(isinstance(a, int) and not isinstance(a, bool) for a in attempts)):
-            raise ValidationError("'config.on_attempts' must be a list of attempt numbers", where + ".on_attempts")
+    one_of = CONFIG_ONE_OF.get(ttype)
+    if one_of is not None and not any(config.get(k) is not None for k in one_of[0]):
+        raise ValidationError(one_of[1], where)
+    required = CONFIG_REQUIRED.get(ttype, ())
+    for key, field in CONFIG_FIELDS[ttype].items():
+        if key in config or key in required:
+            problem = field.problem(config.get(key))
+            if problem:
+                raise ValidationError(problem, f"{where}.{key}")
 
 
 def validate_submission(body: Any) -> list[dict[str, Any]]:

@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coordinator import openapi
-from coordinator.validation import (BATCH_SCHEMA, MAX_BATCH, REQUIREMENTS, TASK_FIELDS, TASK_SCHEMA,
-                                    ValidationError, conforms, validate_submission, validate_task)
+from coordinator.models import TASK_TYPES
+from coordinator.validation import (BATCH_SCHEMA, CONFIG_FIELDS, CONFIG_SCHEMAS, MAX_BATCH, REQUIREMENTS,
+                                    TASK_FIELDS, TASK_SCHEMA, ValidationError, conforms, config_schema,
+                                    validate_submission, validate_task)
 
 
 def draft4(schema: Any) -> Any:
@@ -34,7 +36,8 @@ def reference(schema: dict[str, Any]) -> Any:
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2 ** 40), 2 ** 40),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=4),
                     st.sampled_from(["gpu", "", "x" * 300, "cuda", 0, 0.0, -1, 100, 101, 604800, 604800.5]))
-KEYS = st.sampled_from(["hardware", "min_memory_gb", "packages", "avoid_workers", "a", ""])
+KEYS = st.sampled_from(["hardware", "min_memory_gb", "packages", "avoid_workers", "a", "",
+                        "argv", "command", "callable", "args", "kwargs", "fault", "on_attempts"])
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                       st.dictionaries(KEYS, inner, max_size=4)), max_leaves=8)
 CHECKED = settings(max_examples=400, suppress_health_check=list(HealthCheck), deadline=None)
@@ -49,6 +52,9 @@ def test_the_document_publishes_the_declarations() -> None:
     assert TASK_SCHEMA["properties"] == {name: f.schema for name, f in TASK_FIELDS.items()}
     assert TASK_SCHEMA["properties"]["requirements"]["properties"] == {n: f.schema for n, f in REQUIREMENTS.items()}
     assert BATCH_SCHEMA["properties"]["tasks"]["maxItems"] == MAX_BATCH
+    for ttype in TASK_TYPES:
+        assert doc["components"]["schemas"][f"{ttype.capitalize()}Config"] == config_schema(ttype)
+        assert f"{ttype} as {ttype.capitalize()}Config" in TASK_SCHEMA["properties"]["config"]["description"]
 
 
 @pytest.mark.parametrize("name", sorted({*TASK_FIELDS, *(f"requirements.{n}" for n in REQUIREMENTS)}))
@@ -86,6 +92,28 @@ def test_validation_enforces_each_documented_field(name: str) -> None:
                 assert (exc.field, exc.message) == (name, TASK_FIELDS[name].message)
         else:
             assert ref.is_valid(value), value
+
+    check()
+
+
+@pytest.mark.parametrize("ttype", TASK_TYPES)
+def test_validation_enforces_each_documented_config(ttype: str) -> None:
+    """A task's config passes exactly when its type's published schema admits it; refused, the
+    error names config or one of its fields."""
+    schema = CONFIG_SCHEMAS[f"{ttype.capitalize()}Config"]
+    ref = reference(schema)
+
+    @CHECKED
+    @given(st.dictionaries(KEYS, JSON, max_size=4))
+    def check(config: dict[str, Any]) -> None:
+        assert conforms(config, schema) is ref.is_valid(config), config
+        try:
+            validate_task({"type": ttype, "config": config})
+        except ValidationError as exc:
+            assert not ref.is_valid(config), (config, exc.message)
+            assert exc.field == "config" or exc.field.removeprefix("config.") in CONFIG_FIELDS[ttype]
+        else:
+            assert ref.is_valid(config), config
 
     check()
 
