@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dtf-coordinator: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.log_format)
+    # Only now: an install without the coordinator's extra got the message above, not an ImportError.
     from coordinator.app import Coordinator, StartupError
     from coordinator.integrations import apply_flags
     coordinator = Coordinator(config=config)

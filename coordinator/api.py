@@ -17,7 +17,7 @@ from coordinator.validation import ValidationError, validate_submission
 MAX_LIMIT = 1000
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
@@ -60,8 +60,8 @@ async def submit_tasks(request: web.Request) -> web.Response:
     specs = validate_submission(body)
     ids = await request.app[ENGINE].submit(specs)
     if isinstance(body, dict) and "tasks" in body and "type" not in body:
-        return _json({"task_ids": ids}, 201)
-    return _json({"task_id": ids[0]}, 201)
+        return json_response({"task_ids": ids}, 201)
+    return json_response({"task_id": ids[0]}, 201)
 
 
 async def get_task(request: web.Request) -> web.Response:
@@ -75,7 +75,7 @@ async def get_task(request: web.Request) -> web.Response:
         # Say why it waits: nothing connected could run it (a queue nobody consumes).
         body["waiting_for"] = ("a connected worker that meets its requirements "
                                f"{task.requirements} and task type {task.type!r}")
-    return _json(body)
+    return json_response(body)
 
 
 @validation_errors
@@ -105,7 +105,7 @@ async def list_tasks(request: web.Request) -> web.Response:
                         key=lambda t: t.seq)
         page = active[:limit]
         more = len(active) > limit
-        return _json({"items": [t.to_api() for t in page],
+        return json_response({"items": [t.to_api() for t in page],
                       "next_cursor": str(page[-1].seq) if more else None})
     await engine.store.barrier()
     sql = ("SELECT task_id, seq, type, spec, status, failures, result, error, details, flaky, not_before, "
@@ -125,7 +125,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         live = engine.tasks.get(row[0])
         items.append((live or row_to_task(row)).to_api())
     next_cursor = str(rows[limit - 1][1]) if len(rows) > limit else None
-    return _json({"items": items, "next_cursor": next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 async def cancel_task(request: web.Request) -> web.Response:
@@ -139,11 +139,11 @@ async def cancel_task(request: web.Request) -> web.Response:
     if task.status.terminal and task.status is not TaskStatus.CANCELLED:
         return error_response(409, "conflict", f"task already ended {task.status.value}", "task_id")
     await engine.cancel(task)
-    return _json(task.to_api())
+    return json_response(task.to_api())
 
 
 async def status(request: web.Request) -> web.Response:
-    return _json(request.app[ENGINE].status())
+    return json_response(request.app[ENGINE].status())
 
 
 @validation_errors
@@ -154,7 +154,7 @@ async def list_workers(request: web.Request) -> web.Response:
     after = request.query.get("cursor", "")
     ordered = sorted((w for w in engine.workers.values() if w.worker_id > after), key=lambda w: w.worker_id)
     page = ordered[:limit]
-    return _json({"items": [w.to_api() for w in page],
+    return json_response({"items": [w.to_api() for w in page],
                   "next_cursor": page[-1].worker_id if len(ordered) > limit else None})
 
 
@@ -162,18 +162,18 @@ async def get_worker(request: web.Request) -> web.Response:
     w = request.app[ENGINE].workers.get(request.match_info["worker_id"])
     if w is None:
         return error_response(404, "not_found", f"no worker {request.match_info['worker_id']!r}", "worker_id")
-    return _json(w.to_api())
+    return json_response(w.to_api())
 
 
 async def health(request: web.Request) -> web.Response:
     engine: Engine = request.app[ENGINE]
     store_ok = engine.store is not None and engine.store.healthy
-    body = {"status": "ok" if store_ok else "degraded", "ready": store_ok and not engine._stopping,
+    body = {"status": "ok" if store_ok else "degraded", "ready": store_ok and not engine.stopping,
             "uptime_seconds": round(engine.status()["uptime_seconds"], 3)}
     if not store_ok:
         # Nothing is acknowledged or dispatched until the state commits again (disk full?).
         body["storage_error"] = engine.store.last_error
-    return _json(body, status=200 if store_ok else 503)
+    return json_response(body, status=200 if store_ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import signal
 import sys
 from collections import Counter
 from typing import Any, AsyncIterator, TypeVar
@@ -202,8 +203,6 @@ class Coordinator:
 
     def run(self) -> None:
         """Block serving until SIGINT/SIGTERM, then shut down gracefully."""
-        import signal
-
         async def main() -> None:
             try:
                 await self.start()
@@ -219,7 +218,7 @@ class Coordinator:
             await self.stop()
 
         try:
-            import uvloop
+            import uvloop  # optional: plain asyncio where it is not installed (Windows)
         except ImportError:
             asyncio.run(main())
         else:

@@ -88,12 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["test"]:  # its own parser: every argument it does not know goes to pytest
+        # Imported when used, here and below: a client command loads none of the others' modules.
         from coordinator.testrun.command import main as test_main
         return test_main(argv[1:], resolve_endpoint)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "up":
-            from coordinator.local import run_up
+            from coordinator.local import run_up  # start-up speed, as above
             return run_up(args)
         if args.command == "submit":
             return cmd_submit(args)

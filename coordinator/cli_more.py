@@ -66,6 +66,7 @@ def cmd_errors(args: argparse.Namespace, client: Any) -> int:
 
 
 def cmd_report(args: argparse.Namespace, client: Any) -> int:
+    # Start-up speed: the report's renderers load only for `dtf report`.
     from coordinator.analytics.report import gather, render_html, render_markdown, render_text
     window = {k: v for k, v in (("since", args.since), ("until", args.until),
                                 ("window_seconds", args.window_seconds)) if v is not None}

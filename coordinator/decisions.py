@@ -1,35 +1,39 @@
-"""From a failure event to a decision, and from the decision to its effects on the task."""
+"""What the error pipeline's decision means for a task: the settlement the engine applies.
+
+Pure: ``settle`` reads a decision (``error_handling.ErrorDecision`` or any object with its
+``category``, ``retry``, ``retry_delay`` and ``outcome``) and the failure event, and says what
+the attempt's category is, whether the task runs again (when, and elsewhere or not), and which
+terminal status it takes otherwise. ``Engine.apply_decision`` carries it out."""
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-import structlog
+from coordinator.failures import FailureEvent
+from coordinator.models import AttemptOutcome, TaskStatus
 
-from coordinator.failures import FailureEvent, FailurePolicy
-from coordinator.models import AttemptOutcome, Task
-
-
-class DecisionTarget(Protocol):
-    """What applying a decision needs of the engine: its policy, and the one place it applies."""
-
-    failure_policy: FailurePolicy
-
-    def apply_decision(self, task: Task, event: FailureEvent, *, category: Any, retry: bool,
-                       retry_delay: float | None, verdict: Any) -> None: ...
-
-log = structlog.get_logger("dtf.decisions")
+TERMINAL_FROM_OUTCOME = {
+    "failed": TaskStatus.FAILED,
+    "error": TaskStatus.ERROR,
+    "timed_out": TaskStatus.TIMED_OUT,
+}
 
 
-async def decide_and_apply(engine: DecisionTarget, task: Task, event: FailureEvent) -> None:
-    decision = await engine.failure_policy.decide(task, event)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settlement:
+    category: str
+    retry: bool
+    retry_delay: float | None
+    terminal_status: TaskStatus     # the task's status when it is not retried
+    avoid_worker: bool              # the next attempt goes to another worker
+
+
+def settle(decision: Any, event: FailureEvent) -> Settlement:
     verdict = getattr(decision.outcome, "value", decision.outcome)
-    category = getattr(decision.category, "value", decision.category)
-    if decision.retry and event.outcome is AttemptOutcome.FAILED:
-        # A rerun of a failed test goes to another worker: that is how flaky is told from broken.
-        task.excluded_workers.add(event.worker_id or "")
-    engine.apply_decision(task, event, category=category, retry=decision.retry,
-                          retry_delay=decision.retry_delay, verdict=verdict)
-    log.info("failure_handled", task_id=task.task_id, attempt=event.attempt, worker_id=event.worker_id,
-             source=event.source.value, category=category, retry=decision.retry,
-             retry_delay=decision.retry_delay, status=task.status.value)
-    await engine.failure_policy.after_decision(task, event, decision)
+    status = TERMINAL_FROM_OUTCOME.get(verdict, TaskStatus.ERROR)
+    if event.outcome is AttemptOutcome.TIMED_OUT and verdict != "failed":
+        status = TaskStatus.TIMED_OUT
+    return Settlement(category=getattr(decision.category, "value", decision.category), retry=decision.retry,
+                      retry_delay=decision.retry_delay, terminal_status=status,
+                      # A rerun of a failed test goes to another worker: that is how flaky is told from broken.
+                      avoid_worker=bool(decision.retry and event.outcome is AttemptOutcome.FAILED))

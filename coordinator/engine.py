@@ -11,23 +11,24 @@ import secrets
 from collections import Counter, defaultdict, deque
 from typing import Any, Callable
 
-import orjson
 import structlog
 
 from coordinator.bus import EventBus
 from coordinator.config import CoordinatorConfig
 from coordinator.credit import CreditPolicy, CreditSettings, work_kind
-from coordinator.decisions import decide_and_apply
+from coordinator.decisions import Settlement, settle
 from coordinator.engine_monitor import HealthMonitor
 from coordinator.engine_workers import WorkerSessions
 from coordinator.failures import FailureEvent, FailurePolicy, FailureSource
+from coordinator.fleet import Fleet
 from coordinator.health import HealthTracker
 from coordinator.metrics import Metrics
-from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now, within
+from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, now, within
 from coordinator.scheduler import ReadyQueue
 from coordinator.store import Store
-from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
 from coordinator.workers import WorkerRecord
+from worker.background import Background
+from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode_frame
 
 log = structlog.get_logger("dtf.engine")
 
@@ -42,11 +43,6 @@ FLAKY_EVIDENCE = frozenset({AttemptOutcome.FAILED})
 def passed_after_test_failure(attempts: list[Any]) -> bool:
     """Flaky: an attempt before the last (the pass) ended ``failed``."""
     return any(a.outcome in FLAKY_EVIDENCE for a in attempts[:-1])
-TERMINAL_FROM_OUTCOME = {
-    "failed": TaskStatus.FAILED,
-    "error": TaskStatus.ERROR,
-    "timed_out": TaskStatus.TIMED_OUT,
-}
 
 
 class SubmissionError(Exception):
@@ -55,23 +51,24 @@ class SubmissionError(Exception):
         self.message, self.field = message, field
 
 
-class Engine(WorkerSessions, HealthMonitor):
+class Engine:
+    """Tasks in, assignments out, results and failures back. Built (``app._state_ctx``) with the
+    failure policy it asks on every failure; it builds its collaborators with what each needs:
+    the worker registry (``Fleet``), health tracking, the worker sessions and the monitor."""
+
     def __init__(self, config: CoordinatorConfig, store: Store, metrics: Metrics, *,
                  failure_policy: FailurePolicy) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
         self.tasks: dict[str, Task] = {}
-        self.workers: dict[str, WorkerRecord] = {}
         self.queue = ReadyQueue()
         self.credit = CreditPolicy(CreditSettings(prefetch_budget_seconds=config.prefetch_budget_seconds,
                                                   max_held_per_worker=config.max_held_per_worker))
         self.waiting_on: dict[str, set[str]] = defaultdict(set)   # upstream id -> dependants
         self.pending_deps: dict[str, set[str]] = {}                # dependant -> open upstreams
         self.status_counts: Counter = Counter()
-        self.orphans: dict[str, float] = {}                        # task_id -> reclaim deadline
         self.last_failure: dict[str, dict[str, Any]] = {}          # task_id -> its latest error report
-        self.expect_reconnect: dict[str, float] = {}               # worker_id -> until when
         self.started_at = now()
         self._seq = 0
         self._kick = asyncio.Event()
@@ -79,22 +76,32 @@ class Engine(WorkerSessions, HealthMonitor):
         self._lease_prefix = secrets.token_hex(4)
         self._lease_counter = 0
         self._stopping = False
-        self._bg: list[asyncio.Task] = []
+        self._loops = Background("engine")
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self.failure_policy = failure_policy
         self.choose_worker: Callable[[Task, list[WorkerRecord]], WorkerRecord] | None = None
         self.on_terminal: list[Callable[[Task], None]] = []
-        self.on_command_result: list[Callable[..., Any]] = []
-        self.health = HealthTracker(self, report=failure_policy.report_health)
         self.bus = EventBus()
+        self.fleet = Fleet(config, store, self.bus, kick=self.kick)
+        self.health = HealthTracker(self.fleet, report=failure_policy.report_health)
+        self.sessions = WorkerSessions(config, metrics, self.fleet, self.health, self.credit.estimates, self,
+                                       on_command_result=failure_policy.command_result)
+        self.monitor = HealthMonitor(config, store, self.fleet, self.sessions, self)
+
+    @property
+    def workers(self) -> dict[str, WorkerRecord]:
+        """The worker registry (owned by ``self.fleet``)."""
+        return self.fleet.workers
+
+    @property
+    def stopping(self) -> bool:
+        """Shutting down: no more assignments (the readiness probe says not ready)."""
+        return self._stopping
 
     # ---- life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self._seq = await self.store.max_seq()
-        for row in await self.store.load_workers():
-            self.workers[row[0]] = WorkerRecord(worker_id=row[0], hardware=orjson.loads(row[1]),
-                                                tags=orjson.loads(row[2]), first_seen=row[4], last_seen=row[5],
-                                                condition=WorkerState.DISCONNECTED)
+        self.fleet.load(await self.store.load_workers())
         resumed = await self.store.load_tasks()
         grace = now() + self.config.restart_grace_seconds
         for task in resumed:
@@ -104,17 +111,19 @@ class Engine(WorkerSessions, HealthMonitor):
         for status, count in (await self.store.count_by_status()).items():
             if TaskStatus(status).terminal:
                 self.status_counts[TaskStatus(status)] += count
+        orphans = 0
         for task in resumed:
             if task.status is TaskStatus.QUEUED:
                 self._enqueue_or_wait(task)
             elif task.status is TaskStatus.RETRY_WAIT:
                 self._arm_retry(task)
             elif task.status.active:
-                self.orphans[task.task_id] = grace
+                self.sessions.await_reclaim(task.task_id, grace)
+                orphans += 1
         if resumed:
-            log.info("state_resumed", tasks=len(resumed), orphans=len(self.orphans))
-        loop_tasks = [self._dispatch_loop(), self._monitor_loop()]
-        self._bg = [asyncio.create_task(c) for c in loop_tasks]
+            log.info("state_resumed", tasks=len(resumed), orphans=orphans)
+        self._loops.spawn(self._dispatch_loop(), name="dispatch")
+        self._loops.spawn(self.monitor.run(), name="monitor")
         self.kick()
 
     async def stop(self) -> None:
@@ -129,13 +138,12 @@ class Engine(WorkerSessions, HealthMonitor):
             for task_id, number in list(w.running.items()):
                 task = self.tasks.get(task_id)
                 if task is not None and task.current and task.current.number == number:
-                    self._give_back(task, "coordinator shutting down")
+                    self.give_back(task, "coordinator shutting down")
             w.running.clear()
         for t in self._timers.values():
             t.cancel()
-        for t in self._bg:
-            t.cancel()
-        await asyncio.gather(*self._bg, return_exceptions=True)
+        await self._loops.close()
+        await self.sessions.close()
         await self.store.barrier()
 
     def kick(self) -> None:
@@ -211,7 +219,7 @@ class Engine(WorkerSessions, HealthMonitor):
             w = self.workers.get(cur.worker_id)
             if w is not None:
                 w.running.pop(task.task_id, None)
-                await self.send_command(w, CommandName.CANCEL, task_id=task.task_id, attempt=cur.number)
+                await self.fleet.send_command(w, CommandName.CANCEL, task_id=task.task_id, attempt=cur.number)
         self._cancel_timer(task.task_id)
         self._set_terminal(task, TaskStatus.CANCELLED, error=None)
         await self.store.barrier()
@@ -237,7 +245,7 @@ class Engine(WorkerSessions, HealthMonitor):
         if result is not None:
             task.result = result
         self.store.task_changed(task)
-        self.orphans.pop(task.task_id, None)
+        self.sessions.forget_reclaim(task.task_id)
         self.last_failure.pop(task.task_id, None)
         self._finished.append(task.task_id)
         if len(self._finished) > self.config.max_finished_in_memory:
@@ -289,7 +297,15 @@ class Engine(WorkerSessions, HealthMonitor):
         self.queue.push(task)
         self.kick()
 
-    def _give_back(self, task: Task, reason: str) -> None:
+    def mark_running(self, task: Task) -> None:
+        """Its worker says it started. Kept in memory only: after a crash "assigned" and "running"
+        recover the same way, and the result carries its timing, so this costs no write."""
+        self._set_status(task, TaskStatus.RUNNING)
+
+    def has_queued(self) -> bool:
+        return self.status_counts[TaskStatus.QUEUED] > 0
+
+    def give_back(self, task: Task, reason: str) -> None:
         """Requeue an attempt that was not the task's fault (no failure counted)."""
         cur = task.current
         if cur is not None and cur.outcome is None:
@@ -436,13 +452,21 @@ class Engine(WorkerSessions, HealthMonitor):
             w.failed_attempts += 1
         task.failures += 1
         self.metrics.inc("dtf_failures_total", source=event.source.value)
-        await decide_and_apply(self, task, event)
+        # Classified, decided and recorded (DuckDB error_events): ErrorPipeline.decide.
+        decision = await self.failure_policy.decide(task, event)
+        settlement = settle(decision, event)
+        self.apply_decision(task, event, settlement)
+        log.info("failure_handled", task_id=task.task_id, attempt=event.attempt, worker_id=event.worker_id,
+                 source=event.source.value, category=settlement.category, retry=settlement.retry,
+                 retry_delay=settlement.retry_delay, status=task.status.value)
+        # The decision's actions, each run and recorded (DuckDB recovery_actions): ErrorPipeline.after_decision.
+        await self.failure_policy.after_decision(task, event, decision)
 
-    def apply_decision(self, task: Task, event: FailureEvent, *, category: str, retry: bool,
-                       retry_delay: float | None, verdict: str) -> None:
+    def apply_decision(self, task: Task, event: FailureEvent, settlement: Settlement) -> None:
         """Record the attempt's end and move the task: to retry_wait/queued, or to a terminal status."""
         cur = task.current
         assert cur is not None
+        category = settlement.category
         cur.outcome = event.outcome
         cur.finished_at = cur.finished_at or now()
         cur.error_category = category
@@ -451,14 +475,16 @@ class Engine(WorkerSessions, HealthMonitor):
         w = self.workers.get(event.worker_id or "")
         if w is not None:
             w.error_counts[category] += 1
+        if settlement.avoid_worker:
+            task.excluded_workers.add(event.worker_id or "")
         error = {"category": category, "type": event.error.get("type"), "message": event.error.get("message"),
                  "traceback": event.error.get("traceback"), "source": event.source.value}
-        if retry:
+        if settlement.retry:
             task.error = error
             self.metrics.inc("dtf_retries_total", category=category)
-            if retry_delay and retry_delay > 0:
+            if settlement.retry_delay and settlement.retry_delay > 0:
                 self._set_status(task, TaskStatus.RETRY_WAIT)
-                task.not_before = now() + retry_delay
+                task.not_before = now() + settlement.retry_delay
                 self.store.task_changed(task)
                 self._arm_retry(task)
             else:
@@ -468,10 +494,7 @@ class Engine(WorkerSessions, HealthMonitor):
                 self.queue.push(task)
                 self.kick()
             return
-        status = TERMINAL_FROM_OUTCOME.get(verdict, TaskStatus.ERROR)
-        if event.outcome is AttemptOutcome.TIMED_OUT and verdict != "failed":
-            status = TaskStatus.TIMED_OUT
-        self._set_terminal(task, status, error=error)
+        self._set_terminal(task, settlement.terminal_status, error=error)
 
     # ---- queries ---------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> Task | None:

@@ -1,22 +1,77 @@
-"""The engine's side of worker connections: hello, goodbye, heartbeats, start notices, commands,
-and worker states with their probation. A mixin of ``Engine``; it shares the engine's state."""
+"""Worker sessions: hello, goodbye, heartbeats, start notices and command answers, and the
+attempts that wait for their worker to come back and reclaim them.
+
+A collaborator of the engine, built by it: the registry (``Fleet``), health tracking, the
+duration estimates and the task side (``TaskSide``: the engine's tasks and the moves that
+change one) are passed in; every failure it sees goes to ``TaskSide.report_failure``."""
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, Awaitable, Callable, Protocol
 
 import structlog
 
-from coordinator.credit import work_kind
+from coordinator.config import CoordinatorConfig
+from coordinator.credit import DurationEstimates, work_kind
 from coordinator.failures import FailureEvent, FailureSource
-from coordinator.models import AttemptOutcome, TaskStatus, WorkerState, now, within
-from worker.protocol import CommandName, MessageType, ProtocolError, attempt_key, encode
+from coordinator.fleet import Fleet
+from coordinator.health import HealthTracker
+from coordinator.metrics import Metrics
+from coordinator.models import AttemptOutcome, Task, TaskStatus, WorkerState, now, within
 from coordinator.workers import WorkerRecord
+from worker.background import Background
+from worker.protocol import ProtocolError, attempt_key
 
 log = structlog.get_logger("dtf.engine")
 
 
+class TaskSide(Protocol):
+    """What worker sessions need of the engine: its tasks, and the moves that change one."""
+
+    tasks: dict[str, Task]
+
+    def kick(self) -> None: ...
+
+    def give_back(self, task: Task, reason: str) -> None: ...
+
+    def mark_running(self, task: Task) -> None: ...
+
+    async def report_failure(self, event: FailureEvent) -> None: ...
+
+
 class WorkerSessions:
+    def __init__(self, config: CoordinatorConfig, metrics: Metrics, fleet: Fleet, health: HealthTracker,
+                 estimates: DurationEstimates, tasks: TaskSide, *,
+                 on_command_result: Callable[[str, dict[str, Any]], Awaitable[None]]) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.fleet = fleet
+        self.health = health
+        self.estimates = estimates
+        self.side = tasks
+        self.on_command_result = on_command_result
+        # Attempts whose worker is gone for now: task_id -> when they count as lost unless a hello
+        # reclaims them (after a coordinator restart, or a reconnect we asked for).
+        self.unclaimed: dict[str, float] = {}
+        self.background = Background("worker-sessions")
+
+    async def close(self) -> None:
+        await self.background.close()
+
+    # ---- attempts waiting for their worker ------------------------------------------------------
+    def await_reclaim(self, task_id: str, deadline: float) -> None:
+        self.unclaimed[task_id] = deadline
+
+    def forget_reclaim(self, task_id: str) -> None:
+        self.unclaimed.pop(task_id, None)
+
+    def overdue_reclaims(self, ts: float) -> list[str]:
+        """The tasks whose worker did not reclaim them by their deadline (no longer waited for)."""
+        due = [tid for tid, deadline in self.unclaimed.items() if ts >= deadline]
+        for tid in due:
+            del self.unclaimed[tid]
+        return due
+
+    # ---- a session's life -------------------------------------------------------------------------
     def hello(self, conn: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Register (or re-register) a worker; returns the welcome body."""
         wid = conn.worker_id
@@ -31,11 +86,12 @@ class WorkerSessions:
         for item in held_items:
             tid, attempt, lease = attempt_key(item)
             held[tid] = (attempt, lease)
-        w = self.workers.get(wid)
+        workers = self.fleet.workers
+        w = workers.get(wid)
         old_conn = w.connection if w else None
         if w is None:
             w = WorkerRecord(worker_id=wid, hardware=hardware)
-            self.workers[wid] = w
+            workers[wid] = w
         w.hardware = hardware
         w.tags = body.get("tags") or {}
         w.concurrency = concurrency
@@ -51,15 +107,17 @@ class WorkerSessions:
             w.probation_until = now() + self.config.probation_seconds
         if old_conn is not None and old_conn is not conn:
             old_conn.superseded = True
-            asyncio.create_task(old_conn.close_with(4409, "superseded by a new connection"))
+            self.background.spawn(old_conn.close_with(4409, "superseded by a new connection"),
+                                  name=f"close-superseded-{wid}")
+        tasks = self.side.tasks
         cancel = []
         for tid, (attempt, lease) in held.items():
-            task = self.tasks.get(tid)
+            task = tasks.get(tid)
             cur = task.current if task else None
             if task is not None and task.status.active and cur and cur.number == attempt and cur.lease == lease \
                     and cur.worker_id == wid:
                 w.running[tid] = attempt
-                self.orphans.pop(tid, None)
+                self.forget_reclaim(tid)
             elif not (task is not None and cur and cur.number == attempt and cur.lease == lease
                       and cur.outcome is not None):
                 # An attempt we gave up (or never knew): fenced; the worker stops it.
@@ -70,50 +128,52 @@ class WorkerSessions:
         for tid, number in list(w.running.items()):
             if tid not in held:
                 w.running.pop(tid)
-                task = self.tasks.get(tid)
+                task = tasks.get(tid)
                 if task is None or not task.current or task.current.number != number or not task.status.active:
                     continue
-                self.orphans.pop(tid, None)
+                self.forget_reclaim(tid)
                 if task.current.started_at is None:
                     # Sent while the old connection was closing and never started: not a failure.
-                    self._give_back(task, f"assignment to {wid} crossed its reconnect")
-                    self.kick()
+                    self.side.give_back(task, f"assignment to {wid} crossed its reconnect")
+                    self.side.kick()
                 else:
-                    asyncio.create_task(self.report_failure(FailureEvent(
+                    # hello answers at once (the welcome goes first); the failure is handled beside it.
+                    self.background.spawn(self.side.report_failure(FailureEvent(
                         source=FailureSource.CONNECTION_LOST, task_id=tid, attempt=number, worker_id=wid,
                         outcome=AttemptOutcome.LOST,
                         error={"type": "WorkerDisconnected",
-                               "message": f"worker {wid} reconnected without task {tid}"})))
-        self.worker_changed(w)
+                               "message": f"worker {wid} reconnected without task {tid}"})),
+                        name=f"report-lost-{tid}")
+        self.fleet.changed(w)
         self.metrics.inc("dtf_worker_connections_total")
         log.info("worker_connected", worker_id=wid, hardware=hardware.get("types"), concurrency=concurrency,
                  reclaimed=len(w.running))
-        self.kick()
+        self.side.kick()
         return {"worker_id": wid, "heartbeat_interval": self.config.heartbeat_interval_seconds,
                 "heartbeat_timeout": self.config.heartbeat_timeout_seconds,
                 "backup_coordinator": self.config.backup_coordinator, "cancel": cancel}
 
     async def connection_closed(self, conn: Any, *, abnormal: bool, reason: str) -> None:
-        w = self.workers.get(conn.worker_id)
+        w = self.fleet.workers.get(conn.worker_id)
         if w is None or w.connection is not conn:
             return
         w.connection = None
         lost = list(w.running.items())
         was_draining = w.condition is WorkerState.DRAINING
-        if not abnormal and self.expect_reconnect.pop(w.worker_id, 0) > now():
+        if not abnormal and self.fleet.reconnect_was_expected(w.worker_id):
             # We asked it to reconnect (or fail over): its tasks keep running and are reclaimed
             # by its next hello; whatever is not reclaimed in time is handled as lost.
             w.set_condition(WorkerState.DISCONNECTED)
-            self.worker_changed(w)
+            self.fleet.changed(w)
             deadline = now() + self.config.restart_grace_seconds
             for tid, _ in lost:
-                self.orphans[tid] = deadline
+                self.await_reclaim(tid, deadline)
             log.info("worker_reconnecting", worker_id=w.worker_id, running=len(lost))
             return
         if w.condition is not WorkerState.UNAVAILABLE:
             crashed = abnormal and bool(lost)
             w.set_condition(WorkerState.CRASHED if crashed else WorkerState.DISCONNECTED)
-        self.worker_changed(w)
+        self.fleet.changed(w)
         log.warning("worker_disconnected", worker_id=w.worker_id, state=w.state.value, running=len(lost),
                     reason=reason)
         etype = "WorkerCrashed" if w.condition is WorkerState.CRASHED else "WorkerDisconnected"
@@ -122,12 +182,12 @@ class WorkerSessions:
         lost = self._give_back_unstarted(w, lost, f"{w.worker_id} left before starting it", drained=drained)
         for tid, number in lost:
             w.running.pop(tid, None)
-            await self.report_failure(FailureEvent(
+            await self.side.report_failure(FailureEvent(
                 source=FailureSource.CONNECTION_LOST, task_id=tid, attempt=number, worker_id=w.worker_id,
                 outcome=AttemptOutcome.LOST,
                 error={"type": etype, "message": f"worker {w.worker_id} connection closed while running "
                                                  f"the task ({reason})", "context": {"stage": "connection"}}))
-        self.kick()
+        self.side.kick()
 
     def _give_back_unstarted(self, w: WorkerRecord, lost: list[tuple[str, int]], reason: str, *,
                              drained: bool = False) -> list[tuple[str, int]]:
@@ -138,16 +198,17 @@ class WorkerSessions:
         could still fill its slots may have started unannounced (a task that kills its worker
         dies before its notice leaves): they stay failures, so poison is still detected. Returns
         the attempts that remain to be reported as failures."""
+        tasks = self.side.tasks
         started = []
         unannounced = []
         for tid, number in lost:
-            task = self.tasks.get(tid)
+            task = tasks.get(tid)
             cur = task.current if task else None
             if task is None or cur is None or cur.number != number or not task.status.active:
                 started.append((tid, number))  # report_failure sorts these out (fencing)
             elif cur.started_at is not None:
                 started.append((tid, number))
-            elif self.credit.estimates.expected(task.kind or work_kind(task)) is None:
+            elif self.estimates.expected(task.kind or work_kind(task)) is None:
                 # Work never seen to finish is held one per slot and is what kills a worker
                 # before its notice leaves (a poison task never gets an estimate): a failure.
                 started.append((tid, number))
@@ -156,14 +217,34 @@ class WorkerSessions:
         maybe = 0 if drained else max(0, w.concurrency - len(started))
         for tid, number in unannounced[maybe:]:
             w.running.pop(tid, None)
-            self._give_back(self.tasks[tid], reason)
+            self.side.give_back(tasks[tid], reason)
             self.metrics.inc("dtf_tasks_handed_back_total")
         if len(unannounced) > maybe:
-            self.kick()
+            self.side.kick()
         return started + unannounced[:maybe]
 
+    async def worker_unresponsive(self, w: WorkerRecord) -> None:
+        """Silent past the heartbeat timeout: what it ran is lost, its socket is closed."""
+        conn = w.connection
+        w.set_condition(WorkerState.UNAVAILABLE)
+        w.connection = None
+        log.warning("worker_unresponsive", worker_id=w.worker_id, silent_seconds=round(now() - w.last_seen, 2))
+        self.fleet.changed(w)
+        for tid, number in list(w.running.items()):
+            w.running.pop(tid, None)
+            await self.side.report_failure(FailureEvent(
+                source=FailureSource.HEARTBEAT_TIMEOUT, task_id=tid, attempt=number, worker_id=w.worker_id,
+                outcome=AttemptOutcome.LOST,
+                error={"type": "HeartbeatTimeout", "message": f"worker {w.worker_id} missed heartbeats for "
+                       f"{self.config.heartbeat_timeout_seconds:.1f}s", "context": {"stage": "heartbeat"}}))
+        if conn is not None:
+            conn.superseded = True
+            self.background.spawn(conn.close_with(4408, "heartbeat timeout"), name=f"close-silent-{w.worker_id}")
+        self.side.kick()
+
+    # ---- frames of a connected worker ---------------------------------------------------------------
     def heartbeat(self, conn: Any, body: dict[str, Any]) -> None:
-        w = self.workers.get(conn.worker_id)
+        w = self.fleet.workers.get(conn.worker_id)
         if w is None:
             return
         ts = now()
@@ -180,18 +261,19 @@ class WorkerSessions:
         held = body.get("held")
         if isinstance(held, list):
             # Tasks waiting locally for a free executor keep their lease alive.
+            tasks = self.side.tasks
             for item in held:
                 if isinstance(item, dict):
-                    task = self.tasks.get(item.get("task_id", ""))
+                    task = tasks.get(item.get("task_id", ""))
                     cur = task.current if task else None
                     if cur and cur.number == item.get("attempt") and cur.started_at is None:
                         cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
 
-    def _assigned_to(self, worker_id: str, item: Any) -> Any:
+    def _assigned_to(self, worker_id: str, item: Any) -> Task | None:
         """The task whose current attempt ``item`` names, assigned to ``worker_id`` and not yet
         running; else None (late, foreign or already started)."""
         tid, attempt, lease = attempt_key(item)
-        task = self.tasks.get(tid)
+        task = self.side.tasks.get(tid)
         cur = task.current if task else None
         if task is None or cur is None or cur.number != attempt or cur.lease != lease \
                 or cur.worker_id != worker_id or task.status is not TaskStatus.ASSIGNED:
@@ -205,9 +287,9 @@ class WorkerSessions:
             if task is None:
                 continue
             w.running.pop(task.task_id, None)
-            self._give_back(task, f"handed back unstarted by {w.worker_id}")
+            self.side.give_back(task, f"handed back unstarted by {w.worker_id}")
             self.metrics.inc("dtf_tasks_handed_back_total")
-        self.kick()
+        self.side.kick()
 
     def started(self, conn: Any, items: list[Any]) -> None:
         ts = now()
@@ -216,79 +298,14 @@ class WorkerSessions:
             if task is None:
                 continue
             cur = task.current
+            assert cur is not None
             # The worker's clock is its own: its start time is kept only within dispatch .. now.
             cur.started_at = within(item.get("started_at"), cur.dispatched_at, ts, default=ts)
             cur.lease_deadline = ts + task.timeout_seconds + self.config.lease_grace_seconds
-            # Kept in memory only: after a crash "assigned" and "running" recover the same way,
-            # and the result carries its timing, so this costs no write.
-            self._set_status(task, TaskStatus.RUNNING)
-
-    def worker_changed(self, w: WorkerRecord) -> None:
-        """Persist and announce a worker's registry entry after a state change."""
-        self.store.save_worker(w.worker_id, w.hardware, w.tags, w.state.value, w.first_seen, w.last_seen)
-        if self.bus.active:
-            self.bus.publish("worker", **w.to_api())
-
-    def set_worker_condition(self, w: WorkerRecord, state: WorkerState, factor: float = 1.0) -> None:
-        """An explicit state that lifts after the probation period, followed by a one-slot trial."""
-        w.set_condition(state)
-        w.condition_until = now() + self.config.probation_seconds * factor
-        w.probation_until = None
-        self.worker_changed(w)
-        log.info("worker_state", worker_id=w.worker_id, state=state.value,
-                 until=round(w.condition_until - now(), 1))
-        self.kick()
-
-    def _advance_recovery(self, w: WorkerRecord, ts: float) -> None:
-        """Penalty, then trial, then full service: a worker recovers through probation."""
-        if w.condition_until is not None and ts >= w.condition_until:
-            w.condition_until = None
-            w.excluded_hardware.clear()
-            w.unavailable_resources.clear()
-            if w.connected and w.condition in (WorkerState.SLOW, WorkerState.OVERLOADED,
-                                               WorkerState.UNAVAILABLE, WorkerState.CRASHED):
-                w.set_condition(None)
-                w.probation_until = ts + self.config.probation_seconds
-                log.info("worker_probation", worker_id=w.worker_id)
-            self.worker_changed(w)
-            self.kick()
-        if w.probation_until is not None and ts >= w.probation_until:
-            w.probation_until = None
-            log.info("worker_recovered", worker_id=w.worker_id)
-            self.kick()
-
-    async def worker_unresponsive(self, w: WorkerRecord) -> None:
-        conn = w.connection
-        w.set_condition(WorkerState.UNAVAILABLE)
-        w.connection = None
-        log.warning("worker_unresponsive", worker_id=w.worker_id, silent_seconds=round(now() - w.last_seen, 2))
-        self.worker_changed(w)
-        for tid, number in list(w.running.items()):
-            w.running.pop(tid, None)
-            await self.report_failure(FailureEvent(
-                source=FailureSource.HEARTBEAT_TIMEOUT, task_id=tid, attempt=number, worker_id=w.worker_id,
-                outcome=AttemptOutcome.LOST,
-                error={"type": "HeartbeatTimeout", "message": f"worker {w.worker_id} missed heartbeats for "
-                       f"{self.config.heartbeat_timeout_seconds:.1f}s", "context": {"stage": "heartbeat"}}))
-        if conn is not None:
-            conn.superseded = True
-            asyncio.create_task(conn.close_with(4408, "heartbeat timeout"))
-        self.kick()
-
-    async def send_command(self, w: WorkerRecord, command: CommandName, **args: Any) -> bool:
-        conn = w.connection
-        if conn is None:
-            return False
-        try:
-            await conn.send(encode(MessageType.COMMAND, command=command.value, **args))
-        except (ConnectionError, RuntimeError) as exc:
-            log.warning("command_not_sent", worker_id=w.worker_id, command=command.value, error=str(exc))
-            return False
-        return True
+            self.side.mark_running(task)
 
     async def command_result(self, conn: Any, body: dict[str, Any]) -> None:
         """A worker's answer to a command (cleanup_resources reports what it cleaned)."""
         log.info("command_result", worker_id=conn.worker_id, command=body.get("command"), ok=body.get("ok"),
                  detail=body.get("detail"))
-        for hook in self.on_command_result:
-            await hook(conn.worker_id, body)
+        await self.on_command_result(conn.worker_id, body)

@@ -78,7 +78,6 @@ class ErrorPipeline:
         engine = coordinator.engine
         assert engine is not None
         await backfill_error_events(coordinator)  # what a crash kept out of DuckDB, from SQLite
-        engine.on_command_result.append(self.command_result)
         metrics = engine.metrics
         metrics.gauge("dtf_error_pipeline_queue_depth", lambda: float(handler.stats().get("queue_depth", 0)),
                       "Error events waiting for the DuckDB writer")
@@ -180,6 +179,7 @@ class ErrorPipeline:
         log.info("worker_health", action=action, worker_id=worker.worker_id, detail=detail)
 
     async def command_result(self, worker_id: str, body: dict[str, Any]) -> None:
+        """A worker's answer to a command: a confirmed cleanup is stored like an executed action."""
         if body.get("command") == "cleanup_resources":
             self._record_action(None, "request_resource_cleanup", None, worker_id, bool(body.get("ok")),
                                 f"worker confirmed cleanup: {body.get('detail')}")

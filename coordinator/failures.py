@@ -30,10 +30,13 @@ class FailureEvent:
 
 class FailurePolicy(Protocol):
     """What the engine asks about a failure (the error pipeline, ``error_integration.ErrorPipeline``):
-    a decision, what to do once it is applied, and what to record of a worker's health."""
+    a decision, what to do once it is applied, and what to record of a worker's health and of its
+    answers to commands."""
 
     async def decide(self, task: Task, event: FailureEvent) -> Any: ...
 
     async def after_decision(self, task: Task, event: FailureEvent, decision: Any) -> None: ...
 
     def report_health(self, action: str, worker: Any, detail: str) -> None: ...
+
+    async def command_result(self, worker_id: str, body: dict[str, Any]) -> None: ...

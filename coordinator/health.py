@@ -17,12 +17,13 @@ from coordinator.models import AttemptOutcome, Task, WorkerState, now
 from coordinator.workers import WorkerRecord
 
 
-class Fleet(Protocol):
-    """What health tracking needs of the engine: the workers, and a way to change their state."""
+class WorkerStates(Protocol):
+    """What health tracking needs of the registry (``fleet.Fleet``): the workers, and a way to
+    change their state."""
 
     workers: dict[str, WorkerRecord]
 
-    def set_worker_condition(self, w: WorkerRecord, state: WorkerState, factor: float = 1.0) -> None: ...
+    def set_condition(self, w: WorkerRecord, state: WorkerState, factor: float = 1.0) -> None: ...
 
 BAD_OUTCOMES = frozenset({AttemptOutcome.ERROR, AttemptOutcome.CRASHED, AttemptOutcome.TIMED_OUT,
                           AttemptOutcome.FAILED})
@@ -48,12 +49,12 @@ def work_key(task: Task) -> str:
 
 
 class HealthTracker:
-    def __init__(self, engine: Fleet, settings: HealthSettings | None = None,
+    def __init__(self, fleet: WorkerStates, settings: HealthSettings | None = None,
                  report: Callable[[str, WorkerRecord, str], None] | None = None) -> None:
-        self.engine = engine
+        self.fleet = fleet
         self.settings = settings or HealthSettings()
         self._mine: dict[tuple[str, str], deque[float]] = {}
-        self._fleet: dict[str, deque[tuple[str, float]]] = defaultdict(lambda: deque(maxlen=60))
+        self._durations: dict[str, deque[tuple[str, float]]] = defaultdict(lambda: deque(maxlen=60))
         self._seen = 0
         self._blame: dict[str, dict[str, float]] = defaultdict(dict)   # worker -> task -> when
         self.report = report or (lambda action, worker, detail: None)
@@ -68,10 +69,10 @@ class HealthTracker:
         if mine is None:
             if len(self._mine) > 10_000:  # bounded: forget the least recent kinds of work
                 self._mine.clear()
-                self._fleet.clear()
+                self._durations.clear()
             mine = self._mine[(key, wid)] = deque(maxlen=10)
         mine.append(duration_seconds)
-        fleet = self._fleet[key]
+        fleet = self._durations[key]
         fleet.append((wid, duration_seconds))
         # Judge every few completions of this worker: cheap on the hot path, never on one sample.
         self._seen += 1
@@ -92,14 +93,14 @@ class HealthTracker:
             return
         detail = (f"median {my_median:.3f}s for the same work vs the fleet's {fleet_median:.3f}s "
                   f"({my_median / max(fleet_median, 1e-6):.1f}x)")
-        self.engine.set_worker_condition(worker, WorkerState.SLOW)
+        self.fleet.set_condition(worker, WorkerState.SLOW)
         self.report("mark_worker_slow", worker, detail)
 
     # ---- overload ---------------------------------------------------------------------------------
     def on_load(self, worker: WorkerRecord, load: dict[str, Any]) -> None:
         if load.get("overloaded") is True and worker.state not in (
                 WorkerState.OVERLOADED, WorkerState.UNAVAILABLE, WorkerState.CRASHED, WorkerState.DRAINING):
-            self.engine.set_worker_condition(worker, WorkerState.OVERLOADED)
+            self.fleet.set_condition(worker, WorkerState.OVERLOADED)
             self.report("mark_worker_slow", worker, f"worker reports overload (event loop lag "
                         f"{load.get('loop_lag_seconds')}s, memory {load.get('memory_percent')}%)")
 
@@ -114,9 +115,9 @@ class HealthTracker:
                 for tid, when in list(blamed.items()):
                     if ts - when > s.blame_window_seconds:
                         del blamed[tid]
-                w = self.engine.workers.get(a.worker_id)
+                w = self.fleet.workers.get(a.worker_id)
                 if w is not None and len(blamed) >= s.blame_threshold and w.state is not WorkerState.UNAVAILABLE:
-                    self.engine.set_worker_condition(w, WorkerState.UNAVAILABLE, factor=4.0)
+                    self.fleet.set_condition(w, WorkerState.UNAVAILABLE, factor=4.0)
                     self.report("mark_worker_unavailable", w,
                                 f"quarantined: {len(blamed)} different tasks failed here and passed elsewhere")
                     blamed.clear()

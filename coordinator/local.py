@@ -11,6 +11,7 @@ from pathlib import Path
 
 from coordinator import tokens
 from coordinator.client import ApiClient, ApiError
+from coordinator.demo import run_demo
 
 
 def start_coordinator(port: int, data_dir: Path, *, host: str = "127.0.0.1", log_level: str = "WARNING",
@@ -108,7 +109,6 @@ def run_up(args: argparse.Namespace) -> int:
         print(f"  report     dtf report{where}")
         print(f"  state      {data_dir} (SQLite state, DuckDB history, logs)")
         if args.demo:
-            from coordinator.demo import run_demo
             _wait_workers(client, args.workers)
             code = run_demo(client, data_dir)
             if args.exit_after_demo:

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 
-MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
+# The `migrations` package's files, where it is installed (a wheel carries them as package data).
+MIGRATIONS_ROOT = Path(str(resources.files("migrations")))
 _NAME = re.compile(r"^(\d{3})_[\w-]+\.sql$")
 
 

@@ -1,11 +1,13 @@
-"""The OpenAPI 3 document of the HTTP API (SPEC §4)."""
+"""The OpenAPI 3 document of the HTTP API (SPEC §4). Request bodies are the schemas
+``validation.py`` enforces (declared there once)."""
 from __future__ import annotations
 
 from typing import Any
 
 from aiohttp import web
 
-from coordinator.models import TASK_TYPES, TaskStatus
+from coordinator.models import TaskStatus
+from coordinator.validation import BATCH_SCHEMA, CONFIG_SCHEMAS, TASK_SCHEMA
 
 _ERROR = {"description": "bad input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OBJ = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -19,25 +21,6 @@ def _p(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-TASK_SCHEMA = {
-    "type": "object", "additionalProperties": False, "required": ["type"],
-    "properties": {
-        "type": {"type": "string", "enum": list(TASK_TYPES)},
-        "config": {"type": "object"},
-        "requirements": {"type": "object", "additionalProperties": False, "properties": {
-            "hardware": {"type": "array", "items": {"type": "string", "minLength": 1}},
-            "min_memory_gb": {"type": "number", "minimum": 0},
-            "packages": {"type": "array", "items": {"type": "string", "minLength": 1}}}},
-        "priority": {"type": "integer", "minimum": -(2 ** 31), "maximum": 2 ** 31 - 1},
-        # OpenAPI 3.0: exclusiveMinimum is a flag beside minimum, and "type" is never a list.
-        "timeout_seconds": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 604800},
-        "max_retries": {"type": "integer", "minimum": 0, "maximum": 100},
-        "tags": {"type": "object", "additionalProperties": {"nullable": True, "anyOf": [
-            {"type": "string"}, {"type": "number"}, {"type": "boolean"}]}},
-        "depends_on": {"type": "array", "items": {"type": "string"}},
-    },
-}
-
 LIST_PARAMS = [_q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}), _q("cursor", {"type": "string"})]
 ERROR_FILTERS = [_q(n, {"type": "string"}) for n in ("category", "worker_id", "task_id", "hardware_type",
                                                       "pattern_id", "since", "until")]
@@ -47,11 +30,8 @@ def document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/v1/tasks": {
             "post": {"summary": "Submit one task or a batch", "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"oneOf": [
-                    {"$ref": "#/components/schemas/Task"},
-                    {"type": "object", "additionalProperties": False, "required": ["tasks"], "properties": {
-                        "tasks": {"type": "array", "minItems": 1, "maxItems": 10000,
-                                  "items": {"$ref": "#/components/schemas/Task"}}}}]}}}},
+                "application/json": {"schema": {"oneOf": [{"$ref": "#/components/schemas/Task"},
+                                                          {"$ref": "#/components/schemas/TaskBatch"}]}}}},
                      "responses": {"201": {"description": "durable and queued", **_OBJ_CONTENT}, "400": _ERROR}},
             "get": {"summary": "List tasks", "parameters": [
                 _q("status", {"type": "string", "enum": [s.value for s in TaskStatus]}),
@@ -81,7 +61,7 @@ def document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
         "info": {"title": "dtf coordinator API", "version": "1"},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Task": TASK_SCHEMA, "Error": {"type": "object", "properties": {"error": {
+            "schemas": {"Task": TASK_SCHEMA, "TaskBatch": BATCH_SCHEMA, **CONFIG_SCHEMAS, "Error": {"type": "object", "properties": {"error": {
                 "type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                                                  "field": {"type": "string", "nullable": True}}}}}},
         },

@@ -37,13 +37,13 @@ def failing_hardware(task: Task, worker: WorkerRecord | None, failure: dict[str,
 
 
 def _put_on_probation(engine: "Engine", w: WorkerRecord, state: WorkerState) -> None:
-    engine.set_worker_condition(w, state)
+    engine.fleet.set_condition(w, state)
 
 
 async def request_resource_cleanup(engine, task, w, failure) -> Result:
     if w is None or not w.connected:
         return False, "worker not connected; it cleans up on its next start"
-    sent = await engine.send_command(w, CommandName.CLEANUP_RESOURCES, task_id=task.task_id)
+    sent = await engine.fleet.send_command(w, CommandName.CLEANUP_RESOURCES, task_id=task.task_id)
     return sent, "cleanup requested; the worker reports what it removed" if sent else "command not delivered"
 
 
@@ -78,9 +78,8 @@ async def increase_timeout(engine, task, w, failure) -> Result:
 async def reconnect(engine, task, w, failure) -> Result:
     if w is None or not w.connected:
         return False, "worker not connected (it reconnects by itself)"
-    engine.expect_reconnect[w.worker_id] = now() + engine.config.restart_grace_seconds
-    w.reconnect_requested_until = now() + engine.config.restart_grace_seconds
-    sent = await engine.send_command(w, CommandName.RECONNECT)
+    engine.fleet.expect_reconnect(w)
+    sent = await engine.fleet.send_command(w, CommandName.RECONNECT)
     return sent, "worker told to reconnect; its running tasks carry over" if sent else "command not delivered"
 
 
@@ -90,9 +89,8 @@ async def failover(engine, task, w, failure) -> Result:
         return False, "no backup coordinator configured"
     if w is None or not w.connected:
         return False, "worker not connected"
-    engine.expect_reconnect[w.worker_id] = now() + engine.config.restart_grace_seconds
-    w.reconnect_requested_until = now() + engine.config.restart_grace_seconds
-    sent = await engine.send_command(w, CommandName.FAILOVER, url=backup)
+    engine.fleet.expect_reconnect(w)
+    sent = await engine.fleet.send_command(w, CommandName.FAILOVER, url=backup)
     return sent, f"worker told to fail over to {backup}"
 
 
@@ -104,7 +102,7 @@ async def mark_hardware_unavailable(engine, task, w, failure) -> Result:
         return False, "no hardware type known for this failure"
     w.excluded_hardware.add(hw)
     w.condition_until = max(w.condition_until or 0, now() + engine.config.probation_seconds)
-    engine.worker_changed(w)
+    engine.fleet.changed(w)
     return True, f"{hw} on {w.worker_id} excluded from matching"
 
 

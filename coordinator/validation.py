@@ -1,13 +1,16 @@
-"""Turns submitted JSON into task specs, or a 4xx naming the field at fault."""
+"""Turns submitted JSON into task specs, or a 4xx naming the field at fault.
+
+The body's fields are declared once (``TASK_FIELDS``, ``REQUIREMENTS``: a schema and a message
+each); validation checks values against those schemas and /openapi.json publishes the same
+schemas (``TASK_SCHEMA``, ``BATCH_SCHEMA``). A task's ``config`` is declared per type the same way (``CONFIG_FIELDS``)."""
 from __future__ import annotations
 
-from typing import Any
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from coordinator.models import TASK_TYPES
 
-ALLOWED_FIELDS = frozenset({"type", "config", "requirements", "priority", "timeout_seconds",
-                            "max_retries", "tags", "depends_on"})
-ALLOWED_REQUIREMENTS = frozenset({"hardware", "min_memory_gb", "packages", "avoid_workers"})
 DEFAULT_TIMEOUT_SECONDS = 300.0
 MAX_TIMEOUT_SECONDS = 7 * 86400.0
 MAX_BATCH = 10_000
@@ -49,105 +52,215 @@ def _too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
     return False
 
 
+# ---- the declarations: one source for what is enforced and what /openapi.json documents ----------
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A body field: its schema (OpenAPI 3.0, the subset ``conforms`` reads) and what a value
+    that does not conform is told (a string, or a function of the value)."""
+
+    schema: dict[str, Any]
+    message: str | Callable[[Any], str]
+
+    def problem(self, value: Any) -> str | None:
+        if conforms(value, self.schema):
+            return None
+        return self.message(value) if callable(self.message) else self.message
+
+
+def conforms(value: Any, schema: dict[str, Any]) -> bool:
+    """Whether ``value`` (decoded JSON) conforms to ``schema``: the keywords the declarations
+    use (type, nullable, enum, minimum/maximum with OpenAPI 3.0's exclusiveMinimum flag,
+    minLength/maxLength, pattern, items, minItems/maxItems, required, properties,
+    additionalProperties, anyOf)."""
+    if value is None:
+        return bool(schema.get("nullable"))
+    if "anyOf" in schema and not any(conforms(value, s) for s in schema["anyOf"]):
+        return False
+    kind = schema.get("type")
+    if kind is not None and not isinstance(value, _TYPES[kind]) or \
+            kind in ("number", "integer") and isinstance(value, bool):
+        return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    if "minimum" in schema and (value <= schema["minimum"] if schema.get("exclusiveMinimum")
+                                else value < schema["minimum"]):
+        return False
+    if "maximum" in schema and value > schema["maximum"]:
+        return False
+    if isinstance(value, str) and (not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value))
+                                   or "pattern" in schema and re.search(schema["pattern"], value) is None):
+        return False
+    if isinstance(value, list):
+        if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
+            return False
+        if "items" in schema and not all(conforms(v, schema["items"]) for v in value):
+            return False
+    if isinstance(value, dict):
+        if any(k not in value for k in schema.get("required", ())):
+            return False
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for k, v in value.items():
+            sub = props.get(k, extra)
+            if sub is False or isinstance(sub, dict) and not conforms(v, sub):
+                return False
+    return True
+
+
+_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "number": (int, float), "integer": int,
+                                              "boolean": bool, "object": dict, "array": list}
+NAMES = {"type": "array", "items": {"type": "string", "minLength": 1}}
+
+
+def _type_problem(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        return "'type' is required and must be a string"
+    return f"unknown task type {value!r}; known: {', '.join(TASK_TYPES)}"
+
+
+REQUIREMENTS: dict[str, Field] = {
+    "hardware": Field({"anyOf": [{"type": "string", "minLength": 1}, NAMES]},
+                      "'requirements.hardware' must be a list of hardware names (first preferred, the rest "
+                      "fallbacks)"),
+    "min_memory_gb": Field({"type": "number", "minimum": 0}, "'requirements.min_memory_gb' must be a number >= 0"),
+    "packages": Field(NAMES, "'requirements.packages' must be a list of package names"),
+    "avoid_workers": Field(NAMES, "'requirements.avoid_workers' must be a list of worker ids (a rerun that must "
+                                  "run elsewhere)"),
+}
+
+_CALL = {
+    "callable": Field({"type": "string", "pattern": ":"}, "'config.callable' must be 'package.module:function'"),
+    "args": Field({"type": "array"}, "'config.args' must be a list"),
+    "kwargs": Field({"type": "object"}, "'config.kwargs' must be an object"),
+}
+# A task's config, per type (other keys are the executor's business and pass through), each in
+# the order checked; ``CONFIG_REQUIRED`` are checked present, ``CONFIG_ONE_OF`` first of all.
+CONFIG_FIELDS: dict[str, dict[str, Field]] = {
+    "command": {
+        "argv": Field({"type": "array", "nullable": True, "minItems": 1, "items": {"type": "string"}},
+                      "'config.argv' must be a non-empty list of strings"),
+        "command": Field({"type": "string", "nullable": True}, "'config.command' must be a string"),
+    },
+    "pytest": {"args": Field({"type": "array", "items": {"type": "string"}}, "'config.args' must be a list of strings")},
+    "python": _CALL,
+    "benchmark": _CALL,
+    "chaos": {
+        "fault": Field({"type": "string"}, "'config.fault' is required for chaos tasks"),
+        "on_attempts": Field({"type": "array", "nullable": True, "items": {"type": "integer"}},
+                             "'config.on_attempts' must be a list of attempt numbers"),
+    },
+}
+CONFIG_REQUIRED: dict[str, tuple[str, ...]] = {"python": ("callable",), "benchmark": ("callable",),
+                                                "chaos": ("fault",)}
+CONFIG_ONE_OF: dict[str, tuple[tuple[str, ...], str]] = {
+    "command": (("argv", "command"), "a command task needs 'config.argv' (list) or 'config.command' (string)"),
+}
+
+
+def config_schema(ttype: str) -> dict[str, Any]:
+    """The published schema of a ``ttype`` task's config (``components.schemas``)."""
+    schema: dict[str, Any] = {"type": "object", "properties": {k: f.schema for k, f in CONFIG_FIELDS[ttype].items()}}
+    if ttype in CONFIG_REQUIRED:
+        schema["required"] = list(CONFIG_REQUIRED[ttype])
+    if ttype in CONFIG_ONE_OF:
+        # One of them present and not null.
+        schema["anyOf"] = [{"required": [k], "properties": {k: {**CONFIG_FIELDS[ttype][k].schema, "nullable": False}}}
+                           for k in CONFIG_ONE_OF[ttype][0]]
+    return schema
+
+
+# In the order they are checked: the first problem found is the one reported.
+TASK_FIELDS: dict[str, Field] = {
+    "type": Field({"type": "string", "enum": list(TASK_TYPES)}, _type_problem),
+    "config": Field({"type": "object", "description": "checked per type: " + ", ".join(
+                        f"{t} as {t.capitalize()}Config" for t in TASK_TYPES)}, "'config' must be an object"),
+    "requirements": Field({"type": "object", "nullable": True, "additionalProperties": False,
+                           "properties": {k: f.schema for k, f in REQUIREMENTS.items()}},
+                          "'requirements' must be an object"),
+    "priority": Field({"type": "integer", "minimum": PRIORITY_RANGE[0], "maximum": PRIORITY_RANGE[1]},
+                      f"'priority' must be an integer from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]} "
+                      "(lower runs first)"),
+    "timeout_seconds": Field({"type": "number", "minimum": 0, "exclusiveMinimum": True,
+                              "maximum": MAX_TIMEOUT_SECONDS},
+                             f"'timeout_seconds' must be a number in (0, {MAX_TIMEOUT_SECONDS:.0f}]"),
+    "max_retries": Field({"type": "integer", "nullable": True, "minimum": 0, "maximum": 100},
+                         "'max_retries' must be an integer from 0 to 100"),
+    "tags": Field({"type": "object", "nullable": True, "additionalProperties": {
+                       "nullable": True, "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}},
+                  "'tags' must be an object of string keys and scalar values"),
+    "depends_on": Field({"type": "array", "nullable": True,
+                         "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}},
+                        "'depends_on' must be a list of task ids"),
+}
+REQUIRED = ("type",)
+ALLOWED_FIELDS = frozenset(TASK_FIELDS)
+ALLOWED_REQUIREMENTS = frozenset(REQUIREMENTS)
+
+# The request bodies of POST /api/v1/tasks, as /openapi.json documents them.
+TASK_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": list(REQUIRED),
+                               "properties": {k: f.schema for k, f in TASK_FIELDS.items()}}
+CONFIG_SCHEMAS: dict[str, dict[str, Any]] = {f"{t.capitalize()}Config": config_schema(t) for t in TASK_TYPES}
+BATCH_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["tasks"],
+                                "properties": {"tasks": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                                                         "items": {"$ref": "#/components/schemas/Task"}}}}
+
+
+def _unknown(raw: dict[str, Any], allowed: frozenset[str], what: str, where: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValidationError(f"unknown {what}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
+                              where + unknown[0], "unknown_field")
+
+
 def validate_task(raw: Any, where: str = "") -> dict[str, Any]:
     """Return a normalised spec dict. ``where`` prefixes field names in batch errors (tasks[3].)."""
     if not isinstance(raw, dict):
         raise ValidationError("a task must be a JSON object", where.rstrip(".") or None)
-    unknown = sorted(set(raw) - ALLOWED_FIELDS)
-    if unknown:
-        raise ValidationError(f"unknown task field(s): {', '.join(unknown)}; allowed: "
-                              f"{', '.join(sorted(ALLOWED_FIELDS))}", where + unknown[0], "unknown_field")
-    ttype = raw.get("type")
-    if not isinstance(ttype, str) or not ttype:
-        raise ValidationError("'type' is required and must be a string", where + "type")
-    if ttype not in TASK_TYPES:
-        raise ValidationError(f"unknown task type {ttype!r}; known: {', '.join(TASK_TYPES)}", where + "type")
-    config = raw.get("config", {})
-    if not isinstance(config, dict):
-        raise ValidationError("'config' must be an object", where + "config")
-    if _too_deep(config):
-        raise ValidationError(f"'config' nests deeper than {MAX_NESTING} levels", where + "config")
-    _validate_config(ttype, config, where + "config")
-    reqs = raw.get("requirements", {}) or {}
-    if not isinstance(reqs, dict):
-        raise ValidationError("'requirements' must be an object", where + "requirements")
-    bad = sorted(set(reqs) - ALLOWED_REQUIREMENTS)
-    if bad:
-        raise ValidationError(f"unknown requirement(s): {', '.join(bad)}; allowed: "
-                              f"{', '.join(sorted(ALLOWED_REQUIREMENTS))}", where + "requirements." + bad[0],
-                              "unknown_field")
+    _unknown(raw, ALLOWED_FIELDS, "task field(s)", where)
+    for name, field in TASK_FIELDS.items():
+        if name not in raw and name not in REQUIRED and name != "config":
+            continue
+        value = raw.get(name, {} if name == "config" else None)
+        if name == "requirements" and isinstance(value, dict):
+            # Its own unknown-field message, then each requirement named by its own path.
+            _unknown(value, ALLOWED_REQUIREMENTS, "requirement(s)", where + "requirements.")
+            for key, req in REQUIREMENTS.items():
+                problem = req.problem(value[key]) if key in value else None
+                if problem:
+                    raise ValidationError(problem, where + "requirements." + key)
+            continue
+        problem = field.problem(value)
+        if problem:
+            raise ValidationError(problem, where + name)
+        if name == "config":
+            if _too_deep(value):
+                raise ValidationError(f"'config' nests deeper than {MAX_NESTING} levels", where + "config")
+            _validate_config(raw["type"], value, where + "config")
+    reqs = raw.get("requirements") or {}
     hardware = reqs.get("hardware", [])
-    if isinstance(hardware, str):
-        hardware = [hardware]
-    if not isinstance(hardware, list) or not all(isinstance(h, str) and h for h in hardware):
-        raise ValidationError("'requirements.hardware' must be a list of hardware names "
-                              "(first preferred, the rest fallbacks)", where + "requirements.hardware")
     mem = reqs.get("min_memory_gb", 0)
-    if not _number(mem) or mem < 0:
-        raise ValidationError("'requirements.min_memory_gb' must be a number >= 0", where + "requirements.min_memory_gb")
-    packages = reqs.get("packages", [])
-    if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
-        raise ValidationError("'requirements.packages' must be a list of package names", where + "requirements.packages")
     avoid = reqs.get("avoid_workers", [])
-    if not isinstance(avoid, list) or not all(isinstance(w, str) and w for w in avoid):
-        raise ValidationError("'requirements.avoid_workers' must be a list of worker ids (a rerun that must "
-                              "run elsewhere)", where + "requirements.avoid_workers")
-    priority = raw.get("priority", 5)
-    if not isinstance(priority, int) or isinstance(priority, bool) \
-            or not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
-        raise ValidationError(f"'priority' must be an integer from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]} "
-                              "(lower runs first)", where + "priority")
-    timeout = raw.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)
-    if not _number(timeout) or not 0 < timeout <= MAX_TIMEOUT_SECONDS:
-        raise ValidationError(f"'timeout_seconds' must be a number in (0, {MAX_TIMEOUT_SECONDS:.0f}]",
-                              where + "timeout_seconds")
-    max_retries = raw.get("max_retries")
-    if max_retries is not None and (not isinstance(max_retries, int) or isinstance(max_retries, bool)
-                                    or not 0 <= max_retries <= 100):
-        raise ValidationError("'max_retries' must be an integer from 0 to 100", where + "max_retries")
-    tags = raw.get("tags", {}) or {}
-    if not isinstance(tags, dict) or not all(isinstance(k, str) for k in tags) or \
-            not all(v is None or isinstance(v, (str, int, float, bool)) for v in tags.values()):
-        raise ValidationError("'tags' must be an object of string keys and scalar values", where + "tags")
-    depends_on = raw.get("depends_on", []) or []
-    if not isinstance(depends_on, list) or not all(isinstance(d, str) and d and len(d) <= MAX_ID_CHARS
-                                                   for d in depends_on):
-        raise ValidationError("'depends_on' must be a list of task ids", where + "depends_on")
-    return {"type": ttype, "config": config,
-            "requirements": {"hardware": hardware, "min_memory_gb": float(mem), "packages": packages,
+    depends_on = raw.get("depends_on") or []
+    return {"type": raw["type"], "config": raw.get("config", {}),
+            "requirements": {"hardware": [hardware] if isinstance(hardware, str) else hardware,
+                             "min_memory_gb": float(mem), "packages": reqs.get("packages", []),
                              **({"avoid_workers": avoid} if avoid else {})},
-            "priority": priority, "timeout_seconds": float(timeout), "max_retries": max_retries,
-            "tags": tags, "depends_on": list(dict.fromkeys(depends_on))}
+            "priority": raw.get("priority", 5),
+            "timeout_seconds": float(raw.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+            "max_retries": raw.get("max_retries"), "tags": raw.get("tags") or {},
+            "depends_on": list(dict.fromkeys(depends_on))}
 
 
 def _validate_config(ttype: str, config: dict[str, Any], where: str) -> None:
-    if ttype == "command":
-        argv, command = config.get("argv"), config.get("command")
-        if argv is None and command is None:
-            raise ValidationError("a command task needs 'config.argv' (list) or 'config.command' (string)", where)
-        if argv is not None and (not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv)):
-            raise ValidationError("'config.argv' must be a non-empty list of strings", where + ".argv")
-        if command is not None and not isinstance(command, str):
-            raise ValidationError("'config.command' must be a string", where + ".command")
-    elif ttype in ("python", "benchmark"):
-        target = config.get("callable")
-        if not isinstance(target, str) or ":" not in target:
-            raise ValidationError("'config.callable' must be 'package.module:function'", where + ".callable")
-        if "args" in config and not isinstance(config["args"], list):
-            raise ValidationError("'config.args' must be a list", where + ".args")
-        if "kwargs" in config and not isinstance(config["kwargs"], dict):
-            raise ValidationError("'config.kwargs' must be an object", where + ".kwargs")
-    elif ttype == "pytest":
-        if "args" in config and (not isinstance(config["args"], list)
-                                 or not all(isinstance(a, str) for a in config["args"])):
-            raise ValidationError("'config.args' must be a list of strings", where + ".args")
-    elif ttype == "chaos":
-        if not isinstance(config.get("fault"), str):
-            raise ValidationError("'config.fault' is required for chaos tasks", where + ".fault")
-        attempts = config.get("on_attempts")
-        if attempts is not None and (not isinstance(attempts, list)
-                                     or not all(isinstance(a, int) and not isinstance(a, bool) for a in attempts)):
-            raise ValidationError("'config.on_attempts' must be a list of attempt numbers", where + ".on_attempts")
+    one_of = CONFIG_ONE_OF.get(ttype)
+    if one_of is not None and not any(config.get(k) is not None for k in one_of[0]):
+        raise ValidationError(one_of[1], where)
+    required = CONFIG_REQUIRED.get(ttype, ())
+    for key, field in CONFIG_FIELDS[ttype].items():
+        if key in config or key in required:
+            problem = field.problem(config.get(key))
+            if problem:
+                raise ValidationError(problem, f"{where}.{key}")
 
 
 def validate_submission(body: Any) -> list[dict[str, Any]]:
@@ -159,7 +272,7 @@ def validate_submission(body: Any) -> list[dict[str, Any]]:
             raise ValidationError(f"unknown field(s) beside 'tasks': {', '.join(extra)}", extra[0], "unknown_field")
         if not isinstance(tasks, list) or not tasks:
             raise ValidationError("'tasks' must be a non-empty list", "tasks")
-        if len(tasks) > MAX_BATCH:
+        if len(tasks) > MAX_BATCH:  # BATCH_SCHEMA's maxItems
             raise ValidationError(f"a batch holds at most {MAX_BATCH} tasks", "tasks")
         return [validate_task(t, f"tasks[{i}].") for i, t in enumerate(tasks)]
     return [validate_task(body)]

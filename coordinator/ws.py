@@ -140,7 +140,7 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
         _note_takeover(engine, worker_id, remote)
         conn = WorkerConnection(ws, worker_id, remote)
         try:
-            welcome = engine.hello(conn, hello.body)
+            welcome = engine.sessions.hello(conn, hello.body)
         except ProtocolError as exc:
             conn = None
             await ws.close(code=exc.code, message=str(exc).encode()[:120])
@@ -189,7 +189,7 @@ async def worker_socket(request: web.Request, engine: "Engine", worker_token: st
         hello_arrived()
         connections.discard(ws)
         if conn is not None and not conn.superseded:
-            await engine.connection_closed(conn, abnormal=abnormal, reason=reason)
+            await engine.sessions.connection_closed(conn, abnormal=abnormal, reason=reason)
     return ws
 
 
@@ -213,12 +213,12 @@ async def _handle(engine: "Engine", conn: WorkerConnection, raw: str) -> None:
     body = msg.body
     t = msg.type
     if t is MessageType.HEARTBEAT:
-        engine.heartbeat(conn, body)
+        engine.sessions.heartbeat(conn, body)
     elif t is MessageType.STARTED:
-        engine.heartbeat(conn, {})
-        engine.started(conn, body["items"])
+        engine.sessions.heartbeat(conn, {})
+        engine.sessions.started(conn, body["items"])
     elif t is MessageType.RESULTS:
-        engine.heartbeat(conn, {})
+        engine.sessions.heartbeat(conn, {})
         acks = await engine.results(conn, body["items"])
         foreign = sum(1 for a in acks if a.get("reason") == FOREIGN_ATTEMPT)
         if foreign:
@@ -227,7 +227,7 @@ async def _handle(engine: "Engine", conn: WorkerConnection, raw: str) -> None:
             log.warning("foreign_results_refused", worker_id=conn.worker_id, peer=conn.peer, count=foreign)
         await conn.send(encode_frame(MessageType.RESULT_ACKS, items=acks))
     elif t is MessageType.COMMAND_RESULT:
-        engine.heartbeat(conn, {})
-        await engine.command_result(conn, body)
+        engine.sessions.heartbeat(conn, {})
+        await engine.sessions.command_result(conn, body)
     else:
         raise ProtocolError(f"a worker may not send {t.value}")

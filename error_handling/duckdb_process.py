@@ -15,16 +15,20 @@ open, and nothing holds the database's lock for long.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import struct
 import subprocess
 import sys
+import signal
 import time
 from pathlib import Path
 from typing import IO, Any
 
 import duckdb
+
+from error_handling.migrate import apply_migrations
 
 _HEADER = struct.Struct("<Q")
 LOCK_WAIT_SECONDS = 15.0  # a dying predecessor may hold the file's lock for its last statement
@@ -130,8 +134,6 @@ def _connect(path: str, threads: int) -> duckdb.DuckDBPyConnection:
 
 
 def _serve(path: str, threads: int, inp: IO[bytes], out: IO[bytes]) -> None:
-    from error_handling.migrate import apply_migrations
-
     con: duckdb.DuckDBPyConnection | None = None
     try:
         while (request := _recv(inp)) is not None:
@@ -164,9 +166,6 @@ def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when the thread that started it ends."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
-    import signal
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG

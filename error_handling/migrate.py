@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations" / "duckdb"
+# The `migrations` package's duckdb/ files, where it is installed (a wheel carries them as package
+# data). A path, since the DuckDB child process opens them by name.
+MIGRATIONS_DIR = Path(str(resources.files("migrations").joinpath("duckdb")))
 _NAME = re.compile(r"^(\d{3})_([A-Za-z0-9_]+)\.sql$")
 
 

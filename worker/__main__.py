@@ -11,6 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from worker.client import FatalWorkerError, WorkerAgent, WorkerConfig
+from worker.executors import ExecutorSettings, build_executors
+from worker.executors.trees import http_base
+from worker.hardware import detect_hardware
+from worker.logs import configure_logging
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dtf-worker", description="dtf worker agent: connects to a coordinator "
@@ -70,10 +76,6 @@ def read_token_file(path: str, wait_seconds: float = 30.0) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from worker.logs import configure_logging
-    from worker.client import FatalWorkerError, WorkerAgent, WorkerConfig
-    from worker.executors import ExecutorSettings, build_executors
-    from worker.hardware import detect_hardware
     try:
         tags = parse_tags(args.tags)
     except ValueError as exc:
@@ -110,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     if allowed:
         hardware["allowed_types"] = allowed
     concurrency = args.concurrency or cpus
-    from worker.executors.trees import http_base
     # One pool child per slot, up to one per core: more children than cores only contend.
     executors = build_executors(ExecutorSettings(pool_size=args.pool_size or min(concurrency, cpus), work_dir=work_dir,
                                                  allowed_types=allowed,
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         agent = WorkerAgent(config, executors)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(agent.drain()))
+            loop.add_signal_handler(sig, agent.request_drain)
         try:
             await agent.run()
         except FatalWorkerError as exc:
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     try:
-        import uvloop
+        import uvloop  # optional: plain asyncio where it is not installed (Windows)
     except ImportError:
         return asyncio.run(amain())
     return uvloop.run(amain())

@@ -18,6 +18,9 @@ import psutil
 import structlog
 import tenacity
 
+from worker.background import Background
+from worker.cleanup import cleanup_resources
+from worker.executors import pool_pids
 from worker.protocol import (MAX_FRAME_BYTES, CloseCode, CommandName, MessageType, ProtocolError, decode,
                                   encode, encode_frame)
 from error_handling.retry import RetryPolicy
@@ -82,6 +85,9 @@ class WorkerAgent:
         self._stop = asyncio.Event()
         self._draining = False
         self._closing: asyncio.Task | None = None
+        # Every task the agent starts (runners, heartbeats, flushes, goodbyes) is held here and
+        # cancelled and awaited when run() ends.
+        self._background = Background("worker-agent")
         self._heartbeat_interval = 1.0
         self._last_beat = 0.0
         self._acked = asyncio.Event()
@@ -111,9 +117,7 @@ class WorkerAgent:
                     # a socket that just ends reads as a crash there.
                     await asyncio.wait([self._closing], timeout=3.0)
         finally:
-            for _, _, t in self.running.values():
-                t.cancel()
-            await asyncio.gather(*(t for _, _, t in self.running.values()), return_exceptions=True)
+            await self._background.close()
             for ex in set(self.executors.values()):
                 await ex.close()
 
@@ -155,7 +159,12 @@ class WorkerAgent:
     def stop(self) -> None:
         self._stop.set()
         if self._ws is not None and not self._ws.closed:
-            self._closing = asyncio.create_task(self._ws.close(code=1000, message=b"worker stopping"))
+            self._closing = self._background.spawn(self._ws.close(code=1000, message=b"worker stopping"),
+                                                   name="goodbye")
+
+    def request_drain(self) -> None:
+        """Drain in the background (a signal handler's or a command's request)."""
+        self._background.spawn(self.drain(), name="drain")
 
     async def drain(self) -> None:
         """Stop taking work, finish what runs (bounded), deliver results, then stop."""
@@ -210,7 +219,7 @@ class WorkerAgent:
         self._pending_results = list(self.unacked.values())
         self._pending_started = []
         self._schedule_flush()
-        beat = asyncio.create_task(self._heartbeat_loop(ws))
+        beat = self._background.spawn(self._heartbeat_loop(ws), name="heartbeat")
         try:
             async for msg in ws:
                 if msg.type is aiohttp.WSMsgType.TEXT:
@@ -296,10 +305,8 @@ class WorkerAgent:
                 await self._ws.close(code=CloseCode.RECONNECT, message=b"failing over")
         elif command is CommandName.DRAIN:
             await self._reply(command, True, {})
-            asyncio.create_task(self.drain())
+            self.request_drain()
         elif command is CommandName.CLEANUP_RESOURCES:
-            from worker.cleanup import cleanup_resources
-            from worker.executors import pool_pids
             detail = await cleanup_resources(self.config.work_dir, keep=set(self.running),
                                              protected_pids=pool_pids(self.executors))
             await self._reply(command, True, detail)
@@ -316,10 +323,10 @@ class WorkerAgent:
             return
         if self._draining:  # sent before the coordinator heard we drain: hand it straight back
             self._released.append({"task_id": tid, "attempt": item["attempt"], "lease": item["lease"]})
-            asyncio.ensure_future(self._send_heartbeat())
+            self._background.spawn(self._send_heartbeat(), name="heartbeat-release")
             return
         self.waiting.add(tid)
-        runner = asyncio.create_task(self._execute(item))
+        runner = self._background.spawn(self._execute(item), name=f"task-{tid}")
         self.running[tid] = (item["attempt"], item["lease"], runner)
 
     def _mark_started(self, tid: str) -> None:
@@ -410,9 +417,12 @@ class WorkerAgent:
             # the last one, or a lone one, leaves at once.
             wait = self._last_flush + FLUSH_INTERVAL_SECONDS - loop.time()
             if wait > 0 and self.running:
-                loop.call_later(wait, lambda: asyncio.ensure_future(self._flush()))
+                loop.call_later(wait, self._flush_soon)
             else:
-                loop.call_soon(lambda: asyncio.ensure_future(self._flush()))
+                loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._background.spawn(self._flush(), name="flush")
 
     async def _flush(self) -> None:
         self._flush_scheduled = False
@@ -446,7 +456,8 @@ class WorkerAgent:
         """Drop the connection (a close frame: a disconnection, not a crash); the worker reconnects."""
         ws = self._ws
         if ws is not None and not ws.closed:
-            asyncio.create_task(ws.close(code=CloseCode.RECONNECT, message=b"disconnect requested"))
+            self._background.spawn(ws.close(code=CloseCode.RECONNECT, message=b"disconnect requested"),
+                                   name="disconnect")
 
     def exit_worker(self, code: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL) if code == 137 else os._exit(code)

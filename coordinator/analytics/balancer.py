@@ -90,6 +90,11 @@ class LoadBalancer:
         self._observed_at = -1.0
         self._timer: asyncio.TimerHandle | None = None
 
+    def bind(self, workers: Callable[[], dict[str, WorkerRecord]], kick: Callable[[], None]) -> None:
+        """Where the workers are read and how the dispatcher is woken, once the engine exists."""
+        self._workers = workers
+        self._kick = kick
+
     # -- evidence ----------------------------------------------------------------------------
     def observe_workers(self, force: bool = False) -> None:
         """Fold the workers' completed/failed counters (kept by the engine) into the evidence."""

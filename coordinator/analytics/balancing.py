@@ -8,7 +8,7 @@ import structlog
 from aiohttp import web
 
 from coordinator.analytics.balancer import BalancerSettings, LoadBalancer
-from coordinator.api import _json
+from coordinator.api import json_response
 from coordinator.host import Host
 from coordinator.analytics.dims import FAILED_OUTCOMES
 from coordinator.error_integration import integrate_error_handler
@@ -26,8 +26,7 @@ class BalancerExtension:
         engine = coordinator.engine
         assert engine is not None
         b = self.balancer
-        b._workers = lambda: engine.workers
-        b._kick = engine.kick
+        b.bind(lambda: engine.workers, engine.kick)
         engine.choose_worker = b
         engine.on_terminal.append(b.on_terminal)
         await self._seed(coordinator)
@@ -55,7 +54,7 @@ class BalancerExtension:
 
     def on_app(self, coordinator: Host, app: web.Application) -> None:
         async def state(request: web.Request) -> web.Response:
-            return _json(self.balancer.snapshot())
+            return json_response(self.balancer.snapshot())
         app.router.add_get("/api/v1/balancer", state)
 
 

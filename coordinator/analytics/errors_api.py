@@ -16,10 +16,11 @@ from aiohttp import web
 from coordinator.analytics import params as P
 from coordinator.analytics import queries as Q
 from coordinator.analytics.patterns_view import correlation_items, describe_patterns
-from coordinator.api import _json, parse_limit, validation_errors
+from coordinator.api import json_response, parse_limit, validation_errors
 from coordinator.httperrors import error_response
 from coordinator.keys import COORDINATOR
 from coordinator.openapi import EXTRA_PATHS
+from error_handling.categories import ErrorCategory
 
 ERROR_PARAMS = (*Q.EVENT_FILTERS, "since", "until", "limit", "cursor")
 ACTION_PARAMS = (*Q.ACTION_FILTERS, "since", "until", "limit", "cursor")
@@ -62,7 +63,6 @@ def _categories(request: web.Request) -> list[str]:
     handler = getattr(request.app[COORDINATOR], "error_handler", None)
     if handler is not None and hasattr(handler, "categories"):
         return handler.categories.values()
-    from error_handling import ErrorCategory
     return [c.value for c in ErrorCategory]
 
 
@@ -117,7 +117,7 @@ def _page(rows: list[dict[str, Any]], limit: int, key: str, make: Any) -> web.Re
     items = [make(r) for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     cursor = P.encode_cursor(last["ts_us"], last[key]) if last is not None else None
-    return _json({"items": items, "next_cursor": cursor})
+    return json_response({"items": items, "next_cursor": cursor})
 
 
 @guarded
@@ -148,7 +148,7 @@ async def errors_summary(request: web.Request) -> web.Response:
     P.reject_unknown(q, WINDOW_PARAMS)
     since, until = P.parse_window(q, DEFAULT_WINDOW_SECONDS)
     rows = await read(request, *Q.summary(since, until))
-    return _json(summary_body(rows, since, until))
+    return json_response(summary_body(rows, since, until))
 
 
 def summary_body(rows: list[dict[str, Any]], since: Any, until: Any) -> dict[str, Any]:
@@ -184,7 +184,7 @@ async def errors_trends(request: web.Request) -> web.Response:
         buckets.setdefault(r["b_us"], {})[r["category"]] = int(r["n"])
     items = [{"bucket": P.iso_us(b), "counts": counts, "total": sum(counts.values())}
              for b, counts in sorted(buckets.items())]
-    return _json({"bucket": bucket, "since": P.iso_dt(since), "until": P.iso_dt(until), "items": items,
+    return json_response({"bucket": bucket, "since": P.iso_dt(since), "until": P.iso_dt(until), "items": items,
                   "next_cursor": None})
 
 
@@ -200,7 +200,7 @@ async def errors_patterns(request: web.Request) -> web.Response:
     await handler.flush()
     items = await describe_patterns(handler, limit=limit, category=category, since=since, until=until)
     items = [i for i in items if i["count"] >= min_count]
-    return _json({"items": items, "next_cursor": None})
+    return json_response({"items": items, "next_cursor": None})
 
 
 @guarded
@@ -221,7 +221,7 @@ async def errors_correlations(request: web.Request) -> web.Response:
     await handler.flush()
     body = await correlation_items(handler, limit=limit, pattern_id=pattern_id, since=since, until=until,
                                    min_share=min_share)
-    return _json(body)
+    return json_response(body)
 
 
 ROUTES = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import structlog
 
 from coordinator.analytics.dims import hardware_for, test_name_for
@@ -61,7 +62,6 @@ class ResultAggregator:
 def _truncate(value: Any) -> Any:
     if value is None:
         return None
-    import orjson
     raw = orjson.dumps(value, default=str)
     return value if len(raw) <= MAX_RESULT_CHARS else {"truncated": raw[:MAX_RESULT_CHARS].decode(errors="replace")}
 

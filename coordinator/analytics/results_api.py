@@ -8,7 +8,7 @@ from aiohttp import web
 from coordinator.analytics import params as P
 from coordinator.analytics import results_queries as R
 from coordinator.analytics.errors_api import guarded, openapi_paths, read
-from coordinator.api import _json
+from coordinator.api import json_response
 from coordinator.keys import COORDINATOR
 from coordinator.analytics.results import ResultAggregator
 from coordinator.openapi import EXTRA_PATHS
@@ -31,7 +31,7 @@ async def results_summary(request: web.Request) -> web.Response:
     rows = await read(request, *R.summary_sql(since, until))
     r = rows[0] if rows else {}
     attempts, failed = int(r.get("attempts") or 0), int(r.get("failed_attempts") or 0)
-    return _json({"aggregator_enabled": _enabled(request), "since": P.iso_dt(since), "until": P.iso_dt(until),
+    return json_response({"aggregator_enabled": _enabled(request), "since": P.iso_dt(since), "until": P.iso_dt(until),
                   "tasks": int(r.get("tasks") or 0),
                   "by_status": {k: int(r.get(k) or 0) for k in ("completed", "failed", "error", "timed_out",
                                                                "cancelled")},
@@ -55,7 +55,7 @@ async def results_by_dimension(request: web.Request) -> web.Response:
               "passed": int(r["passed"]), "tasks": int(r["tasks"]), "flaky_tasks": int(r["flaky_tasks"]),
               "mean_duration_seconds": _num(r["mean_duration"]), "p95_duration_seconds": _num(r["p95_duration"])}
              for r in rows]
-    return _json({"dimension": dimension, "items": items, "next_cursor": None})
+    return json_response({"dimension": dimension, "items": items, "next_cursor": None})
 
 
 @guarded
@@ -67,7 +67,7 @@ async def results_error_prone(request: web.Request) -> web.Response:
     since, until = P.parse_window(q, None)
     rows = await read(request, *R.pairs_sql(since, until))
     items = [p for p in R.rank_pairs(rows, min_runs) if p["failures"] > 0][:limit]
-    return _json({"ranking": "wilson_lower_95", "items": items, "next_cursor": None})
+    return json_response({"ranking": "wilson_lower_95", "items": items, "next_cursor": None})
 
 
 @guarded
@@ -81,7 +81,7 @@ async def results_flaky(request: web.Request) -> web.Response:
               "passed": int(r["passed"]), "failures": int(r["failures"]), "flaky_tasks": int(r["flaky_tasks"]),
               "flip_rate": round(min(int(r["passed"]), int(r["failures"])) / int(r["runs"]), 4)}
              for r in rows]
-    return _json({"items": items, "next_cursor": None})
+    return json_response({"items": items, "next_cursor": None})
 
 
 @guarded
@@ -96,7 +96,7 @@ async def results_trends(request: web.Request) -> web.Response:
               "failures": int(r["failures"]), "flaky_tasks": int(r["flaky_tasks"]),
               "failure_rate": round(int(r["failures"]) / int(r["runs"]), 4) if r["runs"] else None}
              for r in rows]
-    return _json({"bucket": bucket, "since": P.iso_dt(since), "until": P.iso_dt(until), "items": items,
+    return json_response({"bucket": bucket, "since": P.iso_dt(since), "until": P.iso_dt(until), "items": items,
                   "next_cursor": None})
 
 

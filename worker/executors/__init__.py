@@ -51,6 +51,8 @@ def build_executors(settings: ExecutorSettings) -> dict[str, Executor]:
     The python, benchmark and chaos executors share one process pool; it starts with the first
     of them (``start()``) and closes with the last (``close()``).
     """
+    # Loaded only when a worker builds its executors: the pool's children import this package
+    # too (for _pool_child) and need none of them.
     from worker.executors.benchmark import BenchmarkExecutor
     from worker.executors.chaos import ChaosExecutor
     from worker.executors.command import CommandExecutor

@@ -21,6 +21,8 @@ import traceback
 from enum import IntEnum
 from typing import Any, Callable
 
+import orjson
+
 _HEADER = struct.Struct("<I")
 _READ_CHUNK = 1 << 16
 
@@ -98,7 +100,6 @@ class _Child:
         self.req_fd = req_fd
         self.rep_fd = rep_fd
         self.cache: dict[str, Callable[..., Any]] = {}
-        import orjson  # imported here: the parent guarantees it is installed
         self.dumps = orjson.dumps
 
     def write(self, data: bytes) -> None:
@@ -132,7 +133,7 @@ class _Child:
             sys.path[:] = payload["sys_path"]
             limit_mb = payload.get("memory_limit_mb")
             if limit_mb:
-                import resource
+                import resource  # Unix only: a memory limit is asked for only where it exists
                 _, hard = resource.getrlimit(resource.RLIMIT_AS)
                 resource.setrlimit(resource.RLIMIT_AS, (int(limit_mb) * 1024 * 1024, hard))
             return Status.READY, os.getpid()

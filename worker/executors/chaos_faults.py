@@ -60,7 +60,7 @@ def cuda_oom() -> dict[str, Any]:
     torch.cuda.OutOfMemoryError). Without: say so, and the executor reports the documented
     message instead."""
     try:
-        import torch  # type: ignore[import-not-found]
+        import torch  # type: ignore[import-not-found]  # optional: only this fault needs it
     except ImportError:
         return {"device": False, "reason": "torch is not installed"}
     if not torch.cuda.is_available():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import signal
 import time
+import traceback as _tb
 from enum import StrEnum
 from typing import Any
 
@@ -68,8 +69,6 @@ def last_lines(text: str, count: int = 1) -> str:
 
 def exec_error_dict(exc: BaseException, stage: Stage) -> dict[str, Any]:
     """Report an exception raised in this process (spawn failures, bad config)."""
-    import traceback as _tb
-
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
     if isinstance(exc, ExecutorConfigError):
