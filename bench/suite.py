@@ -28,6 +28,7 @@ import tarfile
 import tempfile
 import time
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,12 +117,45 @@ def _startup(lines: list[str]) -> str:
     return "?"
 
 
+def new_tasks(cluster: Cluster, seen: set[str]) -> list[dict]:
+    """Tasks not in ``seen`` (which they are added to)."""
+    out, cursor = [], "0"
+    while cursor:
+        page = cluster.api.get(f"/api/v1/tasks?limit=1000&cursor={cursor}")
+        out += [t for t in page["items"] if t["task_id"] not in seen]
+        cursor = page["next_cursor"]
+    seen.update(t["task_id"] for t in out)
+    return out
+
+
+def timeline(tasks: list[dict], started: float) -> list[str]:
+    """Per shard, in seconds from the dtf command's start: submitted, started, finished, worker, tests,
+    their own time, and the shard's overhead (its busy time less its tests' time)."""
+    rows = []
+    for t in tasks:
+        if t.get("type") != "pytest":
+            continue
+        a = (t.get("attempts") or [{}])[-1]
+        ts = [datetime.fromisoformat(x.replace("Z", "+00:00")).timestamp() - started if x else float("nan")
+              for x in (t.get("created_at"), a.get("started_at"), a.get("finished_at"))]
+        cases = (t.get("details") or {}).get("cases") or []
+        own = sum(c.get("duration") or 0.0 for c in cases)
+        rows.append((ts[1], f"    shard {t.get('tags', {}).get('shard')}: submitted {ts[0]:5.2f} started {ts[1]:5.2f} "
+                            f"finished {ts[2]:5.2f} on {a.get('worker_id')}: {len(cases)} tests {own:5.2f}s, "
+                            f"overhead {ts[2] - ts[1] - own:4.2f}s"))
+    return [r for _, r in sorted(rows)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--package", default="attrs==26.1.0")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--with-cold", action="store_true",
                     help="also run `dtf test --cold` each round (shards in fresh interpreters, no fork server)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="every round is a first run: restarted workers (no warm fork server), a new suite "
+                    "name (no recorded durations) and an empty collection cache")
+    ap.add_argument("--timeline", action="store_true", help="print each dtf shard's start, end and overhead")
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "dtf-bench-suite"))
     args = ap.parse_args()
     src, python = prepare(args.package, Path(args.workdir))
@@ -132,8 +166,16 @@ def main() -> None:
         cluster = Cluster(tmpdir, coordinator_args=["--result-aggregator"])
         try:
             cluster.start_coordinator()
-            for i in (1, 2):
-                cluster.start_worker(f"local-{i}", concurrency=1)
+
+            def workers(r: int) -> None:
+                for name, proc in list(cluster.workers.items()):  # --fresh: no warm fork server left over
+                    proc.terminate()
+                    proc.wait(15)
+                    del cluster.workers[name]
+                for i in (1, 2):
+                    cluster.start_worker(f"local-{i}" if r == 0 else f"local-r{r + 1}-{i}", concurrency=1)
+            workers(0)
+            seen: set[str] = set()
             env = {**cluster.env, "DTF_API_TOKEN": cluster.api_token}
             dtf = [sys.executable, "-m", "coordinator.cli", "test", "--url", cluster.api.base_url,
                    "--python", str(python), "--data-dir", str(tmpdir / "client")]
@@ -153,7 +195,12 @@ def main() -> None:
                 # alternate which of the two goes first: a busy machine's drift then hits both alike
                 for name in (("xdist -n 2", "dtf test") if r % 2 == 0 else ("dtf test", "xdist -n 2")):
                     if name == "dtf test":
-                        t, out, dtf_code = timed([*dtf, "--junitxml", f"{tmpdir}/dtf.xml", *base], src, env)
+                        if args.fresh and r:
+                            workers(r)
+                        fresh = ["--suite", f"fresh-{r}", "--data-dir", str(tmpdir / f"client-{r}")] if args.fresh else []
+                        began = time.time()
+                        t, out, dtf_code = timed([*dtf, *fresh, "--junitxml", f"{tmpdir}/dtf.xml", *base], src, env)
+                        shards = new_tasks(cluster, seen)
                     else:
                         t, _, _ = timed(xdist, src)
                     times[name].append(t)
@@ -172,6 +219,8 @@ def main() -> None:
                 ratios.append(times["dtf test"][-1] / times["xdist -n 2"][-1])
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
                       + f", dtf/xdist {ratios[-1]:.2f}; dtf exit {dtf_code}; {' | '.join(lines)}", flush=True)
+                if args.timeline:
+                    print("\n".join(timeline(shards, began)), flush=True)
             counts: dict[str, int] = {}
             for o in reference.values():
                 counts[o] = counts.get(o, 0) + 1
@@ -183,8 +232,12 @@ def main() -> None:
                 print(f"  {name:<11} median {statistics.median(ts):6.2f}s   rounds: "
                       + " ".join(f"{t:.2f}" for t in ts))
             later = ratios[1:] or ratios
-            print(f"  dtf / xdist, same round: first run (no history, collection not cached) {ratios[0]:.2f}; "
-                  f"later rounds median {statistics.median(later):.2f} (each: {' '.join(f'{x:.2f}' for x in later)})")
+            if args.fresh:
+                print(f"  dtf / xdist, same round, every round a first run (fresh workers, no history, collection "
+                      f"not cached): median {statistics.median(ratios):.2f} (each: {' '.join(f'{x:.2f}' for x in ratios)})")
+            else:
+                print(f"  dtf / xdist, same round: first run (no history, collection not cached) {ratios[0]:.2f}; "
+                      f"later rounds median {statistics.median(later):.2f} (each: {' '.join(f'{x:.2f}' for x in later)})")
             for name, values in startup.items():
                 if values:
                     print(f"  {name}: start-up and collection per shard, each round: {' '.join(values)}")
