@@ -122,6 +122,7 @@ def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | No
 
 
 def _collection(data: dict, seconds: float, *, cached: bool) -> Collection:
-    return Collection(rootdir=data["rootdir"], items=[Item(nodeid=i["nodeid"], markers=tuple(i["markers"]))
+    return Collection(rootdir=data["rootdir"], items=[Item(nodeid=i["nodeid"], markers=tuple(i["markers"]),
+                                                           weight=float(i.get("weight") or 1))
                                                       for i in data["items"]],
                       seconds=seconds, cached=cached, xdist=bool(data.get("xdist")))

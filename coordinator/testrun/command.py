@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from coordinator.client import ApiClient, ApiError
 from coordinator.models import TaskStatus
 from coordinator.testrun.collect import CollectError, collect
-from coordinator.testrun.plan import Shard, plan_shards
+from coordinator.testrun.plan import Item, Shard, plan_shards
 from coordinator.testrun.report import (BAD, ExitCode, Outcome, Run, TestResult, banner, counts_line,
                                         exit_code, summary_lines, write_junit)
 from coordinator.testrun.trees import pack, upload
@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junitxml", default=None, help="write the merged JUnit XML report here")
     p.add_argument("--reruns", type=int, default=0, help="rerun failed tests up to N times, each time on "
                    "a different worker where there is one (failed then passed = flaky)")
-    p.add_argument("--shards", type=int, default=0, help="number of shards (default: 2 per worker slot, "
-                   "longest first, so a worker that finishes early takes the next one)")
+    p.add_argument("--shards", type=int, default=0, help="number of shards (default: 2 per worker slot when "
+                   "durations are recorded, else about 6 of decreasing size; longest first, so a worker that "
+                   "finishes early takes the next one)")
     p.add_argument("--tree", choices=("auto", "shared", "ship"), default="auto",
                    help="shared: workers see this checkout at the same path; ship: send it as an archive "
                    "each worker fetches once; auto: shared when every worker runs on this host")
@@ -124,6 +125,18 @@ def durations_for(client: ApiClient, suite: str) -> dict[str, float]:
     except ApiError:
         return {}  # a coordinator without these routes: plan without history
     return {r["test_name"]: float(r["duration_seconds"]) for r in rows}
+
+
+def plan(items: Sequence[Item], durations: dict[str, float], shards: int, slots: int) -> list[Shard]:
+    """``--shards N``: N shards packed by LPT. Otherwise, with durations recorded for at least half
+    the tests, 2 LPT shards per slot (the estimates hold, so few shards and little start-up); with
+    fewer, the estimates are guesses, so shards of decreasing size (about 6 per slot), the last
+    ones small, which bounds what a wrong guess costs at the end of the run."""
+    if shards:
+        return plan_shards(items, durations, shards)
+    if 2 * sum(1 for i in items if i.nodeid in durations) >= len(items):
+        return plan_shards(items, durations, 2 * slots)
+    return plan_shards(items, durations, 6 * slots, slots=slots)
 
 
 class Progress:
@@ -236,8 +249,7 @@ class TestRun:
             return int(ExitCode.INTERNAL_ERROR)
         suite = suite_key(coll.rootdir, self.opts.suite)
         durations = durations_for(self.client, suite)
-        shards_n = self.opts.shards or 2 * self.fleet.slots
-        shards = plan_shards(coll.items, durations, shards_n)
+        shards = plan(coll.items, durations, self.opts.shards, self.fleet.slots)
         base = self._where(cwd, Path(coll.rootdir))
         if coll.xdist:
             self.args = [*self.args, "-n", "0"]  # the last -n wins: no xdist workers inside a shard

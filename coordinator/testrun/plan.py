@@ -6,6 +6,12 @@ functions, as pytest-xdist's loadscope keeps them. Whole modules matter: a shard
 every module it holds no test of. Groups are packed into shards longest processing time first;
 the shards are submitted longest first, so a worker that runs out of work pulls the next one
 (work stealing: the queue is shared and ordered, no shard is bound to a worker in advance).
+
+Without recorded durations the estimates are guesses (a test counts as its collected weight:
+1, or a Hypothesis test's ``max_examples``), so ``slots`` asks for shards of decreasing size
+instead (guided self-scheduling): each takes a share of what is left, largest groups first, down
+to a floor, so the shards that end the run are small and a wrong guess costs a short tail, not a
+whole shard's worth.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ HARDWARE_MARKERS: Mapping[str, str] = {"cuda": "cuda", "gpu": "cuda", "rocm": "r
 class Item:
     nodeid: str
     markers: tuple[str, ...] = ()
+    weight: float = 1.0  # a never-timed test's cost, in plain tests (a Hypothesis test: its examples)
 
     @property
     def hardware(self) -> str | None:
@@ -53,18 +60,22 @@ def scope_of(nodeid: str) -> str:
     return parts[0]
 
 
-def estimate(nodeids: Iterable[str], durations: Mapping[str, float]) -> tuple[dict[str, float], float]:
+def estimate(items: Iterable[Item], durations: Mapping[str, float]) -> tuple[dict[str, float], float]:
     """Per node id: its recorded duration, or for a test never timed the median of the known
-    ones (so unknown tests spread evenly instead of counting as free)."""
-    ids = list(nodeids)
-    known = sorted(durations[n] for n in ids if n in durations)
+    ones times its weight (so unknown tests spread evenly instead of counting as free, and a
+    Hypothesis test counts as its examples)."""
+    items = list(items)
+    known = sorted(durations[i.nodeid] for i in items if i.nodeid in durations)
     fallback = known[len(known) // 2] if known else 1.0
-    return {n: durations.get(n, fallback) for n in ids}, fallback
+    return {i.nodeid: durations[i.nodeid] if i.nodeid in durations else fallback * i.weight for i in items}, fallback
 
 
-def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: int) -> list[Shard]:
-    """``shards`` shards per hardware kind (fewer when there are fewer groups), longest first."""
-    cost, _ = estimate((i.nodeid for i in items), durations)
+def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: int,
+                slots: int | None = None) -> list[Shard]:
+    """``shards`` shards per hardware kind (fewer when there are fewer groups), longest first.
+    With ``slots``, shards of decreasing size instead (see the module's doc): about ``shards``
+    of them per kind, the first near a ``2 * slots``-th of the work, none under a ``shards``-th."""
+    cost, _ = estimate(items, durations)
     by_hw: dict[str | None, dict[str, list[str]]] = {}
     for item in items:
         by_hw.setdefault(item.hardware, {}).setdefault(module_of(item.nodeid), []).append(item.nodeid)
@@ -79,6 +90,9 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
             for nodeid in ids:
                 groups.setdefault(scope_of(nodeid), []).append(nodeid)
         ranked = sorted(groups.values(), key=lambda g: (-sum(cost[n] for n in g), g[0]))
+        if slots:
+            out.extend(_guided(ranked, cost, durations, hw, share, slots))
+            continue
         bins = [Shard(index=0, hardware=hw) for _ in range(max(1, min(shards, len(ranked))))]
         heap = [(0.0, i) for i in range(len(bins))]
         for group in ranked:
@@ -92,6 +106,37 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
     out.sort(key=lambda s: -s.estimate_seconds)
     for i, shard in enumerate(out):
         shard.index = i
+    return out
+
+
+def _guided(ranked: list[list[str]], cost: Mapping[str, float], durations: Mapping[str, float],
+            hw: str | None, floor: float, slots: int) -> list[Shard]:
+    """Groups (largest first) into consecutive shards, each about the rest of the work over
+    ``2 * slots`` but at least ``floor``: large shards first, small ones last."""
+    left = sum(cost[n] for g in ranked for n in g)
+    out: list[Shard] = []
+    shard: Shard | None = None
+    target = 0.0
+    for group in ranked:
+        if shard is None:
+            shard = Shard(index=0, hardware=hw)
+            target = max(left / (2 * max(1, slots)), floor)
+        group_cost = sum(cost[n] for n in group)
+        shard.nodeids.extend(group)
+        shard.estimate_seconds += group_cost
+        shard.known += sum(1 for n in group if n in durations)
+        left -= group_cost
+        if shard.estimate_seconds >= target * 0.999:
+            out.append(shard)
+            shard = None
+    if shard is not None:
+        if out and shard.estimate_seconds < floor / 2:  # a crumb: into the smallest shard, not a start-up of its own
+            last = min(out, key=lambda s: s.estimate_seconds)
+            last.nodeids.extend(shard.nodeids)
+            last.estimate_seconds += shard.estimate_seconds
+            last.known += shard.known
+        else:
+            out.append(shard)
     return out
 
 

@@ -48,3 +48,19 @@ def test_a_collection_error_carries_pytests_exit_code(tmp_path):
     with pytest.raises(CollectError) as info:
         collect(["-q"], python=sys.executable, cwd=root, cache_dir=None)
     assert info.value.exit_code == 2 and "not_a_module_anywhere" in str(info.value)
+
+
+def test_a_hypothesis_test_is_weighed_by_its_examples(tmp_path):
+    pytest.importorskip("hypothesis")
+    root = tmp_path / "h"
+    root.mkdir()
+    (root / "test_h.py").write_text(
+        "from hypothesis import given, settings, strategies as st\n\n"
+        "@given(st.integers())\ndef test_default(x):\n    pass\n\n"
+        "@settings(max_examples=7)\n@given(st.integers())\ndef test_seven(x):\n    pass\n\n"
+        "class TestK:\n    @given(st.text())\n    def test_method(self, s):\n        pass\n\n"
+        "def test_plain():\n    pass\n")
+    got = collect(["-q"], python=sys.executable, cwd=root, cache_dir=None)
+    assert {i.nodeid: i.weight for i in got.items} == {
+        "test_h.py::test_default": 100, "test_h.py::test_seven": 7, "test_h.py::TestK::test_method": 100,
+        "test_h.py::test_plain": 1}

@@ -50,3 +50,56 @@ def test_hardware_markers_become_separate_shards_with_a_requirement():
 def test_scope_of():
     assert scope_of("a/test_x.py::TestK::test_y[1-2]") == "a/test_x.py::TestK"
     assert scope_of("a/test_x.py::test_y") == "a/test_x.py"
+
+
+def test_without_history_shards_shrink_so_the_run_ends_on_small_ones():
+    # 8 modules of 10 plain tests and 4 modules holding one Hypothesis test each (100 examples)
+    plain = [f"t/test_p{m}.py::test_{i}" for m in range(8) for i in range(10)]
+    suite = items(*plain) + [Item(nodeid=f"t/test_h{m}.py::test_prop", weight=100.0) for m in range(4)]
+    shards = plan_shards(suite, {}, 12, slots=2)
+    sizes = [s.estimate_seconds for s in shards]
+    assert sizes == sorted(sizes, reverse=True)  # largest first: dispatch order = rank
+    assert [s.index for s in shards] == list(range(len(shards)))
+    total = sum(sizes)
+    assert total == 80 + 400
+    assert sizes[0] >= total / 8  # the first ones are the big ones
+    assert sizes[-1] <= total / 8  # the tail is small
+    assert 4 <= len(shards) <= 12
+    placed = [n for s in shards for n in s.nodeids]
+    assert sorted(placed) == sorted(i.nodeid for i in suite)  # every test exactly once
+    for m in range(8):  # a small module stays whole
+        assert len([s for s in shards if any(n.startswith(f"t/test_p{m}.py::") for n in s.nodeids)]) == 1
+
+
+def test_a_hypothesis_test_counts_as_its_examples_until_it_is_timed():
+    plain = [f"t/test_p{m}.py::test_{i}" for m in range(2) for i in range(50)]
+    suite = items(*plain) + [Item(nodeid="t/test_h.py::test_prop", weight=100.0)]
+    shards = plan_shards(suite, {}, 2)
+    # the one property test weighs as much as the 100 plain ones: it gets a shard to itself
+    assert ["t/test_h.py::test_prop"] in [s.nodeids for s in shards]
+    assert sorted(s.estimate_seconds for s in shards) == [100.0, 100.0]
+    # once timed, its recorded duration counts, not its weight
+    timed = {n: 0.25 for n in plain} | {"t/test_h.py::test_prop": 0.25}
+    assert sum(s.estimate_seconds for s in plan_shards(suite, timed, 2)) == 101 * 0.25
+
+
+def test_guided_shards_keep_hardware_kinds_apart():
+    suite = items(*(f"t/test_{m}.py::test_x" for m in "abcdef")) + \
+        items("t/test_g.py::test_gpu", markers=("cuda",))
+    shards = plan_shards(suite, {}, 6, slots=1)
+    assert [s.nodeids for s in shards if s.hardware == "cuda"] == [["t/test_g.py::test_gpu"]]
+    assert sorted(n for s in shards if s.hardware is None for n in s.nodeids) == \
+        [f"t/test_{m}.py::test_x" for m in "abcdef"]
+
+
+def test_the_plan_by_history_coverage():
+    from coordinator.testrun.command import plan
+    suite = items(*(f"t/test_{m:02d}.py::test_x" for m in range(40)))
+    # --shards N: exactly N, LPT
+    assert len(plan(suite, {}, 3, 2)) == 3
+    # durations for at least half: 2 LPT shards per slot, equal sizes
+    half = {i.nodeid: 1.0 for i in suite[:20]}
+    assert [s.estimate_seconds for s in plan(suite, half, 0, 2)] == [10.0] * 4
+    # no history: more, shrinking shards
+    guided = plan(suite, {}, 0, 2)
+    assert len(guided) > 4 and guided[0].estimate_seconds > guided[-1].estimate_seconds
