@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from coordinator.testrun.plan import Item
 from worker.pytest_plugin import PLUGIN_DIR
@@ -90,7 +90,9 @@ def _site_dir(python: str, key: str) -> str:
 
 
 def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | None,
-            exclude: Sequence[Path] = (), timeout_seconds: float = 600.0) -> Collection:
+            exclude: Sequence[Path] = (), timeout_seconds: float = 600.0,
+            on_miss: Callable[[], None] | None = None) -> Collection:
+    """``on_miss`` is called when pytest must really collect (no cached collection), just before."""
     started = time.monotonic()
     key = fingerprint(cwd, python, args, exclude) if cache_dir is not None else ""
     cached = cache_dir / f"{key[:32]}.json" if cache_dir is not None else None
@@ -100,6 +102,8 @@ def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | No
             return _collection(data, time.monotonic() - started, cached=True)
         except (OSError, ValueError, KeyError):
             pass
+    if on_miss is not None:
+        on_miss()
     with tempfile.TemporaryDirectory(prefix="dtf-collect-") as tmp:
         out = Path(tmp) / "collected.json"
         argv = [python, "-m", "pytest", *args, "--collect-only", "-q", "-p", "no:cacheprovider",

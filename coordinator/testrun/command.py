@@ -226,24 +226,28 @@ class TestRun:
         self.stop_early = self.max_fail is not None
         self.stopping = False  # -x and a test failed: the other shards were cancelled
         self.not_run = 0
+        self.warmups: list[str] = []
 
     def run(self) -> int:
         t0 = time.monotonic()
         cwd = Path.cwd()
         data_dir = Path(self.opts.data_dir)
+        self.fleet = fleet(self.client)
         try:
             # our own outputs inside the tree must not count as edits (or nothing would be cached)
             outputs = [p for p in (data_dir, Path(self.opts.junitxml) if self.opts.junitxml else None) if p]
             coll = collect(self.args, python=self.opts.python, cwd=cwd,
-                           cache_dir=None if self.opts.recollect else data_dir / "collect", exclude=outputs)
+                           cache_dir=None if self.opts.recollect else data_dir / "collect", exclude=outputs,
+                           on_miss=lambda: self._warm_up(cwd))
         except CollectError as exc:
+            self._cancel(self.warmups)
             print(str(exc), file=sys.stderr)
             return exc.exit_code
         self.timing["collect"] = coll.seconds
         if not coll.items:
+            self._cancel(self.warmups)
             print(banner("no tests ran"))
             return int(ExitCode.NO_TESTS_COLLECTED)
-        self.fleet = fleet(self.client)
         if not self.fleet.workers:
             print("dtf test: no connected worker can take work (start some with `dtf up`)", file=sys.stderr)
             return int(ExitCode.INTERNAL_ERROR)
@@ -275,8 +279,44 @@ class TestRun:
             if not again:
                 break
             self._follow(again, None)
+        self._cancel(self.warmups)  # one whose worker went away would wait for it
         elapsed = time.monotonic() - t0
         return self._finish(elapsed, makespan)
+
+    def _warm_up(self, cwd: Path) -> None:
+        """While this machine collects (the workers are idle meanwhile), each worker sharing the
+        checkout starts the suite's fork server and imports its conftests and what they import, so
+        the first shards start warm. Only where the tree is shared: a shipped tree needs the
+        collection's rootdir first. A warm-up runs no test and reports nothing."""
+        if self.opts.cold or self.fleet is None or not self.fleet.workers:
+            return
+        if not (self.opts.tree == "shared" or (self.opts.tree == "auto" and self.fleet.local())):
+            return
+        base = self._where(cwd, cwd)
+        ids = [w["worker_id"] for w in self.fleet.workers]
+        tasks = [{"type": "pytest", "config": {**base, "args": self.args, "warmup": True},
+                  # one per worker: every other worker is avoided
+                  "requirements": {"avoid_workers": [o for o in ids if o != w]}, "priority": -1,
+                  "timeout_seconds": 120, "max_retries": 0, "tags": {"run": self.run_id, "warmup": True}}
+                 for w in ids]
+        try:
+            self.warmups = self.client.post("/api/v1/tasks", {"tasks": tasks})["task_ids"]
+        except ApiError:
+            self.warmups = []  # an optimisation only
+
+    def _cancel(self, task_ids: list[str]) -> None:
+        if not task_ids:
+            return
+        try:
+            page = self.client.get(f"/api/v1/tasks?limit=1000&ids={','.join(task_ids)}")["items"]
+        except ApiError:
+            return
+        for task in page:
+            if not TaskStatus(task["status"]).terminal:
+                try:
+                    self.client.post(f"/api/v1/tasks/{task['task_id']}/cancel")
+                except ApiError:
+                    pass  # it ended meanwhile
 
     def _where(self, cwd: Path, rootdir: Path) -> dict[str, Any]:
         """The config fields that tell a worker where the suite is."""
@@ -326,6 +366,7 @@ class TestRun:
                     cancelled += 1
                 except ApiError:
                     pass  # it ended meanwhile
+        self._cancel(self.warmups)
         return cancelled
 
     def _follow(self, runs: list[ShardRun], progress: Progress | None) -> None:

@@ -132,6 +132,11 @@ class PytestExecutor(SubprocessExecutor):
                                           "refused on this worker (--allow-types)", type_name="ValueError")
             python = python or sys.executable
             warm = get_field(config, "warm", bool, False)
+            # a warm-up: start this suite's fork server and let it learn the suite's installed imports
+            # (conftests only, no test module, no test), so the first shard does not pay for them
+            warmup = get_field(config, "warmup", bool, False)
+            if warmup:
+                select, warm, args = [], True, [*args, "--collect-only", "-q"]
             tree = get_field(config, "tree", str)
             env = parse_env(config, restricted=self._restricted)
             if self._restricted and any(a in ("-p", "--pdbcls") or a.startswith(("-p", "--pdbcls="))
@@ -169,6 +174,12 @@ class PytestExecutor(SubprocessExecutor):
                                                kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
                     except WarmUnavailable:
                         run = None  # run it cold, as if it had not been asked
+                if warmup:  # nothing to report but whether it warmed (never a cold run: it would warm nothing)
+                    warmed = run is not None and run.returncode in (PytestExit.OK, PytestExit.NO_TESTS_COLLECTED)
+                    return finish(self.type_name, started, ExecResult(
+                        outcome=Outcome.PASSED, result={"warmup": True, "warmed": warmed},
+                        details={"warmup": True, "warmed": warmed, "exit_code": run.returncode if run else None,
+                                 "cases": [], "summary": summarise([])}))
                 if run is None:
                     run = await run_process(argv, env=env, cwd=cwd, timeout_seconds=ctx.timeout_seconds,
                                             kill_grace_seconds=self._grace, tail_bytes=self._tail_bytes)
