@@ -91,6 +91,10 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
                 groups.setdefault(scope_of(nodeid), []).append(nodeid)
         ranked = sorted(groups.values(), key=lambda g: (-sum(cost[n] for n in g), g[0]))
         if slots:
+            # the pieces of a split module side by side (biggest module first): consecutive shards
+            # share them, so few shards pay for importing it
+            size = {m: sum(cost[n] for n in ids) for m, ids in modules.items()}
+            ranked.sort(key=lambda g: -size[module_of(g[0])])  # stable: by cost within a module
             out.extend(_guided(ranked, cost, durations, hw, share, slots))
             continue
         bins = [Shard(index=0, hardware=hw) for _ in range(max(1, min(shards, len(ranked))))]
@@ -111,8 +115,8 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
 
 def _guided(ranked: list[list[str]], cost: Mapping[str, float], durations: Mapping[str, float],
             hw: str | None, floor: float, slots: int) -> list[Shard]:
-    """Groups (largest first) into consecutive shards, each about the rest of the work over
-    ``2 * slots`` but at least ``floor``: large shards first, small ones last."""
+    """Groups (biggest modules first) into consecutive shards, each about the rest of the work
+    over ``2 * slots`` but at least ``floor``: large shards first, small ones last."""
     left = sum(cost[n] for g in ranked for n in g)
     out: list[Shard] = []
     shard: Shard | None = None

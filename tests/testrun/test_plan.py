@@ -103,3 +103,17 @@ def test_the_plan_by_history_coverage():
     # no history: more, shrinking shards
     guided = plan(suite, {}, 0, 2)
     assert len(guided) > 4 and guided[0].estimate_seconds > guided[-1].estimate_seconds
+
+
+def test_without_history_a_split_module_lands_in_few_shards():
+    # two modules too big for one shard, split by class (a: 12, 8, 4 tests; b: 11, 7, 3); taken
+    # by module, not dealt class by class in order of size (a.K, b.K, a.L, b.L, ...), so each
+    # module is imported by fewer shards
+    big = [f"t/test_a.py::Test{c}::test_{i}" for c, n in zip("KLM", (12, 8, 4)) for i in range(n)] + \
+          [f"t/test_b.py::Test{c}::test_{i}" for c, n in zip("KLM", (11, 7, 3)) for i in range(n)]
+    small = [f"t/test_s{k}.py::test_x" for k in range(10)]
+    shards = plan_shards(items(*big, *small), {}, 12, slots=2)
+    holding = {m: [s.index for s in shards if any(n.startswith(f"t/test_{m}.py::") for n in s.nodeids)]
+               for m in "ab"}
+    assert len(holding["a"]) == 2 and len(holding["b"]) == 3, holding  # dealt by size: 3 and 3
+    assert all(n in shards[-1].nodeids + shards[-2].nodeids for n in small[-3:])  # small modules end the run
