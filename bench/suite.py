@@ -140,7 +140,9 @@ def timeline(tasks: list[dict], started: float) -> list[str]:
               for x in (t.get("created_at"), a.get("started_at"), a.get("finished_at"))]
         cases = (t.get("details") or {}).get("cases") or []
         own = sum(c.get("duration") or 0.0 for c in cases)
-        rows.append((ts[1], f"    shard {t.get('tags', {}).get('shard')}: submitted {ts[0]:5.2f} started {ts[1]:5.2f} "
+        tags = t.get("tags") or {}
+        name = "warm-up" if tags.get("warmup") else f"shard {tags.get('shard')}"
+        rows.append((ts[1], f"    {name}: submitted {ts[0]:5.2f} started {ts[1]:5.2f} "
                             f"finished {ts[2]:5.2f} on {a.get('worker_id')}: {len(cases)} tests {own:5.2f}s, "
                             f"overhead {ts[2] - ts[1] - own:4.2f}s"))
     return [r for _, r in sorted(rows)]
