@@ -128,6 +128,20 @@ def new_tasks(cluster: Cluster, seen: set[str]) -> list[dict]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's own CPU time (user + system), not its children's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu(cluster: Cluster) -> float:
+    procs = [cluster.coordinator, *cluster.workers.values()]
+    return sum(cpu_seconds(p.pid) for p in procs if p is not None)
+
+
 def timeline(tasks: list[dict], started: float) -> list[str]:
     """Per shard, in seconds from the dtf command's start: submitted, started, finished, worker, tests,
     their own time, and the shard's overhead (its busy time less its tests' time)."""
@@ -200,8 +214,9 @@ def main() -> None:
                         if args.fresh and r:
                             workers(r)
                         fresh = ["--suite", f"fresh-{r}", "--data-dir", str(tmpdir / f"client-{r}")] if args.fresh else []
-                        began = time.time()
+                        began, cpu_before = time.time(), service_cpu(cluster)
                         t, out, dtf_code = timed([*dtf, *fresh, "--junitxml", f"{tmpdir}/dtf.xml", *base], src, env)
+                        service = service_cpu(cluster) - cpu_before
                         shards = new_tasks(cluster, seen)
                     else:
                         t, _, _ = timed(xdist, src)
@@ -223,6 +238,7 @@ def main() -> None:
                       + f", dtf/xdist {ratios[-1]:.2f}; dtf exit {dtf_code}; {' | '.join(lines)}", flush=True)
                 if args.timeline:
                     print("\n".join(timeline(shards, began)), flush=True)
+                    print(f"    coordinator and worker processes (not the shards): {service:.2f}s of CPU", flush=True)
             counts: dict[str, int] = {}
             for o in reference.values():
                 counts[o] = counts.get(o, 0) + 1
