@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "workers sharing the checkout); default: this one")
     p.add_argument("--cold", action="store_true", help="start every shard in a fresh interpreter (default: "
                    "workers fork shards from a warm pytest process per interpreter and environment)")
+    p.add_argument("--no-warmup", action="store_true", help="while collecting here, do not send the "
+                   "workers a warm-up (by default each worker sharing the checkout starts the suite's fork "
+                   "server meanwhile)")
     p.add_argument("--shard-timeout", type=float, default=3600.0,
                    help="seconds a shard's attempt may run; a shard that times out or loses its worker is "
                    "retried under the coordinator's policy (pytest-timeout's --timeout goes to pytest)")
@@ -288,7 +291,7 @@ class TestRun:
         checkout starts the suite's fork server and imports its conftests and what they import, so
         the first shards start warm. Only where the tree is shared: a shipped tree needs the
         collection's rootdir first. A warm-up runs no test and reports nothing."""
-        if self.opts.cold or self.fleet is None or not self.fleet.workers:
+        if self.opts.cold or self.opts.no_warmup or self.fleet is None or not self.fleet.workers:
             return
         if not (self.opts.tree == "shared" or (self.opts.tree == "auto" and self.fleet.local())):
             return

@@ -31,3 +31,23 @@ async def test_a_restricted_worker_refuses_the_tasks_own_interpreter(tmp_path):
     result = await executor.run({"args": ["--version"], "python": "/bin/sh"}, context(tmp_path))
     assert result.outcome is Outcome.ERROR and "refused" in result.error["message"]
     await executor.close()
+
+
+async def test_a_warmup_runs_no_test_and_imports_only_the_conftests(tmp_path):
+    suite = tmp_path / "s"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")
+    marker = tmp_path / "conftest-imported"
+    (suite / "conftest.py").write_text(f"open({str(marker)!r}, 'a').write('x')\n")
+    (suite / "test_a.py").write_text("def test_one():\n    raise AssertionError('a warm-up must not run tests')\n")
+    (suite / "test_broken.py").write_text("raise ImportError('a warm-up must not import test modules')\n")
+    executor = build_executors(ExecutorSettings(work_dir=tmp_path / "work", allowed_types=["pytest"]))["pytest"]
+    result = await executor.run({"args": ["-q"], "cwd": str(suite), "warmup": True}, context(tmp_path))
+    assert result.outcome is Outcome.PASSED and result.result == {"warmup": True, "warmed": True}, result
+    assert result.details["cases"] == [] and marker.read_text() == "x"
+    # the fork server it started is the one the next shard of this suite forks from
+    assert len(executor._warm._servers) == 1
+    shard = await executor.run({"args": ["-q"], "cwd": str(suite), "select": ["test_a.py::test_one"], "warm": True},
+                               context(tmp_path))
+    assert shard.outcome is Outcome.FAILED and len(executor._warm._servers) == 1
+    await executor.close()
