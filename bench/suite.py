@@ -171,6 +171,10 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true",
                     help="every round is a first run: restarted workers (no warm fork server), a new suite "
                     "name (no recorded durations) and an empty collection cache")
+    ap.add_argument("--variant", default=None, help="also run dtf test with these extra arguments each round "
+                    "(e.g. --variant=--no-warmup), after the plain dtf run")
+    ap.add_argument("--variant-root", default=None, help="also run the dtf client from this checkout each round "
+                    "(its coordinator/ and worker/, e.g. an older version exported with git archive), for an A/B")
     ap.add_argument("--timeline", action="store_true", help="print each dtf shard's start, end and overhead")
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "dtf-bench-suite"))
     args = ap.parse_args()
@@ -208,26 +212,41 @@ def main() -> None:
                 times["pytest"].append(t)
                 reference = outcomes(tmpdir / "plain.xml")
                 xdist = [str(python), "-m", "pytest", "-q", "-n", "2", *base, *junit1, f"--junitxml={tmpdir}/xdist.xml"]
-                # alternate which of the two goes first: a busy machine's drift then hits both alike
-                for name in (("xdist -n 2", "dtf test") if r % 2 == 0 else ("dtf test", "xdist -n 2")):
-                    if name == "dtf test":
-                        if args.fresh and r:
-                            workers(r)
-                        fresh = ["--suite", f"fresh-{r}", "--data-dir", str(tmpdir / f"client-{r}")] if args.fresh else []
-                        began, cpu_before = time.time(), service_cpu(cluster)
-                        t, out, dtf_code = timed([*dtf, *fresh, "--junitxml", f"{tmpdir}/dtf.xml", *base], src, env)
-                        service = service_cpu(cluster) - cpu_before
-                        shards = new_tasks(cluster, seen)
-                    else:
+                variant = f"dtf {args.variant or ''}{' @' + Path(args.variant_root).name if args.variant_root else ''}".strip()
+                order = ["xdist -n 2", "dtf test"] + ([variant] if args.variant or args.variant_root else [])
+                # rotate which goes first: a busy machine's drift then hits each alike
+                for name in order[r % len(order):] + order[:r % len(order)]:
+                    if name == "xdist -n 2":
                         t, _, _ = timed(xdist, src)
-                    times[name].append(t)
-                lines = [line for line in out.splitlines() if line.startswith(("makespan", "collection"))]
-                got = outcomes(tmpdir / "dtf.xml")
-                if got != reference:
-                    same = False
-                    diff = sorted(n for n in set(got) | set(reference) if got.get(n) != reference.get(n))
-                    print(f"round {r + 1}: {len(diff)} node ids differ, e.g. "
-                          + "; ".join(f"{n}: pytest {reference.get(n)}, dtf {got.get(n)}" for n in diff[:5]))
+                        times[name].append(t)
+                        continue
+                    if args.fresh and (r or name != "dtf test"):
+                        workers(r * 10 + order.index(name))
+                    tag = "fresh" if name == "dtf test" else "variant"
+                    fresh = ["--suite", f"{tag}-{r}", "--data-dir", str(tmpdir / f"{tag}-{r}")] if args.fresh else []
+                    run_env = env if name == "dtf test" or not args.variant_root else \
+                        {**env, "PYTHONPATH": str(Path(args.variant_root).resolve())}
+                    extra = (args.variant or "").split() if name != "dtf test" else []
+                    report = tmpdir / ("dtf.xml" if name == "dtf test" else "variant.xml")
+                    began, cpu_before = time.time(), service_cpu(cluster)
+                    t, run_out, run_code = timed([*dtf, *fresh, *extra, "--junitxml", str(report), *base], src, run_env)
+                    service = service_cpu(cluster) - cpu_before
+                    shards = new_tasks(cluster, seen)
+                    times.setdefault(name, []).append(t)
+                    run_lines = [line for line in run_out.splitlines() if line.startswith(("makespan", "collection"))]
+                    got = outcomes(report)
+                    if got != reference:
+                        same = False
+                        diff = sorted(n for n in set(got) | set(reference) if got.get(n) != reference.get(n))
+                        print(f"round {r + 1}, {name}: {len(diff)} node ids differ, e.g. "
+                              + "; ".join(f"{n}: pytest {reference.get(n)}, dtf {got.get(n)}" for n in diff[:5]))
+                    if name == "dtf test":
+                        out, dtf_code, lines = run_out, run_code, run_lines
+                    else:
+                        print(f"round {r + 1}: {name} {t:.2f}s (exit {run_code}); {' | '.join(run_lines)}", flush=True)
+                    if args.timeline:
+                        print(f"  {name}:\n" + "\n".join(timeline(shards, began))
+                              + f"\n    coordinator and worker processes (not the shards): {service:.2f}s of CPU", flush=True)
                 startup["dtf test"].append(_startup(lines))
                 if args.with_cold:
                     t, cold_out, _ = timed([*dtf, "--cold", *base], src, env)
@@ -236,9 +255,6 @@ def main() -> None:
                 ratios.append(times["dtf test"][-1] / times["xdist -n 2"][-1])
                 print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items())
                       + f", dtf/xdist {ratios[-1]:.2f}; dtf exit {dtf_code}; {' | '.join(lines)}", flush=True)
-                if args.timeline:
-                    print("\n".join(timeline(shards, began)), flush=True)
-                    print(f"    coordinator and worker processes (not the shards): {service:.2f}s of CPU", flush=True)
             counts: dict[str, int] = {}
             for o in reference.values():
                 counts[o] = counts.get(o, 0) + 1
@@ -256,6 +272,11 @@ def main() -> None:
             else:
                 print(f"  dtf / xdist, same round: first run (no history, collection not cached) {ratios[0]:.2f}; "
                       f"later rounds median {statistics.median(later):.2f} (each: {' '.join(f'{x:.2f}' for x in later)})")
+            for name, ts in times.items():
+                if name.startswith("dtf ") and name not in ("dtf test", "dtf --cold"):
+                    each = [a / b for a, b in zip(ts, times["xdist -n 2"])]
+                    print(f"  {name} / xdist, same round: median {statistics.median(each):.2f} "
+                          f"(each: {' '.join(f'{x:.2f}' for x in each)})")
             for name, values in startup.items():
                 if values:
                     print(f"  {name}: start-up and collection per shard, each round: {' '.join(values)}")
