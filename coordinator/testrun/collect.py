@@ -15,7 +15,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -42,6 +42,7 @@ class Collection:
     seconds: float
     cached: bool
     xdist: bool = False  # pytest-xdist is loaded where the suite runs
+    module_seconds: dict[str, float] = field(default_factory=dict)  # each test file's collection time
 
 
 def plugin_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -129,4 +130,5 @@ def _collection(data: dict, seconds: float, *, cached: bool) -> Collection:
     return Collection(rootdir=data["rootdir"], items=[Item(nodeid=i["nodeid"], markers=tuple(i["markers"]),
                                                            weight=float(i.get("weight") or 1))
                                                       for i in data["items"]],
-                      seconds=seconds, cached=cached, xdist=bool(data.get("xdist")))
+                      seconds=seconds, cached=cached, xdist=bool(data.get("xdist")),
+                      module_seconds={str(k): float(v) for k, v in (data.get("module_seconds") or {}).items()})

@@ -130,7 +130,8 @@ def durations_for(client: ApiClient, suite: str) -> dict[str, float]:
     return {r["test_name"]: float(r["duration_seconds"]) for r in rows}
 
 
-def plan(items: Sequence[Item], durations: dict[str, float], shards: int, slots: int) -> list[Shard]:
+def plan(items: Sequence[Item], durations: dict[str, float], shards: int, slots: int,
+         module_seconds: dict[str, float] | None = None) -> list[Shard]:
     """``--shards N``: N shards packed by LPT. Otherwise, with durations recorded for at least half
     the tests, 2 LPT shards per slot (the estimates hold, so few shards and little start-up); with
     fewer, the estimates are guesses, so shards of decreasing size (about 6 per slot), the last
@@ -139,7 +140,7 @@ def plan(items: Sequence[Item], durations: dict[str, float], shards: int, slots:
         return plan_shards(items, durations, shards)
     if 2 * sum(1 for i in items if i.nodeid in durations) >= len(items):
         return plan_shards(items, durations, 2 * slots)
-    return plan_shards(items, durations, 6 * slots, slots=slots)
+    return plan_shards(items, durations, 6 * slots, slots=slots, module_seconds=module_seconds)
 
 
 class Progress:
@@ -256,7 +257,7 @@ class TestRun:
             return int(ExitCode.INTERNAL_ERROR)
         suite = suite_key(coll.rootdir, self.opts.suite)
         durations = durations_for(self.client, suite)
-        shards = plan(coll.items, durations, self.opts.shards, self.fleet.slots)
+        shards = plan(coll.items, durations, self.opts.shards, self.fleet.slots, coll.module_seconds)
         base = self._where(cwd, Path(coll.rootdir))
         if coll.xdist:
             self.args = [*self.args, "-n", "0"]  # the last -n wins: no xdist workers inside a shard

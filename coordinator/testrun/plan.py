@@ -60,22 +60,30 @@ def scope_of(nodeid: str) -> str:
     return parts[0]
 
 
+# A plain test never timed, before anything of its suite was: its setup, call and teardown with
+# pytest's own reporting, about a millisecond (Hypothesis tests weigh their examples on top).
+UNTIMED_SECONDS = 0.001
+
+
 def estimate(items: Iterable[Item], durations: Mapping[str, float]) -> tuple[dict[str, float], float]:
     """Per node id: its recorded duration, or for a test never timed the median of the known
     ones times its weight (so unknown tests spread evenly instead of counting as free, and a
     Hypothesis test counts as its examples)."""
     items = list(items)
     known = sorted(durations[i.nodeid] for i in items if i.nodeid in durations)
-    fallback = known[len(known) // 2] if known else 1.0
+    fallback = known[len(known) // 2] if known else UNTIMED_SECONDS
     return {i.nodeid: durations[i.nodeid] if i.nodeid in durations else fallback * i.weight for i in items}, fallback
 
 
 def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: int,
-                slots: int | None = None) -> list[Shard]:
+                slots: int | None = None, module_seconds: Mapping[str, float] | None = None) -> list[Shard]:
     """``shards`` shards per hardware kind (fewer when there are fewer groups), longest first.
     With ``slots``, shards of decreasing size instead (see the module's doc): about ``shards``
-    of them per kind, the first near a ``2 * slots``-th of the work, none under a ``shards``-th."""
+    of them per kind, the first near a ``2 * slots``-th of the work, none under a ``shards``-th;
+    there a shard's estimate also counts collecting each test file it holds (``module_seconds``,
+    measured by the local collection), which every shard holding a piece of the file pays."""
     cost, _ = estimate(items, durations)
+    imports = dict(module_seconds or {}) if slots else {}
     by_hw: dict[str | None, dict[str, list[str]]] = {}
     for item in items:
         by_hw.setdefault(item.hardware, {}).setdefault(module_of(item.nodeid), []).append(item.nodeid)
@@ -93,9 +101,10 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
         if slots:
             # the pieces of a split module side by side (biggest module first): consecutive shards
             # share them, so few shards pay for importing it
-            size = {m: sum(cost[n] for n in ids) for m, ids in modules.items()}
+            size = {m: sum(cost[n] for n in ids) + imports.get(m, 0.0) for m, ids in modules.items()}
             ranked.sort(key=lambda g: -size[module_of(g[0])])  # stable: by cost within a module
-            out.extend(_guided(ranked, cost, durations, hw, share, slots))
+            floor = share + sum(imports.get(m, 0.0) for m in modules) / max(1, shards)
+            out.extend(_guided(ranked, cost, durations, hw, floor, slots, imports))
             continue
         bins = [Shard(index=0, hardware=hw) for _ in range(max(1, min(shards, len(ranked))))]
         heap = [(0.0, i) for i in range(len(bins))]
@@ -114,33 +123,55 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
 
 
 def _guided(ranked: list[list[str]], cost: Mapping[str, float], durations: Mapping[str, float],
-            hw: str | None, floor: float, slots: int) -> list[Shard]:
+            hw: str | None, floor: float, slots: int, imports: Mapping[str, float]) -> list[Shard]:
     """Groups (biggest modules first) into consecutive shards, each about the rest of the work
     over ``2 * slots`` but at least ``floor``: large shards first, small ones last."""
-    left = sum(cost[n] for g in ranked for n in g)
+    left = sum(cost[n] for g in ranked for n in g) + sum(imports.get(m, 0.0) for m in {module_of(g[0]) for g in ranked})
     out: list[Shard] = []
     shard: Shard | None = None
+    held: set[str] = set()  # the files the current shard collects
+    seen: set[str] = set()
     target = 0.0
+
+    def put(into: Shard, group: list[str], files: set[str]) -> float:
+        module = module_of(group[0])
+        group_cost = sum(cost[n] for n in group) + (0.0 if module in files else imports.get(module, 0.0))
+        files.add(module)
+        into.nodeids.extend(group)
+        into.estimate_seconds += group_cost
+        into.known += sum(1 for n in group if n in durations)
+        return group_cost
+
     for group in ranked:
         if shard is None:
-            shard = Shard(index=0, hardware=hw)
+            shard, held = Shard(index=0, hardware=hw), set()
             target = max(left / (2 * max(1, slots)), floor)
-        group_cost = sum(cost[n] for n in group)
-        shard.nodeids.extend(group)
-        shard.estimate_seconds += group_cost
-        shard.known += sum(1 for n in group if n in durations)
-        left -= group_cost
+        module = module_of(group[0])
+        put(shard, group, held)
+        left -= sum(cost[n] for n in group) + (0.0 if module in seen else imports.get(module, 0.0))
+        seen.add(module)
         if shard.estimate_seconds >= target * 0.999:
             out.append(shard)
             shard = None
     if shard is not None:
         if out and shard.estimate_seconds < floor / 2:  # a crumb: into the smallest shard, not a start-up of its own
             last = min(out, key=lambda s: s.estimate_seconds)
-            last.nodeids.extend(shard.nodeids)
-            last.estimate_seconds += shard.estimate_seconds
-            last.known += shard.known
+            files = {module_of(n) for n in last.nodeids}
+            for group in _groups_of(shard.nodeids):
+                put(last, group, files)
         else:
             out.append(shard)
+    return out
+
+
+def _groups_of(nodeids: list[str]) -> list[list[str]]:
+    """Consecutive node ids of one file, in order."""
+    out: list[list[str]] = []
+    for nodeid in nodeids:
+        if out and module_of(out[-1][0]) == module_of(nodeid):
+            out[-1].append(nodeid)
+        else:
+            out.append([nodeid])
     return out
 
 

@@ -27,6 +27,7 @@ def test_node_ids_and_markers_then_cached_until_the_tree_changes(tmp_path):
     assert not first.cached and first.rootdir == str(root)
     assert [(i.nodeid, i.hardware) for i in first.items] == [("test_a.py::test_gpu", "cuda"),
                                                              ("test_a.py::TestK::test_x", None)]
+    assert set(first.module_seconds) == {"test_a.py"} and first.module_seconds["test_a.py"] > 0  # its collection, timed
     assert collect(["-q"], python=sys.executable, cwd=root, cache_dir=cache).cached
     # our own report inside the tree is not an edit
     (root / "report.xml").write_text("<testsuites/>")

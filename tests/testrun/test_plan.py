@@ -2,7 +2,9 @@
 evenly, hardware markers as requirements."""
 from __future__ import annotations
 
-from coordinator.testrun.plan import Item, plan_shards, scope_of
+import pytest
+
+from coordinator.testrun.plan import UNTIMED_SECONDS, Item, plan_shards, scope_of
 
 
 def items(*nodeids: str, markers: tuple[str, ...] = ()) -> list[Item]:
@@ -61,7 +63,7 @@ def test_without_history_shards_shrink_so_the_run_ends_on_small_ones():
     assert sizes == sorted(sizes, reverse=True)  # largest first: dispatch order = rank
     assert [s.index for s in shards] == list(range(len(shards)))
     total = sum(sizes)
-    assert total == 80 + 400
+    assert total == pytest.approx((80 + 400) * UNTIMED_SECONDS)
     assert sizes[0] >= total / 8  # the first ones are the big ones
     assert sizes[-1] <= total / 8  # the tail is small
     assert 4 <= len(shards) <= 12
@@ -77,7 +79,7 @@ def test_a_hypothesis_test_counts_as_its_examples_until_it_is_timed():
     shards = plan_shards(suite, {}, 2)
     # the one property test weighs as much as the 100 plain ones: it gets a shard to itself
     assert ["t/test_h.py::test_prop"] in [s.nodeids for s in shards]
-    assert sorted(s.estimate_seconds for s in shards) == [100.0, 100.0]
+    assert sorted(s.estimate_seconds for s in shards) == pytest.approx([100 * UNTIMED_SECONDS] * 2)
     # once timed, its recorded duration counts, not its weight
     timed = {n: 0.25 for n in plain} | {"t/test_h.py::test_prop": 0.25}
     assert sum(s.estimate_seconds for s in plan_shards(suite, timed, 2)) == 101 * 0.25
@@ -117,3 +119,19 @@ def test_without_history_a_split_module_lands_in_few_shards():
                for m in "ab"}
     assert len(holding["a"]) == 2 and len(holding["b"]) == 3, holding  # dealt by size: 3 and 3
     assert all(n in shards[-1].nodeids + shards[-2].nodeids for n in small[-3:])  # small modules end the run
+
+
+def test_without_history_a_shard_also_counts_collecting_its_files():
+    # 12 small files, equal in tests; the first six are slow to import (their collection was timed)
+    files = [f"t/test_{k:02d}.py" for k in range(12)]
+    suite = items(*(f"{f}::test_{i}" for f in files for i in range(10)))
+    slow = {f: (0.5 if k < 6 else 0.001) for k, f in enumerate(files)}
+    shards = plan_shards(suite, {}, 12, slots=2, module_seconds=slow)
+    first = {module for n in shards[0].nodeids for module in [n.split("::")[0]]}
+    assert first <= set(files[:6])  # the slow-to-collect files are the big work, planned first
+    assert shards[0].estimate_seconds == pytest.approx(len(first) * (0.5 + 10 * UNTIMED_SECONDS))
+    # a split module's import is counted in every shard holding a piece of it
+    big = items(*(f"t/test_big.py::Test{c}::test_{i}" for c in "KL" for i in range(50)), "t/test_s.py::test_x")
+    two = plan_shards(big, {}, 4, slots=1, module_seconds={"t/test_big.py": 1.0, "t/test_s.py": 0.0})
+    holding = [s for s in two if any("test_big.py" in n for n in s.nodeids)]
+    assert len(holding) == 2 and all(s.estimate_seconds >= 1.0 + 50 * UNTIMED_SECONDS - 1e-9 for s in holding)

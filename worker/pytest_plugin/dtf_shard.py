@@ -2,8 +2,8 @@
 
 It imports nothing from dtf, so it works under any interpreter that has pytest.
 
-``--dtf-collect=FILE``: after collection, write every item's node id, marker names and weight as
-JSON (``dtf test`` plans its shards from it). The weight guesses a test's cost before any run has
+``--dtf-collect=FILE``: after collection, write every item's node id, marker names and weight,
+and each test file's collection time, as JSON (``dtf test`` plans its shards from it). The weight guesses a test's cost before any run has
 timed it: a Hypothesis test runs its body ``max_examples`` times (100 unless set), so it counts as
 that many plain tests (on attrs' suite 59 such tests take 87% of the time).
 
@@ -15,6 +15,7 @@ all (their import is the cost this saves), and the rest is deselected as ``-k`` 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,17 @@ def _weight(item: Any) -> int:
 class _Collect:
     def __init__(self, path: str) -> None:
         self.path = path
+        self.module_seconds: dict[str, float] = {}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector: Any) -> Any:
+        """Time each test file's collection (its import, its classes): every shard holding a test
+        of it pays that again, which the plan counts before any test has been timed."""
+        started = time.perf_counter()
+        yield
+        if isinstance(collector, (pytest.Module, pytest.Class)):
+            file = collector.nodeid.split("::", 1)[0]
+            self.module_seconds[file] = self.module_seconds.get(file, 0.0) + time.perf_counter() - started
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
@@ -81,7 +93,9 @@ class _Collect:
         # pytest-xdist loaded: a shard is told -n 0, so an addopts "-n auto" does not fork workers
         # inside every shard (dtf is the one distributing)
         Path(self.path).write_text(json.dumps({"rootdir": str(config.rootpath), "items": rows,
-                                               "xdist": config.pluginmanager.hasplugin("xdist")}),
+                                               "xdist": config.pluginmanager.hasplugin("xdist"),
+                                               "module_seconds": {k: round(v, 4) for k, v in
+                                                                  self.module_seconds.items()}}),
                                    encoding="utf-8")
 
 
