@@ -7,6 +7,7 @@ or install collects again.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -64,6 +65,25 @@ def tree_files(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
         base = Path(dirpath)
         out.extend((base / f).relative_to(root) for f in sorted(filenames) if not f.endswith((".pyc", ".pyo")))
     return out
+
+
+def conftest_imports(root: Path, limit: int = 100) -> list[str]:
+    """Top-level modules the tree's conftest.py files import (read, not run): what every shard
+    imports first, so a worker's fork server may preload the installed ones before any shard."""
+    names: dict[str, None] = {}
+    for rel in tree_files(root):
+        if rel.name != "conftest.py":
+            continue
+        try:
+            tree = ast.parse((root / rel).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update((a.name.split(".")[0], None) for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names[node.module.split(".")[0]] = None
+    return [n for n in names if n.isidentifier()][:limit]
 
 
 def fingerprint(root: Path, python: str, args: Sequence[str], exclude: Sequence[Path] = ()) -> str:

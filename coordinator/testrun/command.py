@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from coordinator.client import ApiClient, ApiError
 from coordinator.models import TaskStatus
-from coordinator.testrun.collect import CollectError, collect
+from coordinator.testrun.collect import CollectError, collect, conftest_imports
 from coordinator.testrun.plan import Item, Shard, plan_shards
 from coordinator.testrun.report import (BAD, ExitCode, Outcome, Run, TestResult, banner, counts_line,
                                         exit_code, summary_lines, write_junit)
@@ -289,8 +289,8 @@ class TestRun:
 
     def _warm_up(self, cwd: Path) -> None:
         """While this machine collects (the workers are idle meanwhile), each worker sharing the
-        checkout starts the suite's fork server and imports its conftests and what they import, so
-        the first shards start warm. Only where the tree is shared: a shipped tree needs the
+        checkout starts the suite's fork server, which imports the installed modules the suite's
+        conftests import (read here, not run), so the first shards start warm. Only where the tree is shared: a shipped tree needs the
         collection's rootdir first. A warm-up runs no test and reports nothing."""
         if self.opts.cold or self.opts.no_warmup or self.fleet is None or not self.fleet.workers:
             return
@@ -298,7 +298,8 @@ class TestRun:
             return
         base = self._where(cwd, cwd)
         ids = [w["worker_id"] for w in self.fleet.workers]
-        tasks = [{"type": "pytest", "config": {**base, "args": self.args, "warmup": True},
+        preload = conftest_imports(cwd)
+        tasks = [{"type": "pytest", "config": {**base, "args": self.args, "warmup": True, "preload": preload},
                   # one per worker: every other worker is avoided
                   "requirements": {"avoid_workers": [o for o in ids if o != w]}, "priority": -1,
                   "timeout_seconds": 120, "max_retries": 0, "tags": {"run": self.run_id, "warmup": True}}

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from coordinator.testrun.collect import CollectError, collect
+from coordinator.testrun.collect import CollectError, collect, conftest_imports
 
 
 def suite(tmp_path):
@@ -65,3 +65,15 @@ def test_a_hypothesis_test_is_weighed_by_its_examples(tmp_path):
     assert {i.nodeid: i.weight for i in got.items} == {
         "test_h.py::test_default": 100, "test_h.py::test_seven": 7, "test_h.py::TestK::test_method": 100,
         "test_h.py::test_plain": 1}
+
+
+def test_conftest_imports_are_read_not_run(tmp_path):
+    root = tmp_path / "c"
+    (root / "sub").mkdir(parents=True)
+    (root / "conftest.py").write_text("import os, hypothesis.strategies\nfrom attr import define\n"
+                                      "from . import sibling\nraise SystemExit('never run')\n")
+    (root / "sub" / "conftest.py").write_text("def f():\n    import numpy\n")
+    (root / "sub" / "test_x.py").write_text("import pandas\n")  # not a conftest
+    (root / "broken").mkdir()
+    (root / "broken" / "conftest.py").write_text("def (:\n")
+    assert conftest_imports(root) == ["os", "hypothesis", "attr", "numpy"]
