@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reruns", type=int, default=0, help="rerun failed tests up to N times, each time on "
                    "a different worker where there is one (failed then passed = flaky)")
     p.add_argument("--shards", type=int, default=0, help="number of shards (default: 2 per worker slot when "
-                   "durations are recorded, else shards of decreasing size, none under a 4-per-slot share; longest first, so a worker that "
-                   "finishes early takes the next one)")
+                   "durations are recorded, else shards of decreasing size, none under a 4-per-slot share; "
+                   "longest first, so a worker that finishes early takes the next one)")
     p.add_argument("--tree", choices=("auto", "shared", "ship"), default="auto",
                    help="shared: workers see this checkout at the same path; ship: send it as an archive "
                    "each worker fetches once; auto: shared when every worker runs on this host")
@@ -292,8 +292,9 @@ class TestRun:
     def _warm_up(self, cwd: Path) -> None:
         """While this machine collects (the workers are idle meanwhile), each worker sharing the
         checkout starts the suite's fork server, which imports the installed modules the suite's
-        conftests import (read here, not run), so the first shards start warm. Only where the tree is shared: a shipped tree needs the
-        collection's rootdir first. A warm-up runs no test and reports nothing."""
+        conftests import (read here, not run), so the first shards start warm. Only where the tree
+        is shared: a shipped tree needs the collection's rootdir first. A warm-up runs no test and
+        reports nothing."""
         if self.opts.cold or self.opts.no_warmup or self.fleet is None or not self.fleet.workers:
             return
         if not (self.opts.tree == "shared" or (self.opts.tree == "auto" and self.fleet.local())):

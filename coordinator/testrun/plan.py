@@ -72,7 +72,8 @@ def estimate(items: Iterable[Item], durations: Mapping[str, float]) -> tuple[dic
     items = list(items)
     known = sorted(durations[i.nodeid] for i in items if i.nodeid in durations)
     fallback = known[len(known) // 2] if known else UNTIMED_SECONDS
-    return {i.nodeid: durations[i.nodeid] if i.nodeid in durations else fallback * i.weight for i in items}, fallback
+    cost = {i.nodeid: durations[i.nodeid] if i.nodeid in durations else fallback * i.weight for i in items}
+    return cost, fallback
 
 
 def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: int,
@@ -126,7 +127,8 @@ def _guided(ranked: list[list[str]], cost: Mapping[str, float], durations: Mappi
             hw: str | None, floor: float, slots: int, imports: Mapping[str, float]) -> list[Shard]:
     """Groups (biggest modules first) into consecutive shards, each about the rest of the work
     over ``2 * slots`` but at least ``floor``: large shards first, small ones last."""
-    left = sum(cost[n] for g in ranked for n in g) + sum(imports.get(m, 0.0) for m in {module_of(g[0]) for g in ranked})
+    files = {module_of(g[0]) for g in ranked}
+    left = sum(cost[n] for g in ranked for n in g) + sum(imports.get(m, 0.0) for m in files)
     out: list[Shard] = []
     shard: Shard | None = None
     held: set[str] = set()  # the files the current shard collects

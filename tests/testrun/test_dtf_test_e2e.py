@@ -143,7 +143,8 @@ def test_outcomes_merged_junit_and_exit_code_1_equal_plain_pytest(cluster, tmp_p
     assert all(t["config"]["warmup"] and t["config"]["cwd"] == str(suite) for t in warmups)
     again = dtf_test(cluster, suite, "--shards", "3")
     assert again.returncode == 1 and "(cached: tree unchanged)" in again.stdout
-    assert not warmup_tasks(cluster, run_tasks(cluster, again.stdout)[0]["tags"]["run"])  # collection cached: no wait to fill
+    # collection cached: no wait to fill, no warm-up
+    assert not warmup_tasks(cluster, run_tasks(cluster, again.stdout)[0]["tags"]["run"])
     stored = {c["test_name"]: c for c in cases}
     assert stored["test_mixed.py::test_bad"]["outcome"] == "failed"
     assert "assert (1 + 1) == 3" in stored["test_mixed.py::test_bad"]["text"]

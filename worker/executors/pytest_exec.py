@@ -138,7 +138,8 @@ class PytestExecutor(SubprocessExecutor):
             warmup = get_field(config, "warmup", bool, False)
             preload = get_field(config, "preload", list, [])
             if not all(isinstance(n, str) for n in preload):
-                raise ExecutorConfigError("config field 'preload' must be a list of module names", type_name="TypeError")
+                raise ExecutorConfigError("config field 'preload' must be a list of module names",
+                                          type_name="TypeError")
             if warmup:
                 select, warm = [], True
             tree = get_field(config, "tree", str)

@@ -3,9 +3,10 @@
 It imports nothing from dtf, so it works under any interpreter that has pytest.
 
 ``--dtf-collect=FILE``: after collection, write every item's node id, marker names and weight,
-and each test file's collection time, as JSON (``dtf test`` plans its shards from it). The weight guesses a test's cost before any run has
-timed it: a Hypothesis test runs its body ``max_examples`` times (100 unless set), so it counts as
-that many plain tests (on attrs' suite 59 such tests take 87% of the time).
+and each test file's collection time, as JSON (``dtf test`` plans its shards from it). The
+weight guesses a test's cost before any run has timed it: a Hypothesis test runs its body
+``max_examples`` times (100 unless set), so it counts as that many plain tests (on attrs' suite
+59 such tests take 87% of the time).
 
 ``--dtf-shard=FILE``: run only the node ids the JSON file lists. The session collects exactly as
 the user's arguments collect (same rootdir, conftests, import mode, package context), so a test
