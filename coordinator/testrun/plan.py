@@ -81,8 +81,8 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
     """``shards`` shards per hardware kind (fewer when there are fewer groups), longest first.
     With ``slots``, shards of decreasing size instead (see the module's doc): about ``shards``
     of them per kind, the first near a ``2 * slots``-th of the work, none under a ``shards``-th;
-    there a shard's estimate also counts collecting each test file it holds (``module_seconds``,
-    measured by the local collection), which every shard holding a piece of the file pays."""
+    there the estimate also counts collecting each test file (``module_seconds``, measured by
+    the local collection), once per file."""
     cost, _ = estimate(items, durations)
     imports = dict(module_seconds or {}) if slots else {}
     by_hw: dict[str | None, dict[str, list[str]]] = {}
@@ -131,14 +131,16 @@ def _guided(ranked: list[list[str]], cost: Mapping[str, float], durations: Mappi
     left = sum(cost[n] for g in ranked for n in g) + sum(imports.get(m, 0.0) for m in files)
     out: list[Shard] = []
     shard: Shard | None = None
-    held: set[str] = set()  # the files the current shard collects
-    seen: set[str] = set()
+    seen: set[str] = set()  # files whose collection is counted already
     target = 0.0
 
-    def put(into: Shard, group: list[str], files: set[str]) -> float:
+    def put(into: Shard, group: list[str]) -> float:
+        # A file's collection counts once, with its first piece: counted again for every piece of
+        # a split file, a piece whose tests are cheap would fill a shard on that alone (more-itertools:
+        # dozens of one-class shards, each paying a start-up).
         module = module_of(group[0])
-        group_cost = sum(cost[n] for n in group) + (0.0 if module in files else imports.get(module, 0.0))
-        files.add(module)
+        group_cost = sum(cost[n] for n in group) + (0.0 if module in seen else imports.get(module, 0.0))
+        seen.add(module)
         into.nodeids.extend(group)
         into.estimate_seconds += group_cost
         into.known += sum(1 for n in group if n in durations)
@@ -146,34 +148,20 @@ def _guided(ranked: list[list[str]], cost: Mapping[str, float], durations: Mappi
 
     for group in ranked:
         if shard is None:
-            shard, held = Shard(index=0, hardware=hw), set()
+            shard = Shard(index=0, hardware=hw)
             target = max(left / (2 * max(1, slots)), floor)
-        module = module_of(group[0])
-        put(shard, group, held)
-        left -= sum(cost[n] for n in group) + (0.0 if module in seen else imports.get(module, 0.0))
-        seen.add(module)
+        left -= put(shard, group)
         if shard.estimate_seconds >= target * 0.999:
             out.append(shard)
             shard = None
     if shard is not None:
         if out and shard.estimate_seconds < floor / 2:  # a crumb: into the smallest shard, not a start-up of its own
             last = min(out, key=lambda s: s.estimate_seconds)
-            files = {module_of(n) for n in last.nodeids}
-            for group in _groups_of(shard.nodeids):
-                put(last, group, files)
+            last.nodeids.extend(shard.nodeids)
+            last.estimate_seconds += shard.estimate_seconds
+            last.known += shard.known
         else:
             out.append(shard)
-    return out
-
-
-def _groups_of(nodeids: list[str]) -> list[list[str]]:
-    """Consecutive node ids of one file, in order."""
-    out: list[list[str]] = []
-    for nodeid in nodeids:
-        if out and module_of(out[-1][0]) == module_of(nodeid):
-            out[-1].append(nodeid)
-        else:
-            out.append([nodeid])
     return out
 
 
