@@ -1,6 +1,12 @@
 """`dtf test` against pytest and pytest-xdist on a real third-party suite fetched from PyPI.
 
     .venv/bin/python bench/suite.py [--package attrs==26.1.0] [--rounds 3] [--workdir DIR]
+        [--fresh] [--timeline] [--variant ARGS] [--variant-root DIR] [--with-cold]
+
+``--fresh`` makes every round a first run (restarted workers, no history, no cached collection);
+``--timeline`` prints each shard's start, end, tests and overhead; ``--variant`` /
+``--variant-root`` run a second dtf each round (other flags, or another checkout's client, e.g.
+``git archive main coordinator worker | tar -x -C DIR``) for a same-round A/B.
 
 The package's sdist (which ships its tests) is downloaded with pip, unpacked, and installed with
 the test dependencies it declares (``[dependency-groups] tests`` or the ``tests``/``test`` extra)
