@@ -142,6 +142,8 @@ class PytestExecutor(SubprocessExecutor):
                                           type_name="TypeError")
             if warmup:
                 select, warm = [], True
+            if self._restricted:
+                preload = []  # importing modules of the task's choosing is what -p is refused for here
             tree = get_field(config, "tree", str)
             env = parse_env(config, restricted=self._restricted)
             if self._restricted and any(a in ("-p", "--pdbcls") or a.startswith(("-p", "--pdbcls="))
