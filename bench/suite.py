@@ -1,6 +1,12 @@
 """`dtf test` against pytest and pytest-xdist on a real third-party suite fetched from PyPI.
 
     .venv/bin/python bench/suite.py [--package attrs==26.1.0] [--rounds 3] [--workdir DIR]
+        [--fresh] [--timeline] [--variant ARGS] [--variant-root DIR] [--with-cold]
+
+``--fresh`` makes every round a first run (restarted workers, no history, no cached collection);
+``--timeline`` prints each shard's start, end, tests and overhead; ``--variant`` /
+``--variant-root`` run a second dtf each round (other flags, or another checkout's client, e.g.
+``git archive main coordinator worker | tar -x -C DIR``) for a same-round A/B.
 
 The package's sdist (which ships its tests) is downloaded with pip, unpacked, and installed with
 the test dependencies it declares (``[dependency-groups] tests`` or the ``tests``/``test`` extra)
@@ -28,6 +34,7 @@ import tarfile
 import tempfile
 import time
 import tomllib
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,12 +123,65 @@ def _startup(lines: list[str]) -> str:
     return "?"
 
 
+def new_tasks(cluster: Cluster, seen: set[str]) -> list[dict]:
+    """Tasks not in ``seen`` (which they are added to)."""
+    out, cursor = [], "0"
+    while cursor:
+        page = cluster.api.get(f"/api/v1/tasks?limit=1000&cursor={cursor}")
+        out += [t for t in page["items"] if t["task_id"] not in seen]
+        cursor = page["next_cursor"]
+    seen.update(t["task_id"] for t in out)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's own CPU time (user + system), not its children's."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu(cluster: Cluster) -> float:
+    procs = [cluster.coordinator, *cluster.workers.values()]
+    return sum(cpu_seconds(p.pid) for p in procs if p is not None)
+
+
+def timeline(tasks: list[dict], started: float) -> list[str]:
+    """Per shard, in seconds from the dtf command's start: submitted, started, finished, worker, tests,
+    their own time, and the shard's overhead (its busy time less its tests' time)."""
+    rows = []
+    for t in tasks:
+        if t.get("type") != "pytest":
+            continue
+        a = (t.get("attempts") or [{}])[-1]
+        ts = [datetime.fromisoformat(x.replace("Z", "+00:00")).timestamp() - started if x else float("nan")
+              for x in (t.get("created_at"), a.get("started_at"), a.get("finished_at"))]
+        cases = (t.get("details") or {}).get("cases") or []
+        own = sum(c.get("duration") or 0.0 for c in cases)
+        tags = t.get("tags") or {}
+        name = "warm-up" if tags.get("warmup") else f"shard {tags.get('shard')}"
+        rows.append((ts[1], f"    {name}: submitted {ts[0]:5.2f} started {ts[1]:5.2f} "
+                            f"finished {ts[2]:5.2f} on {a.get('worker_id')}: {len(cases)} tests {own:5.2f}s, "
+                            f"overhead {ts[2] - ts[1] - own:4.2f}s"))
+    return [r for _, r in sorted(rows)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--package", default="attrs==26.1.0")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--with-cold", action="store_true",
                     help="also run `dtf test --cold` each round (shards in fresh interpreters, no fork server)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="every round is a first run: restarted workers (no warm fork server), a new suite "
+                    "name (no recorded durations) and an empty collection cache")
+    ap.add_argument("--variant", default=None, help="also run dtf test with these extra arguments each round "
+                    "(e.g. --variant=--no-warmup), after the plain dtf run")
+    ap.add_argument("--variant-root", default=None, help="also run the dtf client from this checkout each round "
+                    "(its coordinator/ and worker/, e.g. an older version exported with git archive), for an A/B")
+    ap.add_argument("--timeline", action="store_true", help="print each dtf shard's start, end and overhead")
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "dtf-bench-suite"))
     args = ap.parse_args()
     src, python = prepare(args.package, Path(args.workdir))
@@ -132,8 +192,16 @@ def main() -> None:
         cluster = Cluster(tmpdir, coordinator_args=["--result-aggregator"])
         try:
             cluster.start_coordinator()
-            for i in (1, 2):
-                cluster.start_worker(f"local-{i}", concurrency=1)
+
+            def workers(r: int) -> None:
+                for name, proc in list(cluster.workers.items()):  # --fresh: no warm fork server left over
+                    proc.terminate()
+                    proc.wait(15)
+                    del cluster.workers[name]
+                for i in (1, 2):
+                    cluster.start_worker(f"local-{i}" if r == 0 else f"local-r{r + 1}-{i}", concurrency=1)
+            workers(0)
+            seen: set[str] = set()
             env = {**cluster.env, "DTF_API_TOKEN": cluster.api_token}
             dtf = [sys.executable, "-m", "coordinator.cli", "test", "--url", cluster.api.base_url,
                    "--python", str(python), "--data-dir", str(tmpdir / "client")]
@@ -150,20 +218,41 @@ def main() -> None:
                 times["pytest"].append(t)
                 reference = outcomes(tmpdir / "plain.xml")
                 xdist = [str(python), "-m", "pytest", "-q", "-n", "2", *base, *junit1, f"--junitxml={tmpdir}/xdist.xml"]
-                # alternate which of the two goes first: a busy machine's drift then hits both alike
-                for name in (("xdist -n 2", "dtf test") if r % 2 == 0 else ("dtf test", "xdist -n 2")):
-                    if name == "dtf test":
-                        t, out, dtf_code = timed([*dtf, "--junitxml", f"{tmpdir}/dtf.xml", *base], src, env)
-                    else:
+                variant = f"dtf {args.variant or ''}{' @' + Path(args.variant_root).name if args.variant_root else ''}".strip()
+                order = ["xdist -n 2", "dtf test"] + ([variant] if args.variant or args.variant_root else [])
+                # rotate which goes first: a busy machine's drift then hits each alike
+                for name in order[r % len(order):] + order[:r % len(order)]:
+                    if name == "xdist -n 2":
                         t, _, _ = timed(xdist, src)
-                    times[name].append(t)
-                lines = [line for line in out.splitlines() if line.startswith(("makespan", "collection"))]
-                got = outcomes(tmpdir / "dtf.xml")
-                if got != reference:
-                    same = False
-                    diff = sorted(n for n in set(got) | set(reference) if got.get(n) != reference.get(n))
-                    print(f"round {r + 1}: {len(diff)} node ids differ, e.g. "
-                          + "; ".join(f"{n}: pytest {reference.get(n)}, dtf {got.get(n)}" for n in diff[:5]))
+                        times[name].append(t)
+                        continue
+                    if args.fresh and (r or name != "dtf test"):
+                        workers(r * 10 + order.index(name))
+                    tag = "fresh" if name == "dtf test" else "variant"
+                    fresh = ["--suite", f"{tag}-{r}", "--data-dir", str(tmpdir / f"{tag}-{r}")] if args.fresh else []
+                    run_env = env if name == "dtf test" or not args.variant_root else \
+                        {**env, "PYTHONPATH": str(Path(args.variant_root).resolve())}
+                    extra = (args.variant or "").split() if name != "dtf test" else []
+                    report = tmpdir / ("dtf.xml" if name == "dtf test" else "variant.xml")
+                    began, cpu_before = time.time(), service_cpu(cluster)
+                    t, run_out, run_code = timed([*dtf, *fresh, *extra, "--junitxml", str(report), *base], src, run_env)
+                    service = service_cpu(cluster) - cpu_before
+                    shards = new_tasks(cluster, seen)
+                    times.setdefault(name, []).append(t)
+                    run_lines = [line for line in run_out.splitlines() if line.startswith(("makespan", "collection"))]
+                    got = outcomes(report)
+                    if got != reference:
+                        same = False
+                        diff = sorted(n for n in set(got) | set(reference) if got.get(n) != reference.get(n))
+                        print(f"round {r + 1}, {name}: {len(diff)} node ids differ, e.g. "
+                              + "; ".join(f"{n}: pytest {reference.get(n)}, dtf {got.get(n)}" for n in diff[:5]))
+                    if name == "dtf test":
+                        out, dtf_code, lines = run_out, run_code, run_lines
+                    else:
+                        print(f"round {r + 1}: {name} {t:.2f}s (exit {run_code}); {' | '.join(run_lines)}", flush=True)
+                    if args.timeline:
+                        print(f"  {name}:\n" + "\n".join(timeline(shards, began))
+                              + f"\n    coordinator and worker processes (not the shards): {service:.2f}s of CPU", flush=True)
                 startup["dtf test"].append(_startup(lines))
                 if args.with_cold:
                     t, cold_out, _ = timed([*dtf, "--cold", *base], src, env)
@@ -183,8 +272,17 @@ def main() -> None:
                 print(f"  {name:<11} median {statistics.median(ts):6.2f}s   rounds: "
                       + " ".join(f"{t:.2f}" for t in ts))
             later = ratios[1:] or ratios
-            print(f"  dtf / xdist, same round: first run (no history, collection not cached) {ratios[0]:.2f}; "
-                  f"later rounds median {statistics.median(later):.2f} (each: {' '.join(f'{x:.2f}' for x in later)})")
+            if args.fresh:
+                print(f"  dtf / xdist, same round, every round a first run (fresh workers, no history, collection "
+                      f"not cached): median {statistics.median(ratios):.2f} (each: {' '.join(f'{x:.2f}' for x in ratios)})")
+            else:
+                print(f"  dtf / xdist, same round: first run (no history, collection not cached) {ratios[0]:.2f}; "
+                      f"later rounds median {statistics.median(later):.2f} (each: {' '.join(f'{x:.2f}' for x in later)})")
+            for name, ts in times.items():
+                if name.startswith("dtf ") and name not in ("dtf test", "dtf --cold"):
+                    each = [a / b for a, b in zip(ts, times["xdist -n 2"])]
+                    print(f"  {name} / xdist, same round: median {statistics.median(each):.2f} "
+                          f"(each: {' '.join(f'{x:.2f}' for x in each)})")
             for name, values in startup.items():
                 if values:
                     print(f"  {name}: start-up and collection per shard, each round: {' '.join(values)}")

@@ -7,6 +7,7 @@ or install collects again.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -15,9 +16,9 @@ import sys
 import sysconfig
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from coordinator.testrun.plan import Item
 from worker.pytest_plugin import PLUGIN_DIR
@@ -42,6 +43,7 @@ class Collection:
     seconds: float
     cached: bool
     xdist: bool = False  # pytest-xdist is loaded where the suite runs
+    module_seconds: dict[str, float] = field(default_factory=dict)  # each test file's collection time
 
 
 def plugin_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -63,6 +65,25 @@ def tree_files(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
         base = Path(dirpath)
         out.extend((base / f).relative_to(root) for f in sorted(filenames) if not f.endswith((".pyc", ".pyo")))
     return out
+
+
+def conftest_imports(root: Path, limit: int = 100) -> list[str]:
+    """Top-level modules the tree's conftest.py files import (read, not run): what every shard
+    imports first, so a worker's fork server may preload the installed ones before any shard."""
+    names: dict[str, None] = {}
+    for rel in tree_files(root):
+        if rel.name != "conftest.py":
+            continue
+        try:
+            tree = ast.parse((root / rel).read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update((a.name.split(".")[0], None) for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names[node.module.split(".")[0]] = None
+    return [n for n in names if n.isidentifier()][:limit]
 
 
 def fingerprint(root: Path, python: str, args: Sequence[str], exclude: Sequence[Path] = ()) -> str:
@@ -90,7 +111,9 @@ def _site_dir(python: str, key: str) -> str:
 
 
 def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | None,
-            exclude: Sequence[Path] = (), timeout_seconds: float = 600.0) -> Collection:
+            exclude: Sequence[Path] = (), timeout_seconds: float = 600.0,
+            on_miss: Callable[[], None] | None = None) -> Collection:
+    """``on_miss`` is called when pytest must really collect (no cached collection), just before."""
     started = time.monotonic()
     key = fingerprint(cwd, python, args, exclude) if cache_dir is not None else ""
     cached = cache_dir / f"{key[:32]}.json" if cache_dir is not None else None
@@ -100,6 +123,8 @@ def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | No
             return _collection(data, time.monotonic() - started, cached=True)
         except (OSError, ValueError, KeyError):
             pass
+    if on_miss is not None:
+        on_miss()
     with tempfile.TemporaryDirectory(prefix="dtf-collect-") as tmp:
         out = Path(tmp) / "collected.json"
         argv = [python, "-m", "pytest", *args, "--collect-only", "-q", "-p", "no:cacheprovider",
@@ -122,6 +147,8 @@ def collect(args: Sequence[str], *, python: str, cwd: Path, cache_dir: Path | No
 
 
 def _collection(data: dict, seconds: float, *, cached: bool) -> Collection:
-    return Collection(rootdir=data["rootdir"], items=[Item(nodeid=i["nodeid"], markers=tuple(i["markers"]))
+    return Collection(rootdir=data["rootdir"], items=[Item(nodeid=i["nodeid"], markers=tuple(i["markers"]),
+                                                           weight=float(i.get("weight") or 1))
                                                       for i in data["items"]],
-                      seconds=seconds, cached=cached, xdist=bool(data.get("xdist")))
+                      seconds=seconds, cached=cached, xdist=bool(data.get("xdist")),
+                      module_seconds={str(k): float(v) for k, v in (data.get("module_seconds") or {}).items()})

@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence
 
 from coordinator.client import ApiClient, ApiError
 from coordinator.models import TaskStatus
-from coordinator.testrun.collect import CollectError, collect
-from coordinator.testrun.plan import Shard, plan_shards
+from coordinator.testrun.collect import CollectError, collect, conftest_imports
+from coordinator.testrun.plan import Item, Shard, plan_shards
 from coordinator.testrun.report import (BAD, ExitCode, Outcome, Run, TestResult, banner, counts_line,
                                         exit_code, summary_lines, write_junit)
 from coordinator.testrun.trees import pack, upload
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junitxml", default=None, help="write the merged JUnit XML report here")
     p.add_argument("--reruns", type=int, default=0, help="rerun failed tests up to N times, each time on "
                    "a different worker where there is one (failed then passed = flaky)")
-    p.add_argument("--shards", type=int, default=0, help="number of shards (default: 2 per worker slot, "
+    p.add_argument("--shards", type=int, default=0, help="number of shards (default: 2 per worker slot when "
+                   "durations are recorded, else shards of decreasing size, none under a 4-per-slot share; "
                    "longest first, so a worker that finishes early takes the next one)")
     p.add_argument("--tree", choices=("auto", "shared", "ship"), default="auto",
                    help="shared: workers see this checkout at the same path; ship: send it as an archive "
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "workers sharing the checkout); default: this one")
     p.add_argument("--cold", action="store_true", help="start every shard in a fresh interpreter (default: "
                    "workers fork shards from a warm pytest process per interpreter and environment)")
+    p.add_argument("--no-warmup", action="store_true", help="while collecting here, do not send the "
+                   "workers a warm-up (by default each worker sharing the checkout starts the suite's fork "
+                   "server meanwhile)")
     p.add_argument("--shard-timeout", type=float, default=3600.0,
                    help="seconds a shard's attempt may run; a shard that times out or loses its worker is "
                    "retried under the coordinator's policy (pytest-timeout's --timeout goes to pytest)")
@@ -124,6 +128,21 @@ def durations_for(client: ApiClient, suite: str) -> dict[str, float]:
     except ApiError:
         return {}  # a coordinator without these routes: plan without history
     return {r["test_name"]: float(r["duration_seconds"]) for r in rows}
+
+
+def plan(items: Sequence[Item], durations: dict[str, float], shards: int, slots: int,
+         module_seconds: dict[str, float] | None = None) -> list[Shard]:
+    """``--shards N``: N shards packed by LPT. Otherwise, with durations recorded for at least half
+    the tests, 2 LPT shards per slot (the estimates hold, so few shards and little start-up); with
+    fewer, the estimates are guesses, so shards of decreasing size (none under a 4-per-slot
+    share), the last ones small, which bounds what a wrong guess costs at the end of the run;
+    finer floors paid more in start-up and re-imported files than they saved (attrs: 8-9 shards
+    for 2 slots at a 6-per-slot floor)."""
+    if shards:
+        return plan_shards(items, durations, shards)
+    if 2 * sum(1 for i in items if i.nodeid in durations) >= len(items):
+        return plan_shards(items, durations, 2 * slots)
+    return plan_shards(items, durations, 4 * slots, slots=slots, module_seconds=module_seconds)
 
 
 class Progress:
@@ -213,31 +232,34 @@ class TestRun:
         self.stop_early = self.max_fail is not None
         self.stopping = False  # -x and a test failed: the other shards were cancelled
         self.not_run = 0
+        self.warmups: list[str] = []
 
     def run(self) -> int:
         t0 = time.monotonic()
         cwd = Path.cwd()
         data_dir = Path(self.opts.data_dir)
+        self.fleet = fleet(self.client)
         try:
             # our own outputs inside the tree must not count as edits (or nothing would be cached)
             outputs = [p for p in (data_dir, Path(self.opts.junitxml) if self.opts.junitxml else None) if p]
             coll = collect(self.args, python=self.opts.python, cwd=cwd,
-                           cache_dir=None if self.opts.recollect else data_dir / "collect", exclude=outputs)
+                           cache_dir=None if self.opts.recollect else data_dir / "collect", exclude=outputs,
+                           on_miss=lambda: self._warm_up(cwd))
         except CollectError as exc:
+            self._cancel(self.warmups)
             print(str(exc), file=sys.stderr)
             return exc.exit_code
         self.timing["collect"] = coll.seconds
         if not coll.items:
+            self._cancel(self.warmups)
             print(banner("no tests ran"))
             return int(ExitCode.NO_TESTS_COLLECTED)
-        self.fleet = fleet(self.client)
         if not self.fleet.workers:
             print("dtf test: no connected worker can take work (start some with `dtf up`)", file=sys.stderr)
             return int(ExitCode.INTERNAL_ERROR)
         suite = suite_key(coll.rootdir, self.opts.suite)
         durations = durations_for(self.client, suite)
-        shards_n = self.opts.shards or 2 * self.fleet.slots
-        shards = plan_shards(coll.items, durations, shards_n)
+        shards = plan(coll.items, durations, self.opts.shards, self.fleet.slots, coll.module_seconds)
         base = self._where(cwd, Path(coll.rootdir))
         if coll.xdist:
             self.args = [*self.args, "-n", "0"]  # the last -n wins: no xdist workers inside a shard
@@ -263,8 +285,46 @@ class TestRun:
             if not again:
                 break
             self._follow(again, None)
+        self._cancel(self.warmups)  # one whose worker went away would wait for it
         elapsed = time.monotonic() - t0
         return self._finish(elapsed, makespan)
+
+    def _warm_up(self, cwd: Path) -> None:
+        """While this machine collects (the workers are idle meanwhile), each worker sharing the
+        checkout starts the suite's fork server, which imports the installed modules the suite's
+        conftests import (read here, not run), so the first shards start warm. Only where the tree
+        is shared: a shipped tree needs the collection's rootdir first. A warm-up runs no test and
+        reports nothing."""
+        if self.opts.cold or self.opts.no_warmup or self.fleet is None or not self.fleet.workers:
+            return
+        if not (self.opts.tree == "shared" or (self.opts.tree == "auto" and self.fleet.local())):
+            return
+        base = self._where(cwd, cwd)
+        ids = [w["worker_id"] for w in self.fleet.workers]
+        preload = conftest_imports(cwd)
+        tasks = [{"type": "pytest", "config": {**base, "args": self.args, "warmup": True, "preload": preload},
+                  # one per worker: every other worker is avoided
+                  "requirements": {"avoid_workers": [o for o in ids if o != w]}, "priority": -1,
+                  "timeout_seconds": 120, "max_retries": 0, "tags": {"run": self.run_id, "warmup": True}}
+                 for w in ids]
+        try:
+            self.warmups = self.client.post("/api/v1/tasks", {"tasks": tasks})["task_ids"]
+        except ApiError:
+            self.warmups = []  # an optimisation only
+
+    def _cancel(self, task_ids: list[str]) -> None:
+        if not task_ids:
+            return
+        try:
+            page = self.client.get(f"/api/v1/tasks?limit=1000&ids={','.join(task_ids)}")["items"]
+        except ApiError:
+            return
+        for task in page:
+            if not TaskStatus(task["status"]).terminal:
+                try:
+                    self.client.post(f"/api/v1/tasks/{task['task_id']}/cancel")
+                except ApiError:
+                    pass  # it ended meanwhile
 
     def _where(self, cwd: Path, rootdir: Path) -> dict[str, Any]:
         """The config fields that tell a worker where the suite is."""
@@ -314,6 +374,7 @@ class TestRun:
                     cancelled += 1
                 except ApiError:
                     pass  # it ended meanwhile
+        self._cancel(self.warmups)
         return cancelled
 
     def _follow(self, runs: list[ShardRun], progress: Progress | None) -> None:

@@ -6,6 +6,12 @@ functions, as pytest-xdist's loadscope keeps them. Whole modules matter: a shard
 every module it holds no test of. Groups are packed into shards longest processing time first;
 the shards are submitted longest first, so a worker that runs out of work pulls the next one
 (work stealing: the queue is shared and ordered, no shard is bound to a worker in advance).
+
+Without recorded durations the estimates are guesses (a test counts as its collected weight:
+1, or a Hypothesis test's ``max_examples``), so ``slots`` asks for shards of decreasing size
+instead (guided self-scheduling): each takes a share of what is left, largest groups first, down
+to a floor, so the shards that end the run are small and a wrong guess costs a short tail, not a
+whole shard's worth.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ HARDWARE_MARKERS: Mapping[str, str] = {"cuda": "cuda", "gpu": "cuda", "rocm": "r
 class Item:
     nodeid: str
     markers: tuple[str, ...] = ()
+    weight: float = 1.0  # a never-timed test's cost, in plain tests (a Hypothesis test: its examples)
 
     @property
     def hardware(self) -> str | None:
@@ -53,18 +60,31 @@ def scope_of(nodeid: str) -> str:
     return parts[0]
 
 
-def estimate(nodeids: Iterable[str], durations: Mapping[str, float]) -> tuple[dict[str, float], float]:
+# A plain test never timed, before anything of its suite was: its setup, call and teardown with
+# pytest's own reporting, about a millisecond (Hypothesis tests weigh their examples on top).
+UNTIMED_SECONDS = 0.001
+
+
+def estimate(items: Iterable[Item], durations: Mapping[str, float]) -> tuple[dict[str, float], float]:
     """Per node id: its recorded duration, or for a test never timed the median of the known
-    ones (so unknown tests spread evenly instead of counting as free)."""
-    ids = list(nodeids)
-    known = sorted(durations[n] for n in ids if n in durations)
-    fallback = known[len(known) // 2] if known else 1.0
-    return {n: durations.get(n, fallback) for n in ids}, fallback
+    ones times its weight (so unknown tests spread evenly instead of counting as free, and a
+    Hypothesis test counts as its examples)."""
+    items = list(items)
+    known = sorted(durations[i.nodeid] for i in items if i.nodeid in durations)
+    fallback = known[len(known) // 2] if known else UNTIMED_SECONDS
+    cost = {i.nodeid: durations[i.nodeid] if i.nodeid in durations else fallback * i.weight for i in items}
+    return cost, fallback
 
 
-def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: int) -> list[Shard]:
-    """``shards`` shards per hardware kind (fewer when there are fewer groups), longest first."""
-    cost, _ = estimate((i.nodeid for i in items), durations)
+def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: int,
+                slots: int | None = None, module_seconds: Mapping[str, float] | None = None) -> list[Shard]:
+    """``shards`` shards per hardware kind (fewer when there are fewer groups), longest first.
+    With ``slots``, shards of decreasing size instead (see the module's doc): about ``shards``
+    of them per kind, the first near a ``2 * slots``-th of the work, none under a ``shards``-th;
+    there the estimate also counts collecting each test file (``module_seconds``, measured by
+    the local collection), once per file."""
+    cost, _ = estimate(items, durations)
+    imports = dict(module_seconds or {}) if slots else {}
     by_hw: dict[str | None, dict[str, list[str]]] = {}
     for item in items:
         by_hw.setdefault(item.hardware, {}).setdefault(module_of(item.nodeid), []).append(item.nodeid)
@@ -79,6 +99,14 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
             for nodeid in ids:
                 groups.setdefault(scope_of(nodeid), []).append(nodeid)
         ranked = sorted(groups.values(), key=lambda g: (-sum(cost[n] for n in g), g[0]))
+        if slots:
+            # the pieces of a split module side by side (biggest module first): consecutive shards
+            # share them, so few shards pay for importing it
+            size = {m: sum(cost[n] for n in ids) + imports.get(m, 0.0) for m, ids in modules.items()}
+            ranked.sort(key=lambda g: -size[module_of(g[0])])  # stable: by cost within a module
+            floor = share + sum(imports.get(m, 0.0) for m in modules) / max(1, shards)
+            out.extend(_guided(ranked, cost, durations, hw, floor, slots, imports))
+            continue
         bins = [Shard(index=0, hardware=hw) for _ in range(max(1, min(shards, len(ranked))))]
         heap = [(0.0, i) for i in range(len(bins))]
         for group in ranked:
@@ -92,6 +120,48 @@ def plan_shards(items: Sequence[Item], durations: Mapping[str, float], shards: i
     out.sort(key=lambda s: -s.estimate_seconds)
     for i, shard in enumerate(out):
         shard.index = i
+    return out
+
+
+def _guided(ranked: list[list[str]], cost: Mapping[str, float], durations: Mapping[str, float],
+            hw: str | None, floor: float, slots: int, imports: Mapping[str, float]) -> list[Shard]:
+    """Groups (biggest modules first) into consecutive shards, each about the rest of the work
+    over ``2 * slots`` but at least ``floor``: large shards first, small ones last."""
+    files = {module_of(g[0]) for g in ranked}
+    left = sum(cost[n] for g in ranked for n in g) + sum(imports.get(m, 0.0) for m in files)
+    out: list[Shard] = []
+    shard: Shard | None = None
+    seen: set[str] = set()  # files whose collection is counted already
+    target = 0.0
+
+    def put(into: Shard, group: list[str]) -> float:
+        # A file's collection counts once, with its first piece: counted again for every piece of
+        # a split file, a piece whose tests are cheap would fill a shard on that alone (more-itertools:
+        # dozens of one-class shards, each paying a start-up).
+        module = module_of(group[0])
+        group_cost = sum(cost[n] for n in group) + (0.0 if module in seen else imports.get(module, 0.0))
+        seen.add(module)
+        into.nodeids.extend(group)
+        into.estimate_seconds += group_cost
+        into.known += sum(1 for n in group if n in durations)
+        return group_cost
+
+    for group in ranked:
+        if shard is None:
+            shard = Shard(index=0, hardware=hw)
+            target = max(left / (2 * max(1, slots)), floor)
+        left -= put(shard, group)
+        if shard.estimate_seconds >= target * 0.999:
+            out.append(shard)
+            shard = None
+    if shard is not None:
+        if out and shard.estimate_seconds < floor / 2:  # a crumb: into the smallest shard, not a start-up of its own
+            last = min(out, key=lambda s: s.estimate_seconds)
+            last.nodeids.extend(shard.nodeids)
+            last.estimate_seconds += shard.estimate_seconds
+            last.known += shard.known
+        else:
+            out.append(shard)
     return out
 
 

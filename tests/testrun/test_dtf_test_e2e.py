@@ -59,7 +59,12 @@ def run_tasks(cluster: Cluster, run_output: str) -> list[dict]:
     items = cluster.api.get("/api/v1/tasks?limit=1000")["items"]
     runs = [t["tags"].get("run") for t in items if t["type"] == "pytest" and t["tags"].get("run")]
     assert runs, run_output
-    return [t for t in items if t["tags"].get("run") == runs[-1]]
+    return [t for t in items if t["tags"].get("run") == runs[-1] and not t["tags"].get("warmup")]
+
+
+def warmup_tasks(cluster: Cluster, run: str) -> list[dict]:
+    items = cluster.api.get("/api/v1/tasks?limit=1000")["items"]
+    return [t for t in items if t["tags"].get("run") == run and t["tags"].get("warmup")]
 
 
 def junit_cases(path: Path) -> dict[str, ET.Element]:
@@ -130,6 +135,16 @@ def test_outcomes_merged_junit_and_exit_code_1_equal_plain_pytest(cluster, tmp_p
     cases = wait_until(lambda: cluster.api.get(f"/api/v1/results/cases?run={run}")["items"], 30,
                        message="stored cases")
     assert len(cases) == 7
+    # collected here for the first time: meanwhile each worker warmed its fork server for the suite,
+    # running no test (the warm-ups store no case)
+    warmups = warmup_tasks(cluster, run)
+    assert sorted(t["attempts"][-1]["worker_id"] for t in warmups) == ["w1", "w2"]
+    assert all(t["status"] == "completed" and t["result"] == {"warmup": True, "warmed": True} for t in warmups)
+    assert all(t["config"]["warmup"] and t["config"]["cwd"] == str(suite) for t in warmups)
+    again = dtf_test(cluster, suite, "--shards", "3")
+    assert again.returncode == 1 and "(cached: tree unchanged)" in again.stdout
+    # collection cached: no wait to fill, no warm-up
+    assert not warmup_tasks(cluster, run_tasks(cluster, again.stdout)[0]["tags"]["run"])
     stored = {c["test_name"]: c for c in cases}
     assert stored["test_mixed.py::test_bad"]["outcome"] == "failed"
     assert "assert (1 + 1) == 3" in stored["test_mixed.py::test_bad"]["text"]
@@ -336,7 +351,8 @@ def test_ctrl_c_cancels_the_unfinished_shards_and_exits_2(cluster, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         task = wait_until(lambda: next((t for t in cluster.api.get("/api/v1/tasks?status=running")["items"]
-                                        if t["type"] == "pytest"), None), 60, message="the shard running")
+                                        if t["type"] == "pytest" and not t["tags"].get("warmup")), None), 60,
+                          message="the shard running")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -132,6 +132,18 @@ class PytestExecutor(SubprocessExecutor):
                                           "refused on this worker (--allow-types)", type_name="ValueError")
             python = python or sys.executable
             warm = get_field(config, "warm", bool, False)
+            # a warm-up: start this suite's fork server and have it import the installed modules the
+            # suite's conftests import (``preload``), so the first shard does not pay for them; it
+            # runs no pytest and no code of the tree
+            warmup = get_field(config, "warmup", bool, False)
+            preload = get_field(config, "preload", list, [])
+            if not all(isinstance(n, str) for n in preload):
+                raise ExecutorConfigError("config field 'preload' must be a list of module names",
+                                          type_name="TypeError")
+            if warmup:
+                select, warm = [], True
+            if self._restricted:
+                preload = []  # importing modules of the task's choosing is what -p is refused for here
             tree = get_field(config, "tree", str)
             env = parse_env(config, restricted=self._restricted)
             if self._restricted and any(a in ("-p", "--pdbcls") or a.startswith(("-p", "--pdbcls="))
@@ -159,6 +171,17 @@ class PytestExecutor(SubprocessExecutor):
                 argv += ["-p", "dtf_shard", f"--dtf-shard={shard}"]
                 env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGIN_DIR), env.get("PYTHONPATH")) if p)
             cwd = resolve_cwd(config, base) or base
+            if warmup:  # nothing to report but whether it warmed (never a cold run: it would warm nothing)
+                try:
+                    server = await self._warm.get(python, env)  # the same key as this suite's shards
+                    server.warm(preload)
+                    warmed = True
+                except (WarmUnavailable, OSError):
+                    warmed = False
+                return finish(self.type_name, started, ExecResult(
+                    outcome=Outcome.PASSED, result={"warmup": True, "warmed": warmed},
+                    details={"warmup": True, "warmed": warmed, "preload": preload[:200],
+                             "cases": [], "summary": summarise([])}))
             try:
                 run = None
                 if warm:

@@ -116,6 +116,14 @@ class ForkServer:
                           timed_out=timed_out, escalated_to_sigkill=escalated,
                           duration_seconds=time.monotonic() - started)
 
+    def warm(self, names: Sequence[str]) -> None:
+        """Have the server import these (only those installed in its site-packages) before the next
+        shard; it does so in the background, the next fork waits for it."""
+        new = [n for n in dict.fromkeys(names) if n not in self.preload]
+        if new:
+            self.preload += new
+            self._send({"preload": new})
+
     def _learn(self, path: Path) -> None:
         """Preload what this shard imported from site-packages, before the next shard comes."""
         try:

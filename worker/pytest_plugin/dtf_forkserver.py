@@ -15,6 +15,7 @@ preloaded: the child imports the checkout as it is now.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import os
 import random
@@ -45,9 +46,19 @@ def _emit(message: dict) -> None:
     _ANSWERS[0].flush()
 
 
+def _installed(name: str) -> bool:
+    """An importable top-level module of site-packages (never one of the suite's own tree)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    origin = getattr(spec, "origin", None) or ""
+    return any(origin.startswith(p + os.sep) for p in _SITE)
+
+
 def _preload(names: list[str]) -> None:
     for name in names:
-        if name in sys.modules:
+        if name in sys.modules or "." in name or not _installed(name):
             continue
         try:
             __import__(name)
