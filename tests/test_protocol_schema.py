@@ -1,7 +1,10 @@
 """One schema source for the wire protocol: /api/v1/protocol.json publishes the declarations of
 worker/protocol.py, and ``decode`` accepts a frame exactly when the published JSON Schema admits
-it (checked against an independent JSON Schema validator on random frames), apart from the
-bounds the document names as outside the schema (NOT_IN_SCHEMA)."""
+it (checked against an independent JSON Schema validator, on every declared bound met and passed
+in an otherwise valid frame, and on random frames with a fault somewhere inside), apart from the
+bounds the document names as outside the schema (NOT_IN_SCHEMA). Changing one bound on one side
+only (a duration's minimum, a tag key's length, an attempt's minimum, an error text's type) fails
+these tests."""
 from __future__ import annotations
 
 from typing import Any
@@ -31,26 +34,84 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2 ** 40), 2 ** 40),
 KEYS = st.one_of(st.sampled_from(NAMES), st.sampled_from(["k" * MAX_TAG_CHARS, "k" * (MAX_TAG_CHARS + 1)]))
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                       st.dictionaries(KEYS, inner, max_size=5)), max_leaves=10)
-# Frames start valid and are then changed: fields replaced by random values, objects (hardware,
-# error, context) and batch items of random fields, required fields dropped.
-VALID: dict[MessageType, dict[str, Any]] = {
-    MessageType.HELLO: {"worker_id": "w", "token": "t", "hardware": {}}, MessageType.HEARTBEAT: {},
-    MessageType.STARTED: {"items": []}, MessageType.RESULTS: {"items": []},
-    MessageType.COMMAND_RESULT: {"command": "drain", "ok": True}, MessageType.WELCOME: {"worker_id": "w"},
-    MessageType.TASKS: {"items": []}, MessageType.RESULT_ACKS: {"items": []}, MessageType.COMMAND: {"command": "drain"}}
-OBJECT = st.dictionaries(KEYS, st.one_of(JSON, st.dictionaries(KEYS, JSON, max_size=4)), max_size=5)
-ITEM = st.one_of(JSON, st.builds(lambda outcome, changes: {"task_id": "t", "attempt": 1, "lease": "l",
-                                                           **outcome, **changes},
-                                 st.sampled_from([{}, {"outcome": "passed"}, {"outcome": "failed"}]), OBJECT))
-VALUE = st.one_of(JSON, OBJECT, st.lists(ITEM, max_size=3))
+# A frame is drawn valid (its required fields, some optional ones, each value one its schema
+# admits, bounds reached) and then, mostly, given one fault somewhere inside: a field replaced by
+# a value on or past a bound or by random JSON, a required field dropped, an unknown key added,
+# one batch item or one tag made wrong. So each bound is what decides some of the examples.
+VALID = {"worker_id": "w", "token": "t", "hardware": {}, "items": [], "command": "drain", "ok": True,
+         "task_id": "t", "attempt": 1, "lease": "l", "outcome": "passed"}
+
+
+def edge_values(schema: dict[str, Any]) -> list[Any]:
+    """Values on and just past each bound the schema declares, and one of each kind."""
+    out: list[Any] = [None, "s", 0.5, 3, True, {}, []]
+    for s in (schema, *schema.get("anyOf", ())):
+        out += [s["minimum"], s["minimum"] - 1, s["minimum"] - 0.5] if "minimum" in s else []
+        out += [s["maximum"], s["maximum"] + 1] if "maximum" in s else []
+        out += ["x" * s["maxLength"], "x" * (s["maxLength"] + 1)] if "maxLength" in s else []
+        out += [*s["enum"], "lost"] if "enum" in s else []
+        out += {"integer": [1, 1.0, -1], "number": [-0.5, 2.5], "array": [["a"], [1]]}.get(s.get("type"), [])
+    return out
+
+
+def good(field: protocol.Field) -> Any:
+    """Values ``field`` admits."""
+    if field.parts is not None:
+        return objects(field, fault=False)
+    if field.each is not None:
+        return st.lists(good(field.each), max_size=3)
+    extra = field.schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        fits = [v for v in edge_values(extra) if conforms(v, extra)]
+        return st.dictionaries(st.sampled_from(["a", "b", "k" * MAX_TAG_CHARS]), st.sampled_from(fits), max_size=3)
+    fits = [v for v in edge_values(field.schema) if conforms(v, field.schema)]
+    return st.sampled_from(fits) if fits else JSON
+
+
+def bad(field: protocol.Field) -> Any:
+    """Values with (most likely) one fault: inside, where the field has parts, items or entries."""
+    kinds = [JSON, st.sampled_from(edge_values(field.schema))]
+    if field.parts is not None:
+        kinds += [objects(field, fault=True)] * 4
+    if field.each is not None:
+        kinds += [st.builds(lambda before, wrong, after: [*before, wrong, *after], st.lists(good(field.each), max_size=2),
+                            bad(field.each), st.lists(good(field.each), max_size=1))] * 4
+    extra = field.schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        fits = [v for v in edge_values(extra) if conforms(v, extra)]
+        kinds += [st.builds(lambda entries, key, value: {**entries, key: value}, good(field), KEYS,
+                            st.sampled_from(edge_values(extra))),
+                  st.builds(lambda entries, value: {**entries, "k" * (MAX_TAG_CHARS + 1): value}, good(field),
+                            st.sampled_from(fits))] * 2
+    return st.one_of(*kinds)
+
+
+def objects(field: protocol.Field, *, fault: bool) -> Any:
+    parts = dict(field.parts or {})
+    optional = sorted(set(parts) - set(field.required))
+
+    def build(chosen: dict[str, Any], fault_at: str | None, wrong: Any, key: str) -> dict[str, Any]:
+        value = {**{n: VALID[n] for n in field.required}, **chosen}
+        if fault_at == "<drop>" and field.required:
+            value.pop(field.required[0])
+        elif fault_at == "<unknown>":
+            value[key] = wrong
+        elif fault_at is not None:
+            value[fault_at] = wrong
+        return value
+
+    chosen = st.lists(st.sampled_from(optional), max_size=3, unique=True).flatmap(
+        lambda names: st.fixed_dictionaries({n: good(parts[n]) for n in names})) if optional else st.just({})
+    if not fault:
+        return st.builds(build, chosen, st.none(), st.none(), st.just(""))
+    where = st.sampled_from([*sorted(parts), "<drop>", "<unknown>"])
+    return where.flatmap(lambda at: st.builds(build, chosen, st.just(at),
+                                              bad(parts[at]) if at in parts else JSON, KEYS))
 
 
 def frames(mtype: MessageType) -> Any:
-    valid = VALID[mtype]
-    return st.builds(lambda drop, changes: {**{k: v for k, v in valid.items() if k not in drop}, **changes,
-                                            "v": 1, "type": mtype.value},
-                     st.sets(st.sampled_from(sorted(valid) or ["-"]), max_size=1) if valid else st.just(set()),
-                     st.dictionaries(KEYS, VALUE, max_size=3))
+    body = st.one_of(objects(MESSAGES[mtype], fault=False), *[objects(MESSAGES[mtype], fault=True)] * 4)
+    return body.map(lambda b: {**b, "v": 1, "type": mtype.value})
 
 
 CHECKED = settings(max_examples=500, suppress_health_check=list(HealthCheck), deadline=None)
@@ -80,6 +141,47 @@ def test_decode_accepts_exactly_what_the_document_admits(mtype: MessageType) -> 
         assert accepted(frame) is ref.is_valid(frame), frame
 
     check()
+
+
+def base(field: protocol.Field) -> Any:
+    if field.parts is not None:
+        return {n: base(field.parts[n]) if n not in VALID else VALID[n] for n in field.required}
+    return [] if field.each is not None else "s"
+
+
+def variants(field: protocol.Field) -> list[Any]:
+    """Values of ``field`` with one change from a valid one: the whole value on or past a bound
+    (or of another kind), or one part, item, entry or count on or past its own."""
+    out = edge_values(field.schema)
+    if field.parts is not None:
+        whole = base(field)
+        for name, part in field.parts.items():
+            out += [{**whole, name: v} for v in variants(part)]
+        out += [{k: v for k, v in whole.items() if k != gone} for gone in field.required]
+        out += [{**whole, "k" * (MAX_TAG_CHARS + 1): 1}]
+    if field.each is not None:
+        item = base(field.each)
+        out += [[v] for v in variants(field.each)] + [[item, v] for v in variants(field.each)[:20]]
+        most = field.schema.get("maxItems")
+        out += [[item] * most, [item] * (most + 1)] if most else []
+    extra = field.schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        out += [{"a": v} for v in edge_values(extra)]
+        out += [{"k" * n: "s"} for n in (MAX_TAG_CHARS, MAX_TAG_CHARS + 1)]
+        most = field.schema.get("maxProperties")
+        out += [{f"k{i}": "s" for i in range(n)} for n in (most, most + 1)] if most else []
+    return out
+
+
+@pytest.mark.parametrize("mtype", list(MessageType))
+def test_every_bound_decides_as_published(mtype: MessageType) -> None:
+    """Each declared bound, met and passed by one, in an otherwise valid frame: decode and the
+    published schema agree on every one of them."""
+    ref = validator(mtype)
+    frames_ = [{**v, "v": 1, "type": mtype.value} for v in variants(MESSAGES[mtype]) if isinstance(v, dict)]
+    verdicts = [(accepted(f), ref.is_valid(f)) for f in frames_]
+    assert [f for f, (ours, theirs) in zip(frames_, verdicts) if ours is not theirs] == []
+    assert {True, False} <= {ours for ours, _ in verdicts}
 
 
 @pytest.mark.parametrize("mtype", list(MessageType))
