@@ -7,7 +7,7 @@ import gc
 import signal
 import sys
 from collections import Counter
-from typing import Any, AsyncIterator, TypeVar
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 import structlog
 from aiohttp import web
@@ -18,6 +18,7 @@ from coordinator.engine import Engine
 from coordinator.analytics import add_analytics
 from coordinator.error_integration import ErrorPipeline, execute_recovery_action, integrate_error_handler
 from coordinator.guard import ConnectionCap
+from coordinator.hooks import EngineHooks
 from coordinator.httperrors import make_middlewares
 from coordinator.keys import CONFIG, COORDINATOR, ENGINE, METRICS, PENDING_HELLOS, SOCKETS
 from coordinator.metrics import Metrics
@@ -62,15 +63,17 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
     # loop for longer and longer; collect young objects less often and leave start-up state out.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    store = Store(config.state_path, synchronous=config.sqlite_synchronous.upper())
+    store = Store(config.state_path, synchronous=config.sqlite_synchronous.upper(),
+                  on_commit=_commit_metrics(app[METRICS]))
     await store.open()  # closes what it opened when it fails
     coordinator = app[COORDINATOR]
     try:
-        # The composition root: the engine is built with the policy it calls on every failure.
+        # The composition root: the engine is built with the policy it calls on every failure
+        # and the hooks the installed extensions registered.
         policy = coordinator.extension(ErrorPipeline) if coordinator is not None else None
         if policy is None:
             raise RuntimeError("no error pipeline installed: build the app through Coordinator")
-        engine = Engine(config, store, app[METRICS], failure_policy=policy)
+        engine = Engine(config, store, app[METRICS], failure_policy=policy, hooks=coordinator.engine_hooks())
         app[ENGINE] = engine
         _register_gauges(app[METRICS], engine)
         if coordinator is not None:
@@ -100,14 +103,16 @@ async def _state_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("coordinator_stopped")
 
 
-def _register_gauges(metrics: Metrics, engine: Engine) -> None:
-    metrics.gauge("dtf_tasks", lambda: {(("status", s.value),): float(engine.status_counts[s]) for s in TaskStatus},
-                  "Tasks by status")
+def _commit_metrics(metrics: Metrics) -> Callable[[float, int], None]:
     def on_commit(seconds: float, rows: int) -> None:
         metrics.observe("dtf_sqlite_commit_seconds", seconds)
         metrics.inc("dtf_sqlite_rows_written_total", rows)
+    return on_commit
 
-    engine.store.on_commit = on_commit
+
+def _register_gauges(metrics: Metrics, engine: Engine) -> None:
+    metrics.gauge("dtf_tasks", lambda: {(("status", s.value),): float(engine.status_counts[s]) for s in TaskStatus},
+                  "Tasks by status")
     metrics.gauge("dtf_queue_depth", lambda: float(engine.status_counts[TaskStatus.QUEUED]), "Queued tasks")
 
     def states() -> dict:
@@ -155,6 +160,15 @@ class Coordinator:
     def extension(self, kind: type[T]) -> T | None:
         """The installed extension of that class (each integrate_* installs at most one)."""
         return next((ext for ext in self._extensions if isinstance(ext, kind)), None)
+
+    def engine_hooks(self) -> EngineHooks:
+        """The hooks for a new engine: each extension with ``register_hooks`` registers, in the
+        order they were installed."""
+        hooks = EngineHooks()
+        for ext in self._extensions:
+            if hasattr(ext, "register_hooks"):
+                ext.register_hooks(hooks)
+        return hooks
 
     async def _on_engine_ready(self, app: web.Application) -> None:
         for ext in self._extensions:

@@ -9,7 +9,7 @@ import asyncio
 import os
 import secrets
 from collections import Counter, defaultdict, deque
-from typing import Any, Callable
+from typing import Any
 
 import structlog
 
@@ -22,6 +22,7 @@ from coordinator.engine_workers import WorkerSessions
 from coordinator.failures import FailureEvent, FailurePolicy, FailureSource
 from coordinator.fleet import Fleet
 from coordinator.health import HealthTracker
+from coordinator.hooks import EngineHooks, TerminalListener, WorkerChooser
 from coordinator.metrics import Metrics
 from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, now, within
 from coordinator.scheduler import ReadyQueue
@@ -53,11 +54,12 @@ class SubmissionError(Exception):
 
 class Engine:
     """Tasks in, assignments out, results and failures back. Built (``app._state_ctx``) with the
-    failure policy it asks on every failure; it builds its collaborators with what each needs:
-    the worker registry (``Fleet``), health tracking, the worker sessions and the monitor."""
+    failure policy it asks on every failure and the hooks extensions registered (``EngineHooks``:
+    the worker chooser, the terminal listeners); it builds its collaborators with what each
+    needs: the worker registry (``Fleet``), health tracking, the worker sessions and the monitor."""
 
     def __init__(self, config: CoordinatorConfig, store: Store, metrics: Metrics, *,
-                 failure_policy: FailurePolicy) -> None:
+                 failure_policy: FailurePolicy, hooks: EngineHooks | None = None) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
@@ -79,8 +81,9 @@ class Engine:
         self._loops = Background("engine")
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self.failure_policy = failure_policy
-        self.choose_worker: Callable[[Task, list[WorkerRecord]], WorkerRecord] | None = None
-        self.on_terminal: list[Callable[[Task], None]] = []
+        hooks = hooks or EngineHooks()
+        self._choose_worker: WorkerChooser | None = hooks.worker_chooser
+        self._terminal_listeners: tuple[TerminalListener, ...] = hooks.terminal_listeners
         self.bus = EventBus()
         self.fleet = Fleet(config, store, self.bus, kick=self.kick)
         self.health = HealthTracker(self.fleet, report=failure_policy.report_health)
@@ -148,6 +151,11 @@ class Engine:
 
     def kick(self) -> None:
         self._kick.set()
+
+    def note_failure(self, task_id: str, report: dict[str, Any]) -> None:
+        """The latest error report of a task still running (what recovery actions read), kept
+        until it finishes."""
+        self.last_failure[task_id] = report
 
     def _next_lease(self) -> str:
         """A fencing token: unique per attempt for this coordinator's life and across restarts."""
@@ -255,8 +263,8 @@ class Engine:
                 del self.tasks[old.task_id]
         self.metrics.inc("dtf_tasks_finished_total", status=status.value)
         self.metrics.observe("dtf_task_completion_seconds", task.updated_at - task.created_at)
-        for hook in self.on_terminal:
-            hook(task)
+        for listener in self._terminal_listeners:
+            listener(task)
         dependants = self.waiting_on.pop(task.task_id, set())
         for dep_id in dependants:
             dependant = self.tasks.get(dep_id)
@@ -323,7 +331,7 @@ class Engine:
             self._kick.clear()
             if self._stopping:
                 continue
-            plan = self.queue.plan(self.tasks, self.workers.values(), self.choose_worker, self.credit)
+            plan = self.queue.plan(self.tasks, self.workers.values(), self._choose_worker, self.credit)
             if not plan:
                 continue
             sends = []

@@ -138,7 +138,7 @@ class ErrorPipeline:
             error["message"] = (f"poison task: crashed {len(ctx['poison'])} workers "
                                 f"({', '.join(ctx['poison'])}); not retried. {error['message']}")
             event.error["message"] = error["message"]
-        engine.last_failure[task.task_id] = {**event.error, "hardware_type": ctx.get("hardware_type")}
+        engine.note_failure(task.task_id, {**event.error, "hardware_type": ctx.get("hardware_type")})
         decision = await self.handler.handle_error(error, ctx)
         engine.metrics.inc("dtf_errors_total", category=decision.category.value)
         if engine.bus.active:

@@ -1,5 +1,6 @@
 """The OpenAPI 3 document of the HTTP API (SPEC §4). Request bodies are the schemas
-``validation.py`` enforces (declared there once)."""
+``validation.py`` enforces (declared there once); ``/api/v1/protocol.json`` is the worker wire
+protocol as JSON Schema, the declarations ``worker/protocol.py`` enforces."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +9,7 @@ from aiohttp import web
 
 from coordinator.models import TaskStatus
 from coordinator.validation import BATCH_SCHEMA, CONFIG_SCHEMAS, TASK_SCHEMA
+from worker import protocol
 
 _ERROR = {"description": "bad input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OBJ = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -54,6 +56,9 @@ def document(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
         "/metrics": {"get": {"summary": "Prometheus text format", "responses": {
             "200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": _OBJ}}},
+        "/api/v1/protocol.json": {"get": {"summary": "The worker WebSocket protocol (/ws) as JSON Schema (draft 4): "
+                                                     "one definition per message type",
+                                          "responses": {"200": _OBJ}}},
     }
     paths.update(extra_paths or {})
     return {
@@ -78,6 +83,11 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(document(request.app.get(EXTRA_PATHS)))
 
 
+async def protocol_json(request: web.Request) -> web.Response:
+    return web.json_response(protocol.document())
+
+
 def add_routes(app: web.Application) -> None:
     app[EXTRA_PATHS] = {}
     app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/api/v1/protocol.json", protocol_json)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import aiosqlite
 import orjson
@@ -80,7 +80,8 @@ def attempt_row(task_id: str, a: Attempt) -> tuple:
 
 
 class Store:
-    def __init__(self, path: str, *, synchronous: str = "NORMAL", commit_interval_seconds: float = 0.0) -> None:
+    def __init__(self, path: str, *, synchronous: str = "NORMAL", commit_interval_seconds: float = 0.0,
+                 on_commit: Callable[[float, int], None] | None = None) -> None:
         self.path = path
         self.synchronous = synchronous
         self.commit_interval_seconds = commit_interval_seconds
@@ -94,7 +95,7 @@ class Store:
         self._writer: asyncio.Task | None = None
         self._closed = False
         self._busy = False
-        self.on_commit: Any = None  # callback(seconds, rows) for metrics
+        self.on_commit = on_commit  # callback(seconds, rows) for metrics
         self.failing_since: float | None = None  # monotonic time of the first failed commit in a row
         self.last_error: str | None = None
         self.commits = 0

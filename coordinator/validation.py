@@ -5,11 +5,10 @@ each); validation checks values against those schemas and /openapi.json publishe
 schemas (``TASK_SCHEMA``, ``BATCH_SCHEMA``). A task's ``config`` is declared per type the same way (``CONFIG_FIELDS``)."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from coordinator.models import TASK_TYPES
+from worker.schema import Field
 
 DEFAULT_TIMEOUT_SECONDS = 300.0
 MAX_TIMEOUT_SECONDS = 7 * 86400.0
@@ -53,62 +52,7 @@ def _too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
 
 
 # ---- the declarations: one source for what is enforced and what /openapi.json documents ----------
-@dataclass(frozen=True, slots=True)
-class Field:
-    """A body field: its schema (OpenAPI 3.0, the subset ``conforms`` reads) and what a value
-    that does not conform is told (a string, or a function of the value)."""
-
-    schema: dict[str, Any]
-    message: str | Callable[[Any], str]
-
-    def problem(self, value: Any) -> str | None:
-        if conforms(value, self.schema):
-            return None
-        return self.message(value) if callable(self.message) else self.message
-
-
-def conforms(value: Any, schema: dict[str, Any]) -> bool:
-    """Whether ``value`` (decoded JSON) conforms to ``schema``: the keywords the declarations
-    use (type, nullable, enum, minimum/maximum with OpenAPI 3.0's exclusiveMinimum flag,
-    minLength/maxLength, pattern, items, minItems/maxItems, required, properties,
-    additionalProperties, anyOf)."""
-    if value is None:
-        return bool(schema.get("nullable"))
-    if "anyOf" in schema and not any(conforms(value, s) for s in schema["anyOf"]):
-        return False
-    kind = schema.get("type")
-    if kind is not None and not isinstance(value, _TYPES[kind]) or \
-            kind in ("number", "integer") and isinstance(value, bool):
-        return False
-    if "enum" in schema and value not in schema["enum"]:
-        return False
-    if "minimum" in schema and (value <= schema["minimum"] if schema.get("exclusiveMinimum")
-                                else value < schema["minimum"]):
-        return False
-    if "maximum" in schema and value > schema["maximum"]:
-        return False
-    if isinstance(value, str) and (not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value))
-                                   or "pattern" in schema and re.search(schema["pattern"], value) is None):
-        return False
-    if isinstance(value, list):
-        if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
-            return False
-        if "items" in schema and not all(conforms(v, schema["items"]) for v in value):
-            return False
-    if isinstance(value, dict):
-        if any(k not in value for k in schema.get("required", ())):
-            return False
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for k, v in value.items():
-            sub = props.get(k, extra)
-            if sub is False or isinstance(sub, dict) and not conforms(v, sub):
-                return False
-    return True
-
-
-_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "number": (int, float), "integer": int,
-                                              "boolean": bool, "object": dict, "array": list}
+# (``Field`` and ``conforms`` are shared with the wire protocol: worker/schema.py.)
 NAMES = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from coordinator import openapi
 from coordinator.models import TASK_TYPES
 from coordinator.validation import (BATCH_SCHEMA, CONFIG_FIELDS, CONFIG_SCHEMAS, MAX_BATCH, REQUIREMENTS,
-                                    TASK_FIELDS, TASK_SCHEMA, ValidationError, conforms, config_schema,
-                                    validate_submission, validate_task)
+                                    TASK_FIELDS, TASK_SCHEMA, ValidationError, config_schema, validate_submission,
+                                    validate_task)
+from worker.schema import conforms
 
 
 def draft4(schema: Any) -> Any:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
+from coordinator import Coordinator, integrate_dashboard
+from coordinator.analytics.balancing import integrate_load_balancer
+from coordinator.analytics.results import integrate_result_aggregator
 from coordinator.bus import EventBus
 from coordinator.config import CoordinatorConfig
 from coordinator.credit import DurationEstimates
@@ -14,6 +18,7 @@ from coordinator.engine_workers import WorkerSessions
 from coordinator.failures import FailureEvent, FailureSource
 from coordinator.fleet import Fleet
 from coordinator.health import HealthTracker
+from coordinator.hooks import EngineHooks
 from coordinator.metrics import Metrics
 from coordinator.models import Attempt, AttemptOutcome, Task, TaskStatus, WorkerState, now
 
@@ -126,3 +131,20 @@ async def test_an_expected_reconnect_keeps_the_work_and_a_crash_reports_it() -> 
     assert event.source is FailureSource.CONNECTION_LOST and event.error["type"] == "WorkerCrashed"
     assert fleet.workers["w1"].state is WorkerState.CRASHED
     await sessions.close()
+
+
+def test_extensions_register_their_hooks_for_the_engine_constructor(tmp_path) -> None:
+    """The composition root asks each installed extension for its hooks, in install order; the
+    engine is built with them (``Engine(..., hooks=coordinator.engine_hooks())``)."""
+    coordinator = Coordinator(db_path=str(tmp_path / "e.duckdb"), state_path=str(tmp_path / "s.db"))
+    aggregator = integrate_result_aggregator(coordinator)
+    balancer = integrate_load_balancer(coordinator)
+    dashboard = integrate_dashboard(coordinator)
+    hooks = coordinator.engine_hooks()
+    assert hooks.worker_chooser is balancer
+    assert hooks.terminal_listeners == (aggregator.on_terminal, balancer.on_terminal, dashboard.hub.task_finished)
+    with pytest.raises(ValueError, match="already registered"):
+        hooks.choose_workers_with(lambda task, candidates: None)
+    hooks.on_terminal(aggregator.on_terminal)  # once only
+    assert len(hooks.terminal_listeners) == 3
+    assert EngineHooks().worker_chooser is None and EngineHooks().terminal_listeners == ()

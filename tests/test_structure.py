@@ -191,3 +191,51 @@ def test_the_ownership_check_finds_fire_and_forget() -> None:
     assert unowned_tasks(held_never_awaited) == [4]
     owned = held_never_awaited + "    async def close(self):\n        await self.t\n"
     assert unowned_tasks(owned) == []
+
+
+# ---- the engine gets its hooks through its constructor ----------------------------------------------
+MUTATORS = {"append", "extend", "insert", "add", "update", "setdefault", "remove", "discard", "pop", "clear"}
+
+
+def _through_engine(node: ast.AST) -> bool:
+    """Whether an expression reaches an engine: ``engine.x``, ``coordinator.engine.x.y`` ..."""
+    while isinstance(node, ast.Attribute):
+        if node.attr == "engine":
+            return True
+        node = node.value
+    return isinstance(node, ast.Name) and node.id == "engine"
+
+
+def engine_mutations(source: str) -> list[int]:
+    """Lines that set, or change in place, something reached through an engine from outside it:
+    ``engine.choose_worker = f``, ``coordinator.engine.on_terminal.append(f)``, ``engine.store.x = y``."""
+    bad = []
+    for node in ast.walk(ast.parse(source)):
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+        if any(isinstance(t, (ast.Attribute, ast.Subscript)) and _through_engine(t.value) for t in targets):
+            bad.append(node.lineno)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
+                and isinstance(node.func.value, ast.Attribute) and _through_engine(node.func.value.value):
+            bad.append(node.lineno)
+    return bad
+
+
+def test_no_module_attaches_to_the_engine_after_construction() -> None:
+    """What the engine calls (the failure policy, the worker chooser, the terminal listeners, the
+    store's commit observer) is passed to a constructor in the composition root; extensions
+    register with ``coordinator.hooks.EngineHooks`` through its public methods."""
+    found = {}
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            lines = engine_mutations(path.read_text(encoding="utf-8"))
+            if lines:
+                found[str(path.relative_to(ROOT))] = lines
+    assert found == {}
+
+
+def test_the_attachment_check_finds_late_hooks() -> None:
+    assert engine_mutations("engine.choose_worker = b\n") == [1]
+    assert engine_mutations("coordinator.engine.on_terminal.append(f)\n") == [1]
+    assert engine_mutations("engine.store.on_commit = f\n") == [1]
+    assert engine_mutations("coordinator.engine = engine\nengine.kick()\nx = engine.workers.get(w)\n") == []

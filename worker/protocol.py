@@ -4,6 +4,12 @@ Frames are JSON text. Every frame carries ``v`` (protocol version) and ``type``.
 pushed by the coordinator within each worker's credit (coordinator/credit.py: its slots, plus a
 prefetch window for short work); several tasks,
 start notices and results travel batched in one frame so throughput does not cost a frame each.
+
+Each message's fields are declared once (``MESSAGES``: a schema and the message a wrong value
+gets, as ``coordinator/validation.py`` declares the task body); ``decode`` checks frames against
+those declarations and ``document()`` publishes them as JSON Schema (``GET /api/v1/protocol.json``).
+What JSON Schema does not say is named beside it (``NOT_IN_SCHEMA``): the frame's size and depth,
+a hello's hardware size, and what a report is cut to (``bound_report``).
 """
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 import orjson
+
+from worker.schema import Field, compile_schema, json_schema
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 4 * 1024 * 1024
@@ -28,11 +36,10 @@ MAX_TAGS = 64
 MAX_TAG_CHARS = 256
 # The error context a worker may report: what it saw. Everything that steers a decision
 # (max_retries, verdict, poison, category ...) is the coordinator's to set, never a worker's.
-WORKER_CONTEXT_KEYS = frozenset({"stage", "task_type", "hardware_type", "device", "errno", "phase"})
-WORKER_ERROR_KEYS = frozenset({"type", "message", "traceback", "stderr", "exit_code", "signal", "errno", "context"})
+# (Both sets are the keys of the declarations below: ERROR_FIELDS, CONTEXT_FIELDS.)
 INT32 = (-(2 ** 31), 2 ** 31 - 1)
 # Outcomes a worker may report; "lost" and "cancelled" are the coordinator's own verdicts.
-REPORTABLE_OUTCOMES = frozenset({"passed", "failed", "error", "timed_out", "crashed"})
+REPORTABLE_OUTCOMES = ("crashed", "error", "failed", "passed", "timed_out")
 
 
 class MessageType(StrEnum):
@@ -95,20 +102,176 @@ def encode_frame(type_: MessageType, **body: Any) -> bytes:
     return orjson.dumps(body)
 
 
-# Which fields each message must carry, and their JSON types. Checked at the one decode point.
-_REQUIRED: dict[MessageType, dict[str, type | tuple[type, ...]]] = {
-    MessageType.HELLO: {"worker_id": str, "token": str, "hardware": dict},
-    MessageType.HEARTBEAT: {},
-    MessageType.STARTED: {"items": list},
-    MessageType.RESULTS: {"items": list},
-    MessageType.COMMAND_RESULT: {"command": str, "ok": bool},
-    MessageType.WELCOME: {"worker_id": str},
-    MessageType.TASKS: {"items": list},
-    MessageType.RESULT_ACKS: {"items": list},
-    MessageType.COMMAND: {"command": str},
+# ---- the declarations: one source for what decode enforces and what protocol.json publishes ----
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _typed(name: str, kind: str) -> str:
+    return f"field {name!r} is missing or not {kind}"
+
+
+def _wrong(name: str) -> Any:
+    return lambda value: f"field {name!r} has the wrong type ({_kind(value)})"
+
+
+NUMBER = {"type": "number", "nullable": True}
+TEXT = {"type": "string", "nullable": True}
+ANY = {"nullable": True}  # any JSON value, null included
+
+# The attempt a started notice, a result, an ack or a held entry is about.
+ATTEMPT_FIELDS: dict[str, Field] = {
+    "task_id": Field({"type": "string", "maxLength": MAX_ID_CHARS},
+                     lambda v: f"batch item's task_id has more than {MAX_ID_CHARS} characters"
+                     if isinstance(v, str) else "batch item needs task_id (a string)"),
+    "attempt": Field({"type": "integer", "minimum": 1, "maximum": INT32[1]},
+                     lambda v: f"batch item's attempt is out of range (1 to {INT32[1]})"
+                     if isinstance(v, int) and not isinstance(v, bool) else "batch item needs attempt (an integer)"),
+    "lease": Field({"type": "string", "maxLength": MAX_ID_CHARS},
+                   lambda v: f"batch item's lease has more than {MAX_ID_CHARS} characters"
+                   if isinstance(v, str) else "batch item needs lease (a string)"),
+}
+ATTEMPT = Field({"type": "object"}, "batch item must be an object", ATTEMPT_FIELDS, tuple(ATTEMPT_FIELDS))
+
+# What a worker reports of an error. Keys outside these are dropped (e.g. "category": what a
+# failure is, the coordinator decides); long texts are cut and marked, codes outside 32 bits are
+# dropped, the context keeps only what the worker saw (everything that steers a decision,
+# max_retries, verdict, poison, ..., is the coordinator's to set).
+ERROR_TEXTS = ("message", "traceback", "stderr")
+ERROR_CODES = ("exit_code", "signal", "errno")
+CODE = {"type": "integer", "minimum": INT32[0], "maximum": INT32[1]}
+CONTEXT_VALUE = {"nullable": True, "anyOf": [{"type": "boolean"}, {"type": "number"},
+                                             {"type": "string", "maxLength": MAX_TAG_CHARS}]}
+_IS_CODE, _IS_CONTEXT_VALUE = compile_schema(CODE), compile_schema(CONTEXT_VALUE)
+CONTEXT_FIELDS: dict[str, Field] = {
+    name: Field({"nullable": True, "description": "kept when null, a boolean, a number or a string of at most "
+                 f"{MAX_TAG_CHARS} characters; dropped otherwise"}, "")
+    for name in ("stage", "task_type", "hardware_type", "device", "errno", "phase")}
+ERROR_FIELDS: dict[str, Field] = {
+    "type": Field(TEXT, "error.type must be a string"),
+    **{name: Field({**TEXT, "description": f"cut at {MAX_ERROR_TEXT_CHARS} characters, and marked"},
+                   f"error.{name} must be a string") for name in ERROR_TEXTS},
+    **{name: Field({"nullable": True, "description": f"kept when an integer from {INT32[0]} to {INT32[1]}; "
+                    "dropped otherwise"}, "") for name in ERROR_CODES},
+    "context": Field({"type": "object", "nullable": True, "description": "other keys are dropped"},
+                     "error.context must be an object", CONTEXT_FIELDS),
+}
+WORKER_ERROR_KEYS = frozenset(ERROR_FIELDS)
+WORKER_CONTEXT_KEYS = frozenset(CONTEXT_FIELDS)
+
+STARTED_AT = Field(NUMBER, "started_at must be a number")
+STARTED_ITEM = Field({"type": "object"}, "batch item must be an object",
+                     {**ATTEMPT_FIELDS, "started_at": STARTED_AT}, tuple(ATTEMPT_FIELDS))
+RESULT_ITEM = Field({"type": "object"}, "batch item must be an object", {
+    **ATTEMPT_FIELDS,
+    "outcome": Field({"type": "string", "enum": list(REPORTABLE_OUTCOMES)},
+                     lambda v: f"unknown outcome {_short(v)}; one of {', '.join(REPORTABLE_OUTCOMES)}"),
+    "duration_seconds": Field({**NUMBER, "minimum": 0}, "duration_seconds must be a number >= 0"),
+    "started_at": STARTED_AT,
+    "result": Field({**ANY, "description": f"nesting deeper than {MAX_VALUE_DEPTH} levels makes the attempt an "
+                     "error (ResultNotStorable)"}, ""),
+    "details": Field({"type": "object", "nullable": True}, "'details' must be an object or null"),
+    "error": Field({"type": "object", "nullable": True, "description": "other keys are dropped"},
+                   "'error' must be an object or null", ERROR_FIELDS),
+}, (*ATTEMPT_FIELDS, "outcome"))
+
+
+def _batch(item: Field) -> Field:
+    return Field({"type": "array", "maxItems": MAX_BATCH_ITEMS},
+                 lambda v: f"a batch holds at most {MAX_BATCH_ITEMS} items, got {len(v)}"
+                 if isinstance(v, list) else _typed("items", "a list"), each=item)
+
+
+def _held(name: str) -> Field:
+    """The attempts a worker says it holds (hello and heartbeat), or hands back (``released``:
+    held but never started, by a draining worker)."""
+    return Field({"type": "array", "nullable": True, "maxItems": MAX_BATCH_ITEMS},
+                 lambda v: f"{name!r} lists at most {MAX_BATCH_ITEMS} attempts" if isinstance(v, list)
+                 else _wrong(name)(v), each=ATTEMPT)
+
+
+STRINGS = {"type": "array", "items": {"type": "string"}}
+HARDWARE_FIELDS: dict[str, Field] = {
+    **{name: Field(STRINGS, f"hardware.{name} must be a list of strings") for name in ("types", "packages",
+                                                                                       "allowed_types")},
+    **{name: Field(NUMBER, f"hardware.{name} must be a number") for name in ("memory_gb", "cpu_count")},
+    "allow_install": Field({"type": "boolean"}, "hardware.allow_install must be a boolean"),
+}
+TAGS = {"type": "object", "nullable": True, "maxProperties": MAX_TAGS,
+        "patternProperties": {"^[\\s\\S]{%d}" % (MAX_TAG_CHARS + 1): {"not": {}}},  # no longer key
+        "additionalProperties": {"type": "string", "maxLength": MAX_TAG_CHARS}}
+
+
+def _message(fields: dict[str, Field], required: tuple[str, ...] = ()) -> Field:
+    return Field({"type": "object"}, "frame must be a JSON object", fields, required)
+
+
+# Each message's body (``v`` and ``type`` aside), its fields in the order checked. Other fields
+# pass through (an older or newer peer may send more).
+MESSAGES: dict[MessageType, Field] = {
+    # worker -> coordinator (the coordinator trusts nothing in a frame)
+    MessageType.HELLO: _message({
+        "worker_id": Field({"type": "string"}, _typed("worker_id", "a string")),
+        "token": Field({"type": "string"}, _typed("token", "a string")),
+        "hardware": Field({"type": "object", "description": f"at most {MAX_HARDWARE_BYTES} bytes as JSON"},
+                          _typed("hardware", "an object"), HARDWARE_FIELDS),
+        "tags": Field(TAGS, f"tags: at most {MAX_TAGS} string values of at most {MAX_TAG_CHARS} characters"),
+        "concurrency": Field({"type": "integer", "nullable": True}, _wrong("concurrency")),
+        "held": _held("held"),
+    }, ("worker_id", "token", "hardware")),
+    MessageType.HEARTBEAT: _message({
+        "load": Field({"type": "object", "nullable": True}, _wrong("load")),
+        "draining": Field({"type": "boolean", "nullable": True}, _wrong("draining")),
+        "held": _held("held"),
+        "released": _held("released"),
+    }),
+    MessageType.STARTED: _message({"items": _batch(STARTED_ITEM)}, ("items",)),
+    MessageType.RESULTS: _message({"items": _batch(RESULT_ITEM)}, ("items",)),
+    MessageType.COMMAND_RESULT: _message({
+        "command": Field({"type": "string"}, _typed("command", "a string")),
+        "ok": Field({"type": "boolean"}, _typed("ok", "a boolean")),
+        "detail": Field({**ANY, "description": "what the command did or why it failed"}, ""),
+    }, ("command", "ok")),
+    # coordinator -> worker
+    MessageType.WELCOME: _message({
+        "worker_id": Field({"type": "string"}, _typed("worker_id", "a string")),
+        "heartbeat_interval": Field({**ANY, "description": "seconds between heartbeats"}, ""),
+        "heartbeat_timeout": Field({**ANY, "description": "seconds of silence before the worker is unresponsive"}, ""),
+        "backup_coordinator": Field({**ANY, "description": "a URL to fail over to"}, ""),
+        "cancel": Field({**ANY, "description": "held attempts the coordinator gave up: stop them"}, ""),
+    }, ("worker_id",)),
+    MessageType.TASKS: _message({"items": Field(
+        {"type": "array", "description": "task_id, attempt, lease, type, config, timeout_seconds, tags, requirements"},
+        _typed("items", "a list"))}, ("items",)),
+    MessageType.RESULT_ACKS: _message({"items": Field(
+        {"type": "array", "description": "task_id, attempt, lease, status (accepted, duplicate or rejected), reason"},
+        _typed("items", "a list"))}, ("items",)),
+    MessageType.COMMAND: _message({"command": Field({"type": "string", "description": ", ".join(CommandName)},
+                                                   _typed("command", "a string"))}, ("command",)),
 }
 
+NOT_IN_SCHEMA = (f"a frame takes at most {MAX_FRAME_BYTES} bytes and nests at most {MAX_FRAME_DEPTH} levels",
+                 f"a hello's hardware takes at most {MAX_HARDWARE_BYTES} bytes as JSON",
+                 "a result's error is bounded as its fields' descriptions say (bound_report)")
 
+
+def document() -> dict[str, Any]:
+    """The wire protocol as JSON Schema (draft 4): one definition per message type, ``v`` and
+    ``type`` included; ``decode`` accepts a frame (within NOT_IN_SCHEMA) exactly when it conforms."""
+    return {"$schema": "http://json-schema.org/draft-04/schema#", "title": "dtf worker protocol",
+            "description": "JSON text frames over the worker WebSocket (/ws). " + "; ".join(NOT_IN_SCHEMA) + ".",
+            "definitions": {m.value: message_schema(m) for m in MessageType},
+            "oneOf": [{"$ref": f"#/definitions/{m.value}"} for m in MessageType]}
+
+
+def message_schema(mtype: MessageType) -> dict[str, Any]:
+    body = MESSAGES[mtype].published
+    envelope = {"v": {"type": "integer", "enum": [PROTOCOL_VERSION]}, "type": {"type": "string", "enum": [mtype.value]}}
+    return json_schema({**body, "properties": {**envelope, **body["properties"]},
+                        "required": ["v", "type", *body.get("required", ())]})
+
+
+# ---- the one decode point ----------------------------------------------------------------------
 def _short(value: Any, limit: int = 60) -> str:
     """A bounded repr for error messages: a hostile frame must not make a megabyte log line."""
     text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
@@ -167,166 +330,51 @@ def decode(raw: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Message:
         mtype = MessageType(raw_type)
     except ValueError:
         raise ProtocolError(f"unknown message type {_short(raw_type)}") from None
-    for name, typ in _REQUIRED[mtype].items():
-        value = data.get(name)
-        if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
-            raise ProtocolError(f"{mtype.value}: field {name!r} is missing or not a {getattr(typ, '__name__', typ)}")
-    check = _CHECKS.get(mtype)
-    if check is not None:
-        check(data)
+    problem = MESSAGES[mtype].problem(data)
+    if problem:
+        raise ProtocolError(f"{mtype.value}: {problem}")
+    if mtype is MessageType.HELLO and len(orjson.dumps(data["hardware"])) > MAX_HARDWARE_BYTES:
+        raise ProtocolError(f"hello: hardware takes more than {MAX_HARDWARE_BYTES} bytes as JSON")
+    if mtype is MessageType.RESULTS:
+        for item in data["items"]:
+            bound_report(item)
     return Message(type=mtype, body=data)
 
 
-# ---- per-message checks of what a worker sends (the coordinator trusts nothing in a frame) ----
-def _fail(mtype: MessageType, message: str) -> ProtocolError:
-    return ProtocolError(f"{mtype.value}: {message}")
-
-
-def _optional(body: dict[str, Any], name: str, types: type | tuple[type, ...], mtype: MessageType) -> None:
-    value = body.get(name)
-    if value is not None and (not isinstance(value, types) or isinstance(value, bool) and bool not in (
-            types if isinstance(types, tuple) else (types,))):
-        raise _fail(mtype, f"field {name!r} has the wrong type ({type(value).__name__})")
-
-
-def _string_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
-        and abs(value) != float("inf")
-
-
-def _batch(body: dict[str, Any], mtype: MessageType) -> list[Any]:
-    items = body["items"]
-    if len(items) > MAX_BATCH_ITEMS:
-        raise _fail(mtype, f"a batch holds at most {MAX_BATCH_ITEMS} items, got {len(items)}")
-    for item in items:
-        attempt_key(item)
-    return items
-
-
-def _check_hello(body: dict[str, Any]) -> None:
-    m = MessageType.HELLO
-    hw = body["hardware"]
-    for name in ("types", "packages", "allowed_types"):
-        if name in hw and not _string_list(hw[name]):
-            raise _fail(m, f"hardware.{name} must be a list of strings")
-    for name in ("memory_gb", "cpu_count"):
-        if hw.get(name) is not None and not _finite_number(hw[name]):
-            raise _fail(m, f"hardware.{name} must be a number")
-    if "allow_install" in hw and not isinstance(hw["allow_install"], bool):
-        raise _fail(m, "hardware.allow_install must be a boolean")
-    if len(orjson.dumps(hw)) > MAX_HARDWARE_BYTES:
-        raise _fail(m, f"hardware takes more than {MAX_HARDWARE_BYTES} bytes as JSON")
-    _optional(body, "tags", dict, m)
-    tags = body.get("tags") or {}
-    if len(tags) > MAX_TAGS or any(not isinstance(v, str) or len(k) > MAX_TAG_CHARS or len(v) > MAX_TAG_CHARS
-                                   for k, v in tags.items()):
-        raise _fail(m, f"tags: at most {MAX_TAGS} string values of at most {MAX_TAG_CHARS} characters")
-    _optional(body, "concurrency", int, m)
-    _check_held(body, m)
-
-
-def _check_heartbeat(body: dict[str, Any]) -> None:
-    m = MessageType.HEARTBEAT
-    _optional(body, "load", dict, m)
-    _optional(body, "draining", bool, m)
-    _check_held(body, m)
-    _check_held(body, m, "released")  # held but never started, handed back by a draining worker
-
-
-def _check_held(body: dict[str, Any], m: MessageType, name: str = "held") -> None:
-    """The attempts a worker says it holds (hello and heartbeat), or hands back."""
-    _optional(body, name, list, m)
-    held = body.get(name) or []
-    if len(held) > MAX_BATCH_ITEMS:
-        raise _fail(m, f"{name!r} lists at most {MAX_BATCH_ITEMS} attempts")
-    for item in held:
-        attempt_key(item)
-
-
-def _check_started(body: dict[str, Any]) -> None:
-    for item in _batch(body, MessageType.STARTED):
-        if item.get("started_at") is not None and not _finite_number(item["started_at"]):
-            raise _fail(MessageType.STARTED, "started_at must be a number")
-
-
-def _check_results(body: dict[str, Any]) -> None:
-    m = MessageType.RESULTS
-    for item in _batch(body, m):
-        outcome = item.get("outcome")
-        if not isinstance(outcome, str) or outcome not in REPORTABLE_OUTCOMES:
-            raise _fail(m, f"unknown outcome {_short(outcome)}; one of {', '.join(sorted(REPORTABLE_OUTCOMES))}")
-        duration = item.get("duration_seconds")
-        if duration is not None and (not _finite_number(duration) or duration < 0):
-            raise _fail(m, "duration_seconds must be a number >= 0")
-        if item.get("started_at") is not None and not _finite_number(item["started_at"]):
-            raise _fail(m, "started_at must be a number")
-        for name in ("error", "details"):
-            if item.get(name) is not None and not isinstance(item[name], dict):
-                raise _fail(m, f"{name!r} must be an object or null")
-        error = item.get("error") or {}
-        for name in ("type", "message", "traceback", "stderr"):
-            if error.get(name) is not None and not isinstance(error[name], str):
-                raise _fail(m, f"error.{name} must be a string")
-        if error.get("context") is not None and not isinstance(error["context"], dict):
-            raise _fail(m, "error.context must be an object")
-        _bound_error(error)
-        for name in ("result", "details", "error"):
-            if depth(item.get(name), MAX_VALUE_DEPTH) > MAX_VALUE_DEPTH:
-                # Not a protocol fault of the worker (a task may return anything): the attempt
-                # ends as an error the user can read, instead of a reconnect-and-resend loop.
-                item.update(outcome="error", result=None, details=None, error={
-                    "type": "ResultNotStorable", "message": f"the task's {name} nests deeper than "
-                    f"{MAX_VALUE_DEPTH} levels; it was dropped", "context": {"stage": "report"}})
-                break
-
-
-def _bound_error(error: dict[str, Any]) -> None:
-    """Clamp what a worker reports to what storage holds: long texts are cut (and say so), exit
-    codes and signals outside 32 bits are dropped, the context keeps only observation keys."""
-    for name in [k for k in error if k not in WORKER_ERROR_KEYS]:
-        error.pop(name)  # e.g. "category": what a failure is, the coordinator decides
-    for name in ("message", "traceback", "stderr"):
-        text = error.get(name)
-        if isinstance(text, str) and len(text) > MAX_ERROR_TEXT_CHARS:
-            error[name] = text[:MAX_ERROR_TEXT_CHARS] + f"\n... [truncated: {len(text) - MAX_ERROR_TEXT_CHARS} more characters]"
-    for name in ("exit_code", "signal", "errno"):
-        value = error.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or not INT32[0] <= value <= INT32[1]):
+def bound_report(item: dict[str, Any]) -> None:
+    """Clamp a result a worker reports (already checked against RESULT_ITEM) to what storage
+    holds, as the declarations' descriptions say: an error keeps only ERROR_FIELDS, its long
+    texts are cut (and say so), codes outside 32 bits are dropped, the context keeps only
+    CONTEXT_FIELDS with scalar values; a value nested too deep makes the attempt an error."""
+    error = item.get("error")
+    if error:
+        for name in [k for k in error if k not in WORKER_ERROR_KEYS]:
             error.pop(name)
-    context = error.get("context")
-    if isinstance(context, dict):
-        error["context"] = {k: v for k, v in context.items() if k in WORKER_CONTEXT_KEYS
-                            and (v is None or isinstance(v, (bool, int, float))
-                                 or (isinstance(v, str) and len(v) <= MAX_TAG_CHARS))}
-
-
-def _check_command_result(body: dict[str, Any]) -> None:
-    if body.get("detail") is not None and not isinstance(body["detail"], (str, dict, list, int, float)):
-        raise _fail(MessageType.COMMAND_RESULT, "detail has the wrong type")
-
-
-_CHECKS = {
-    MessageType.HELLO: _check_hello,
-    MessageType.HEARTBEAT: _check_heartbeat,
-    MessageType.STARTED: _check_started,
-    MessageType.RESULTS: _check_results,
-    MessageType.COMMAND_RESULT: _check_command_result,
-}
+        for name in ERROR_TEXTS:
+            text = error.get(name)
+            if text is not None and len(text) > MAX_ERROR_TEXT_CHARS:
+                error[name] = text[:MAX_ERROR_TEXT_CHARS] + \
+                    f"\n... [truncated: {len(text) - MAX_ERROR_TEXT_CHARS} more characters]"
+        for name in ERROR_CODES:
+            if name in error and error[name] is not None and not _IS_CODE(error[name]):
+                error.pop(name)
+        context = error.get("context")
+        if context is not None:
+            error["context"] = {k: v for k, v in context.items()
+                                if k in WORKER_CONTEXT_KEYS and _IS_CONTEXT_VALUE(v)}
+    for name in ("result", "details", "error"):
+        if depth(item.get(name), MAX_VALUE_DEPTH) > MAX_VALUE_DEPTH:
+            # Not a protocol fault of the worker (a task may return anything): the attempt
+            # ends as an error the user can read, instead of a reconnect-and-resend loop.
+            item.update(outcome="error", result=None, details=None, error={
+                "type": "ResultNotStorable", "message": f"the task's {name} nests deeper than "
+                f"{MAX_VALUE_DEPTH} levels; it was dropped", "context": {"stage": "report"}})
+            break
 
 
 def attempt_key(item: Any) -> tuple[str, int, str]:
-    """(task_id, attempt, lease) from a started/result/ack item, validated."""
-    if not isinstance(item, dict):
-        raise ProtocolError("batch item must be an object")
-    task_id, attempt, lease = item.get("task_id"), item.get("attempt"), item.get("lease")
-    if not isinstance(task_id, str) or not isinstance(attempt, int) or isinstance(attempt, bool) \
-            or not isinstance(lease, str):
-        raise ProtocolError("batch item needs task_id (string), attempt (integer) and lease (string)")
-    if len(task_id) > MAX_ID_CHARS or len(lease) > MAX_ID_CHARS or not 0 < attempt < 2 ** 31:
-        raise ProtocolError("batch item has an oversized task_id or lease, or an attempt out of range")
-    return task_id, attempt, lease
+    """(task_id, attempt, lease) from a started/result/ack/held item, checked against ATTEMPT."""
+    problem = ATTEMPT.problem(item)
+    if problem:
+        raise ProtocolError(problem)
+    return item["task_id"], item["attempt"], item["lease"]

@@ -1,6 +1,7 @@
 """--load-balancer: steer work away from failing or slow workers and error-prone hardware x model pairs.
 
-Installed as ``engine.choose_worker`` (the scheduler asks it which free worker takes a task).
+Registered as the engine's worker chooser (``EngineHooks``: the scheduler asks it which free
+worker takes a task).
 Each worker has a score: reliability (decayed success/failure counts with a prior, so one early
 failure is not a verdict) times speed (its durations against the fleet's for the same task type).
 A (hardware, model) pair whose failure rate is confidently high (Wilson lower bound) scales the
@@ -69,7 +70,7 @@ class WorkerStats:
 
 
 class LoadBalancer:
-    """``engine.choose_worker``: returns the worker for a task, or None to hold it back briefly."""
+    """The engine's worker chooser: returns the worker for a task, or None to hold it back briefly."""
 
     may_defer = True  # the scheduler asks even with one candidate, and accepts None
 

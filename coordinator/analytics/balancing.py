@@ -9,6 +9,7 @@ from aiohttp import web
 
 from coordinator.analytics.balancer import BalancerSettings, LoadBalancer
 from coordinator.api import json_response
+from coordinator.hooks import EngineHooks
 from coordinator.host import Host
 from coordinator.analytics.dims import FAILED_OUTCOMES
 from coordinator.error_integration import integrate_error_handler
@@ -22,13 +23,15 @@ class BalancerExtension:
     def __init__(self, settings: BalancerSettings | None = None) -> None:
         self.balancer = LoadBalancer(settings)
 
+    def register_hooks(self, hooks: EngineHooks) -> None:
+        """The balancer chooses among the free workers and learns from each terminal task."""
+        hooks.choose_workers_with(self.balancer)
+        hooks.on_terminal(self.balancer.on_terminal)
+
     async def on_start(self, coordinator: Host, app: Any) -> None:
         engine = coordinator.engine
         assert engine is not None
-        b = self.balancer
-        b.bind(lambda: engine.workers, engine.kick)
-        engine.choose_worker = b
-        engine.on_terminal.append(b.on_terminal)
+        self.balancer.bind(lambda: engine.workers, engine.kick)
         await self._seed(coordinator)
 
     async def _seed(self, coordinator: Host) -> None:
@@ -49,8 +52,7 @@ class BalancerExtension:
             log.info("balancer_seeded", pairs=len(rows))
 
     async def on_stop(self, coordinator: Host, app: Any) -> None:
-        if coordinator.engine is not None and coordinator.engine.choose_worker is self.balancer:
-            coordinator.engine.choose_worker = None
+        return None  # the engine that asked the balancer is stopped; the next one is built with it again
 
     def on_app(self, coordinator: Host, app: web.Application) -> None:
         async def state(request: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """--result-aggregator: every terminal task, attempt by attempt (and case by case), into DuckDB.
 
-``engine.on_terminal`` runs on the event loop for each task that reaches a terminal status; the
+``on_terminal``, registered with the engine's hooks (``register_hooks``), runs on the event loop
+for each task that reaches a terminal status; the
 rows go to the sink's in-memory buffer (``submit_task_result`` never blocks) and reach DuckDB
 with the next flush, in the same batches as the error events.
 """
@@ -13,6 +14,7 @@ import structlog
 
 from coordinator.analytics.dims import hardware_for, test_name_for
 from coordinator.models import Task
+from coordinator.hooks import EngineHooks
 from coordinator.host import Host
 from coordinator.error_integration import integrate_error_handler
 from coordinator.models import TERMINAL_SQL
@@ -32,9 +34,10 @@ class ResultAggregator:
         self.recorded = 0
         self.dropped = 0
 
+    def register_hooks(self, hooks: EngineHooks) -> None:
+        hooks.on_terminal(self.on_terminal)
+
     async def on_start(self, coordinator: Host, app: Any) -> None:
-        assert coordinator.engine is not None
-        coordinator.engine.on_terminal.append(self.on_terminal)
         await backfill_task_results(coordinator)  # results a crash kept out of DuckDB, from SQLite
 
     async def on_stop(self, coordinator: Host, app: Any) -> None:

@@ -7,12 +7,13 @@ from aiohttp import web
 
 from coordinator.dashboard.pages import add_page_routes
 from coordinator.dashboard.stream import StreamHub
+from coordinator.hooks import EngineHooks
 from coordinator.host import Host
 
 
 
 class DashboardExtension:
-    """A coordinator extension: routes in ``on_app``, the engine hook in ``on_start``, streams
+    """A coordinator extension: routes in ``on_app``, the engine hook in ``register_hooks``, streams
     closed on shutdown (before aiohttp waits for handlers, so a stop is never held by a browser)."""
 
     def __init__(self, *, heartbeat_seconds: float = 15.0, queue_size: int = 1000,
@@ -25,12 +26,11 @@ class DashboardExtension:
         app.router.add_get("/api/v1/stream", self.hub.handle)
         app.on_shutdown.append(self.hub.shutdown)
 
+    def register_hooks(self, hooks: EngineHooks) -> None:
+        hooks.on_terminal(self.hub.task_finished)  # each finished task goes to the open streams
+
     async def on_start(self, coordinator: Host, app: Any) -> None:
-        engine = coordinator.engine
-        assert engine is not None
         self.hub.reopen()  # a coordinator may be started again after a stop
-        if self.hub.task_finished not in engine.on_terminal:
-            engine.on_terminal.append(self.hub.task_finished)
 
     async def on_stop(self, coordinator: Host, app: Any) -> None:
         await self.hub.shutdown()
