@@ -96,11 +96,13 @@ def type_word_category(type_name: str) -> tuple[str, str] | None:
     if _TYPE_WORDS is None:
         text = resources.files("error_handling.knowledge").joinpath("type_words.json").read_text(encoding="utf-8")
         _TYPE_WORDS = json.loads(text)["words"]
-    short = type_name.rsplit(".", 1)[-1]
+    package, _, short = type_name.rpartition(".")
+    # a library's own name in its exception classes says nothing (networkx's NetworkXNoPath)
+    library = package.split(".", 1)[0].lstrip("_").lower()
     found: dict[str, str] = {}
     for word in _TYPE_WORD_RE.findall(short):
         word = word.lower()
-        if word in _NAMELESS:
+        if word in _NAMELESS or (library and library.startswith(word)):
             continue
         category = _TYPE_WORDS.get(word)
         if category is not None:
