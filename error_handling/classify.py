@@ -48,7 +48,7 @@ from error_handling.codes import CodeTables
 from error_handling.features import features
 from error_handling.learned import LinearModel, shipped_model
 from error_handling.model import ErrorInfo, normalize_error
-from error_handling.prefilter import may_match
+from error_handling.prefilter import search_pieces
 from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
                                  parse_rules, rules_from_iterable)
 
@@ -234,8 +234,7 @@ def _match(rule: ClassificationRule, facts: _Facts) -> int | None:
         value = facts.context.get(key)
         if value is None or str(value).lower() not in allowed:
             return None
-    if rule.regex is not None and (not may_match(rule.needles, facts.text, facts.lowered)
-                                   or rule.regex.search(facts.text) is None):
+    if rule.regex is not None and not search_pieces(rule.pieces, facts.text, facts.lowered):
         return None
     return rank
 
@@ -271,7 +270,7 @@ class _RuleSet:
                 self._plan.append((tier, (by_type, by_errno)))
             else:
                 self._plan.append((tier, [
-                    (rule, rule.regex.search if rule.regex is not None else None, rule.needles,
+                    (rule, rule.pieces,
                      bool(rule.types or rule.errnos or rule.exit_codes or rule.signals
                           or rule.context) or rule.regex is None)
                     for _order, rule in items]))
@@ -301,19 +300,21 @@ class _RuleSet:
             if tier is Tier.EXIT_STATUS and facts.exit_code is None and not facts.signals:
                 continue  # every rule of this tier needs an exit code or a signal
             text, lowered, ascii_text = facts.text, facts.lowered, facts.text.isascii()
-            for rule, search, found, full in plan:
+            for rule, split, full in plan:
                 if full:
                     if _match(rule, facts) is not None:
                         return rule
                     continue
-                if found is not None and ascii_text:
-                    for needle in found:  # a plain loop: a generator per rule costs more than the tests
-                        if needle in lowered:
-                            break
-                    else:
-                        continue  # a word the regex needs is absent (error_handling.prefilter)
-                if search(text) is not None:
-                    return rule
+                # search_pieces inlined: this loop is most of a first sight's cost
+                for found, search in split:
+                    if found is not None and ascii_text:
+                        for needle in found:  # a plain loop: a generator per rule costs more than the tests
+                            if needle in lowered:
+                                break
+                        else:
+                            continue  # a word this part needs is absent (error_handling.prefilter)
+                    if search(text) is not None:
+                        return rule
         return None
 
 

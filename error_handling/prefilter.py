@@ -16,6 +16,9 @@ lower-casing does not reproduce).
 """
 from __future__ import annotations
 
+import re
+from typing import Callable
+
 try:  # Python 3.11+
     from re import _constants as _c
     from re import _parser as _parse
@@ -91,3 +94,81 @@ def _sequence(items: list) -> set[str] | None:
             best = _better(best, _sequence(list(av)))
         # anything else (classes, anchors, any char, backrefs, lookarounds) requires no literal
     return _better(best, _literal_run(run))
+
+
+_GLOBAL_FLAGS_RE = re.compile(r"^\(\?[aiLmsux]+\)")
+Search = Callable[[str], "re.Match[str] | None"]
+
+
+def alternatives(pattern: str) -> list[str] | None:
+    """The top-level alternatives of a regex source (``a|b(c|d)`` -> ``["a", "b(c|d)"]``), or
+    None when there is only one, or when splitting could change what matches (backreferences
+    count groups across alternatives)."""
+    if "\\" in pattern and re.search(r"\\[1-9]|\(\?P=", pattern):
+        return None
+    parts: list[str] = []
+    depth, start, i, n = 0, 0, 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":  # a class: up to its closing bracket (a "]" right after "[" or "[^" is literal)
+            i += 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            if i < n and pattern[i] == "]":
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts if len(parts) > 1 else None
+
+
+def pieces(pattern: str, flags: int, compiled: re.Pattern[str]) -> tuple[tuple[tuple[str, ...] | None, Search], ...]:
+    """``compiled``'s search split by top-level alternative, each with its own needles.
+
+    A regex of twenty alternatives is searched at every position of the text for each of them;
+    searched one by one, and only where its needles occur, a failed search costs nothing and a
+    likely one a fraction. Alternatives with the same needles stay together; those with none
+    form one regex that is always searched. ``search_pieces`` answers what ``compiled.search``
+    would (whether there is a match).
+    """
+    whole = ((needles(pattern, flags), compiled.search),)
+    lead_match = _GLOBAL_FLAGS_RE.match(pattern)
+    lead = lead_match.group(0) if lead_match else ""
+    parts = alternatives(pattern[len(lead):])
+    if parts is None:
+        return whole
+    grouped: dict[tuple[str, ...] | None, list[str]] = {}
+    for part in parts:
+        grouped.setdefault(needles(part, flags), []).append(part)
+    try:
+        split = [(found, re.compile(lead + "|".join(group), flags).search)
+                 for found, group in sorted(grouped.items(), key=lambda item: item[0] is None)]
+    except re.error:
+        return whole
+    return tuple(split)
+
+
+def search_pieces(split: tuple[tuple[tuple[str, ...] | None, Search], ...], text: str, lowered: str) -> bool:
+    """Whether any piece of ``split`` (see ``pieces``) matches ``text``."""
+    ascii_text = text.isascii()
+    for found, search in split:
+        if found is not None and ascii_text:
+            for needle in found:
+                if needle in lowered:
+                    break
+            else:
+                continue
+        if search(text) is not None:
+            return True
+    return False

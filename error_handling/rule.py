@@ -19,7 +19,7 @@ from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from error_handling.prefilter import needles
+from error_handling.prefilter import needles, pieces
 
 
 class Tier(IntEnum):
@@ -120,6 +120,9 @@ class ClassificationRule:
     # Lower-case strings one of which the message must contain for the regex to match (None:
     # no usable ones); see error_handling.prefilter.
     needles: tuple[str, ...] | None = field(init=False, repr=False, compare=False, default=None)
+    # The regex's search split by top-level alternative, each part with its needles (see
+    # error_handling.prefilter.pieces); what the classifier runs.
+    pieces: tuple = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         name = self.name
@@ -153,7 +156,8 @@ class ClassificationRule:
         for attr, value in (("category", category), ("types", types), ("errnos", errnos),
                             ("signals", signals), ("exit_codes", exit_codes),
                             ("context", context), ("regex", regex),
-                            ("needles", needles(self.message) if regex is not None else None)):
+                            ("needles", needles(self.message) if regex is not None else None),
+                            ("pieces", pieces(self.message, regex.flags, regex) if regex is not None else ())):
             object.__setattr__(self, attr, value)
 
     @staticmethod

@@ -9,7 +9,7 @@ import pytest
 
 from error_handling import ErrorInfo
 from error_handling.classify import Classifier, _Facts, default_rules
-from error_handling.prefilter import may_match, needles
+from error_handling.prefilter import alternatives, may_match, needles, pieces, search_pieces
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
 FLAGS = re.IGNORECASE | re.MULTILINE
@@ -78,6 +78,32 @@ def test_classification_of_the_corpus_is_unchanged_without_prefilters():
     plain = default_rules()
     for rule in plain:
         object.__setattr__(rule, "needles", None)
+        if rule.regex is not None:  # one whole regex, searched everywhere
+            object.__setattr__(rule, "pieces", ((None, rule.regex.search),))
     unfiltered = Classifier(rules=plain, codes=True, model=True, type_words=True)
     assert all(rule.needles is None for rule in unfiltered.rules)
     assert [Classifier().explain(i) for i in infos] == [unfiltered.explain(i) for i in infos]
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    (r"a|b(c|d)", ["a", "b(c|d)"]),
+    (r"[|]x|y\|z", ["[|]x", "y\\|z"]),        # a bar in a class or escaped is not a split
+    (r"[]|]a|b", ["[]|]a", "b"]),               # "]" first in a class is literal
+    (r"one alternative", None),
+    (r"(a)|\1", None),                          # backreferences count groups across alternatives
+])
+def test_alternatives_split_at_top_level_only(pattern, expected):
+    assert alternatives(pattern) == expected
+
+
+def test_pieces_answer_what_the_whole_regex_answers():
+    texts = _texts()
+    for rule in default_rules():
+        if rule.regex is None:
+            continue
+        for text in texts[::7]:
+            assert search_pieces(rule.pieces, text, text.lower()) == (rule.regex.search(text) is not None), \
+                (rule.name, text[:200])
+    leading = re.compile(r"(?i)disk full|quota", re.MULTILINE)
+    split = pieces(leading.pattern, leading.flags, leading)
+    assert len(split) == 2 and search_pieces(split, "DISK FULL", "disk full")
