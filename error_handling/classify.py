@@ -36,6 +36,7 @@ TEST_EXECUTION_ERROR, 2 → TEST_CONFIGURATION_ERROR unless the output shows an 
 from __future__ import annotations
 
 import builtins
+import errno as _errno
 import json
 import re
 from enum import Enum
@@ -60,6 +61,10 @@ PRE_CLASSIFIED = "pre-classified"  # the "rule" of a category the report itself 
 DEFAULT_RULE_FILES = ("dtf.json", "gpu.json", "system.json", "network.json", "python.json", "knowledge.json")
 _TRACEBACK_TAIL_CHARS = 3000
 _ERRNO_RE = re.compile(r"\[Errno (-?\d+)\]")
+# An errno's symbolic name in the text (Node's "connect ECONNREFUSED", "error ENOSPC", Go's and
+# Rust's wrapped errors) is the same fact as its number.
+_ERRNO_NUMBERS = {name: getattr(_errno, name) for name in dir(_errno) if name[:1] == "E" and name.isupper()}
+_ERRNO_NAME_RE = re.compile(r"(?<![\w-])(E[A-Z][A-Z0-9]{2,})(?![\w-])")
 # "torch.cuda.OutOfMemoryError: CUDA out of memory" at the start of a log line or traceback end
 _TYPE_PREFIX_RE = re.compile(
     r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full|Timeout|Expired|Pool))(?::|$)")
@@ -145,6 +150,14 @@ def traceback_essence(tail: str) -> str:
     return "\n".join(keep)
 
 
+def _errno_by_name(message: str) -> int | None:
+    for name in _ERRNO_NAME_RE.findall(message) if "E" in message else ():
+        number = _ERRNO_NUMBERS.get(name)
+        if number is not None:
+            return number
+    return None
+
+
 def _type_names(qualified: str) -> list[str]:
     """``a.b.C`` -> ``["a.b.C", "b.C", "C"]``: rules may name a type by any dotted suffix."""
     parts = qualified.split(".")
@@ -191,7 +204,7 @@ class _Facts:
         errno = info.errno
         if errno is None:
             found = _ERRNO_RE.search(info.message or "")
-            errno = int(found.group(1)) if found else None
+            errno = int(found.group(1)) if found else _errno_by_name(info.message or "")
         self.errno = errno
         self.exit_code = info.exit_code
         signals: set[int] = set()
