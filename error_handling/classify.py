@@ -49,7 +49,7 @@ from error_handling.codes import CodeTables
 from error_handling.features import features
 from error_handling.learned import LinearModel, shipped_model
 from error_handling.model import ErrorInfo, normalize_error
-from error_handling.prefilter import search_pieces
+from error_handling.prefilter import grams, search_pieces, text_grams
 from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
                                  parse_rules, rules_from_iterable)
 
@@ -172,7 +172,7 @@ def _class_name(cls: type) -> str:
 class _Facts:
     """What one failure offers to the matchers, computed once per (uncached) classification."""
 
-    __slots__ = ("type_ranks", "mro_len", "text", "lowered", "errno", "exit_code", "signals",
+    __slots__ = ("type_ranks", "mro_len", "text", "lowered", "ascii", "grams", "errno", "exit_code", "signals",
                  "context")
 
     def __init__(self, info: ErrorInfo) -> None:
@@ -201,6 +201,8 @@ class _Facts:
             text = f"{text}\n{traceback_essence(info.traceback[-_TRACEBACK_TAIL_CHARS:])}"
         self.text = text
         self.lowered = text.lower()  # for the rules' literal prefilters
+        self.ascii = text.isascii()
+        self.grams: frozenset[str] | None = None  # read on first use (_GatedTier)
         errno = info.errno
         if errno is None:
             found = _ERRNO_RE.search(info.message or "")
@@ -282,11 +284,7 @@ class _RuleSet:
                             by_errno.setdefault(e, []).append((order, rule))
                 self._plan.append((tier, (by_type, by_errno)))
             else:
-                self._plan.append((tier, [
-                    (rule, rule.pieces,
-                     bool(rule.types or rule.errnos or rule.exit_codes or rule.signals
-                          or rule.context) or rule.regex is None)
-                    for _order, rule in items]))
+                self._plan.append((tier, _GatedTier([rule for _order, rule in items])))
 
     def decide(self, facts: _Facts) -> ClassificationRule | None:
         for tier, plan in self._plan:
@@ -312,22 +310,74 @@ class _RuleSet:
                 continue
             if tier is Tier.EXIT_STATUS and facts.exit_code is None and not facts.signals:
                 continue  # every rule of this tier needs an exit code or a signal
-            text, lowered, ascii_text = facts.text, facts.lowered, facts.text.isascii()
-            for rule, split, full in plan:
-                if full:
-                    if _match(rule, facts) is not None:
-                        return rule
-                    continue
-                # search_pieces inlined: this loop is most of a first sight's cost
-                for found, search in split:
-                    if found is not None and ascii_text:
-                        for needle in found:  # a plain loop: a generator per rule costs more than the tests
-                            if needle in lowered:
-                                break
-                        else:
-                            continue  # a word this part needs is absent (error_handling.prefilter)
-                    if search(text) is not None:
-                        return rule
+            rule = plan.decide(facts)
+            if rule is not None:
+                return rule
+        return None
+
+
+class _GatedTier:
+    """The first-match rules of one tier, each regex split into pieces (``prefilter.pieces``),
+    and an index from the grams of the pieces' needles to the pieces (``prefilter.grams``).
+
+    Deciding reads the text's grams once and tries, in rule order, only the pieces whose gram
+    is there (and the few with no gram, and rules that need more than a regex); a piece tried
+    still checks its needles, then searches. The first rule with a matching piece wins, as
+    without the index.
+    """
+
+    __slots__ = ("entries", "always", "index")
+
+    def __init__(self, rules: list[ClassificationRule]) -> None:
+        # (rule, needles, search, full): full rules need more than a regex and go through _match
+        self.entries: list[tuple[ClassificationRule, tuple[str, ...] | None, Any, bool]] = []
+        always: list[int] = []
+        self.index: dict[str, list[int]] = {}
+        for rule in rules:
+            if rule.types or rule.errnos or rule.exit_codes or rule.signals or rule.context or rule.regex is None:
+                always.append(len(self.entries))
+                self.entries.append((rule, None, None, True))
+                continue
+            for found, search in rule.pieces:
+                gate = grams(found)
+                if gate is None:
+                    always.append(len(self.entries))
+                else:
+                    for gram in gate:
+                        self.index.setdefault(gram, []).append(len(self.entries))
+                self.entries.append((rule, found, search, False))
+        self.always = tuple(always)
+
+    def decide(self, facts: _Facts) -> ClassificationRule | None:
+        text, lowered, entries = facts.text, facts.lowered, self.entries
+        if facts.ascii:
+            if facts.grams is None:
+                facts.grams = text_grams(lowered)
+            index = self.index
+            common = index.keys() & facts.grams
+            if common:
+                positions = set(self.always)
+                for gram in common:
+                    positions.update(index[gram])
+                order: Iterable[int] = sorted(positions)
+            else:
+                order = self.always
+        else:
+            order = range(len(entries))  # the filters hold for ASCII text only (prefilter.may_match)
+        for i in order:
+            rule, found, search, full = entries[i]
+            if full:
+                if _match(rule, facts) is not None:
+                    return rule
+                continue
+            if found is not None and facts.ascii:
+                for needle in found:  # a plain loop: a generator per piece costs more than the tests
+                    if needle in lowered:
+                        break
+                else:
+                    continue  # a word this piece needs is absent
+            if search(text) is not None:
+                return rule
         return None
 
 

@@ -172,3 +172,38 @@ def search_pieces(split: tuple[tuple[tuple[str, ...] | None, Search], ...], text
         if search(text) is not None:
             return True
     return False
+
+
+# A second, cheaper filter in front of the needles: every needle with a run of four letters or
+# digits is represented by one four-character slice of it (a "gram"); a text that holds the
+# needle holds the gram. The classifier reads the text's grams once (one C-level scan) and looks
+# at a rule only where a gram of one of its needles is there, instead of scanning the text for
+# each of some five hundred needles in turn.
+GRAM = 4
+_GRAMS_RE = re.compile(r"(?=([a-z0-9]{%d}))" % GRAM)
+_RUN_RE = re.compile(r"[a-z0-9]+")
+_LETTER_RANK = {ch: rank for rank, ch in enumerate("etaoinsrhldcumfpgwybvkxjqz0123456789")}
+
+
+def text_grams(lowered: str) -> frozenset[str]:
+    """Every run of four letters or digits in a lower-cased text."""
+    return frozenset(_GRAMS_RE.findall(lowered))
+
+
+def _commonness(gram: str) -> int:
+    return sum(26 - _LETTER_RANK.get(ch, 26) for ch in gram)  # rare letters and digits score low
+
+
+def grams(found: tuple[str, ...] | None) -> frozenset[str] | None:
+    """One gram per needle (the rarest-looking slice of its longest run), or None when some
+    needle has no run of four: then only the needles themselves can tell."""
+    if not found:
+        return None
+    out = set()
+    for needle in found:
+        runs = [run for run in _RUN_RE.findall(needle) if len(run) >= GRAM]
+        if not runs:
+            return None
+        run = max(runs, key=len)
+        out.add(min((run[i:i + GRAM] for i in range(len(run) - GRAM + 1)), key=_commonness))
+    return frozenset(out)
