@@ -72,29 +72,33 @@ _DIGIT_RE = re.compile(r"\d")
 # What each mask cannot match without (same order as _MASKS): whether it needs a digit, and
 # substrings one of which must be present. Skipping a regex that cannot match saves most of a
 # cold template's cost; the masks never add digits, so "no digit" holds for the whole line.
-_MASK_NEEDS: list[tuple[bool, tuple[str, ...]]] = [  # needles in lower case are looked for case-folded
-    (True, (":",)),                 # timestamp with date
-    (True, (":",)),                 # time of day
-    (False, ("://",)),              # URL
-    (False, ("-",)),                # uuid
-    (False, (":",)),                # PCI
-    (False, ("@",)),                # user@host
-    (False, (".", ":")),            # IP (dotted quad, [v6], ::1)
-    (False, ("0x", "0X")),          # 0x hex
-    (False, ("host", "Host", "HOST")),  # host names: after "host"
-    (False, tuple(f".{tld}" for tld in _TLDS)),  # dotted names under a common suffix
-    (False, ("/", "\\")),           # paths
-    (False, tuple(f".{x.replace('ya?ml', 'yaml')}" for x in _FILE_SUFFIXES) + (".yml",)),  # file names
-    (True, _ID_WORDS),              # ids (need a digit and one of the words, any case)
-    (True, ()),                     # long hex (needs a digit)
-    (True, ()),                     # sizes
-    (True, ()),                     # durations
-    (True, ()),                     # numbers
-    (False, ("<",)),                # runs of the same mask
+_MASK_NEEDS: list[tuple[bool, tuple[str, ...], str | None]] = [  # needles in lower case are looked for case-folded
+    (True, (":",), r"\d-\d\d-\d"),                  # timestamp with date
+    (True, (":",), r"\d:\d\d:\d"),                  # time of day
+    (False, ("://",), None),                         # URL
+    (False, ("-",), None),                           # uuid
+    (False, (":",), r"(?i)pci:|[0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}\."),  # PCI
+    (False, ("@",), None),                           # user@host
+    (False, (".", ":"), r"\d\.\d{1,3}\.\d|\[|::1"),       # IP (dotted quad, [v6], ::1)
+    (False, ("0x", "0X"), None),                     # 0x hex
+    (False, ("host", "Host", "HOST"), None),         # host names: after "host"
+    (False, tuple(f".{tld}" for tld in _TLDS), None),  # dotted names under a common suffix
+    (False, ("/", "\\"), None),                      # paths
+    (False, tuple(f".{x.replace('ya?ml', 'yaml')}" for x in _FILE_SUFFIXES) + (".yml",), None),  # file names
+    (True, _ID_WORDS, None),                         # ids (need a digit and one of the words, any case)
+    (True, (), r"[0-9a-fA-F]{8}"),                   # long hex
+    (True, ("B", "bytes"), None),                    # sizes
+    (True, (), None),                                # durations
+    (True, (), None),                                # numbers
+    (False, ("<",), None),                           # runs of the same mask
 ]
+# The third column: a plain regex every match of the mask contains, searched before the mask (a
+# mask that starts with a lookbehind or an alternation is tried at every position of the line;
+# these are cheap scans that rule most lines out).
 assert len(_MASK_NEEDS) == len(_MASKS)
-_MASK_PLAN = [(regex.sub, replacement, digit, needs, bool(regex.flags & re.IGNORECASE) and all(n.islower() for n in needs))
-              for (regex, replacement), (digit, needs) in zip(_MASKS, _MASK_NEEDS)]
+_MASK_PLAN = [(regex.sub, replacement, digit, needs, bool(regex.flags & re.IGNORECASE) and all(n.islower() for n in needs),
+               re.compile(gate).search if gate else None)
+              for (regex, replacement), (digit, needs, gate) in zip(_MASKS, _MASK_NEEDS)]
 
 
 def primary_line(message: str) -> str:
@@ -139,7 +143,7 @@ def make_template(message: str, error_type: str | None = None) -> str:
         line = _ARGV_RE.sub("<ARGS>", line)
     if "'" in line or '"' in line:
         line = _QUOTED_RE.sub(_mask_quoted, line)
-    for sub, replacement, digit, needs, folded in _MASK_PLAN:
+    for sub, replacement, digit, needs, folded, gate in _MASK_PLAN:
         if digit and not has_digit:
             continue
         if needs:
@@ -149,6 +153,8 @@ def make_template(message: str, error_type: str | None = None) -> str:
                     break
             else:
                 continue
+        if gate is not None and gate(line) is None:
+            continue
         line = sub(replacement, line)
     line = line.translate(_UNPROTECT)
     tokens = _WS_RE.split(line.strip())
