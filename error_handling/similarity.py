@@ -26,9 +26,18 @@ _CODE_RE = re.compile(r"\bSIG[A-Z]{2,}\b|\bE[A-Z]{3,}\b|\b[A-Z][A-Z0-9]*_[A-Z0-9
 _DIGIT_RE = re.compile(r"\d")
 
 
+_CODE_MEMO: dict[str, bool] = {}
+_CODE_MEMO_SIZE = 16384  # tokens, process-wide; past it the answer is worked out each time
+
+
 def _is_code(token: str) -> bool:
     # Masking leaves digits only in codes it protects (Xid 79, HTTP 503): they name the error too.
-    return _CODE_RE.search(token) is not None or _DIGIT_RE.search(token) is not None
+    known = _CODE_MEMO.get(token)
+    if known is None:
+        known = _CODE_RE.search(token) is not None or _DIGIT_RE.search(token) is not None
+        if len(_CODE_MEMO) < _CODE_MEMO_SIZE:
+            _CODE_MEMO[token] = known
+    return known
 
 
 def _tokens_match(a: str, b: str) -> bool:
@@ -65,11 +74,20 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
     """
     n, m = len(pattern_tokens), len(tokens)
     dp = [[0] * (m + 1) for _ in range(n + 1)]
+    masks = [_is_mask(t) for t in tokens]
     for i in range(n - 1, -1, -1):
         row, below = dp[i], dp[i + 1]
         a = pattern_tokens[i]
-        for j in range(m - 1, -1, -1):
-            row[j] = below[j + 1] + 1 if _aligns(a, tokens[j]) else max(below[j], row[j + 1])
+        if a == WILDCARD:  # never aligned itself (_aligns)
+            for j in range(m - 1, -1, -1):
+                row[j] = max(below[j], row[j + 1])
+            continue
+        a_mask = _is_mask(a)
+        for j in range(m - 1, -1, -1):  # _aligns, with the masks worked out once per token
+            if a == tokens[j] or (a_mask and masks[j]):
+                row[j] = below[j + 1] + 1
+            else:
+                row[j] = max(below[j], row[j + 1])
     merged: list[str] = []
     aligned = runs = 0
     gap_a: list[str] = []
