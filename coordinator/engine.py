@@ -12,6 +12,7 @@ from collections import Counter, defaultdict, deque
 from typing import Any
 
 import structlog
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from coordinator.bus import EventBus
 from coordinator.config import CoordinatorConfig
@@ -377,8 +378,14 @@ class Engine:
         acks = []
         for item in items:
             tid, attempt, lease = attempt_key(item)
-            with structlog.contextvars.bound_contextvars(task_id=tid, attempt=attempt):
+            # Every line logged while this result is handled names it. Set and reset by token:
+            # bound_contextvars() would first copy the whole context to save what it replaces,
+            # which cost more than the rest of accepting a no-op's result.
+            tokens = bind_contextvars(task_id=tid, attempt=attempt)
+            try:
                 verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
+            finally:
+                reset_contextvars(**tokens)
             acks.append({"task_id": tid, "attempt": attempt, "lease": lease, "status": verdict, "reason": reason})
             if verdict == "rejected":
                 self.metrics.inc("dtf_results_rejected_total")
