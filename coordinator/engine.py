@@ -224,7 +224,7 @@ class Engine:
         cur = task.current
         if task.status.active and cur is not None:
             cur.outcome, cur.finished_at = AttemptOutcome.CANCELLED, now()
-            self.store.attempt_changed(task.task_id, cur)
+            self.store.attempt_changed(task, cur)
             w = self.workers.get(cur.worker_id)
             if w is not None:
                 w.running.pop(task.task_id, None)
@@ -320,7 +320,7 @@ class Engine:
         if cur is not None and cur.outcome is None:
             cur.outcome, cur.finished_at = AttemptOutcome.LOST, now()
             cur.error = {"type": "AttemptAbandoned", "message": reason}
-            self.store.attempt_changed(task.task_id, cur)
+            self.store.attempt_changed(task, cur)
         self._set_status(task, TaskStatus.QUEUED)
         self.store.task_changed(task)
         self.queue.push(task)
@@ -350,7 +350,7 @@ class Engine:
                     w.running[task.task_id] = att.number
                     # The attempt row is what makes the assignment durable; the task's row keeps
                     # its last settled status (an open attempt means assigned, see load_tasks).
-                    self.store.attempt_changed(task.task_id, att)
+                    self.store.attempt_changed(task, att)
                     items.append({"task_id": task.task_id, "attempt": att.number, "lease": att.lease,
                                   "type": task.type, "config": task.config,
                                   "timeout_seconds": task.timeout_seconds, "tags": task.tags,
@@ -437,7 +437,7 @@ class Engine:
             self.credit.estimates.observe(task.kind or work_kind(task), duration)
         if outcome is AttemptOutcome.PASSED:
             match.outcome = outcome
-            self.store.attempt_changed(tid, match)
+            self.store.attempt_changed(task, match)
             task.details = details
             task.flaky = passed_after_test_failure(task.attempts)
             if w is not None:
@@ -486,7 +486,7 @@ class Engine:
         cur.finished_at = cur.finished_at or now()
         cur.error_category = category
         cur.error = event.error
-        self.store.attempt_changed(task.task_id, cur)
+        self.store.attempt_changed(task, cur)
         w = self.workers.get(event.worker_id or "")
         if w is not None:
             w.error_counts[category] += 1
