@@ -135,7 +135,10 @@ def cpu_seconds(pid: int) -> float:
 def throughput(tmp: Path, sizes: list[int], runs: int, with_dramatiq: bool) -> dict[str, dict[int, list[float]]]:
     """Rates per system and batch size; the systems take turns within each round."""
     rates: dict[str, dict[int, list[float]]] = {"dtf defaults": {}, "dtf tuned": {}, "dramatiq": {}}
+    # Per round: the coordinator's CPU seconds per task, and how many tasks one group commit
+    # carried (it falls as load batches up: the reason the CPU figure moves from run to run).
     cpu: dict[str, list[float]] = {"dtf defaults": [], "dtf tuned": []}
+    per_commit: dict[str, list[float]] = {"dtf defaults": [], "dtf tuned": []}
     systems = {}
 
     def dtf(name: str, coordinator_flags: list[str], worker_flags: list[str]):
@@ -156,9 +159,13 @@ def throughput(tmp: Path, sizes: list[int], runs: int, with_dramatiq: bool) -> d
             for n in sizes:
                 for name, system in systems.items():
                     if isinstance(system, DtfCluster):
+                        # Metrics are read outside the CPU window: rendering them is not the batch's.
+                        commits0 = system.metric("dtf_sqlite_commit_seconds_count")
                         cpu0 = cpu_seconds(system.coordinator.pid)
                         elapsed = system.batch(n)
                         cpu[name].append((cpu_seconds(system.coordinator.pid) - cpu0) / n)
+                        commits = system.metric("dtf_sqlite_commit_seconds_count") - commits0
+                        per_commit[name].append(n / max(commits, 1))
                     else:
                         elapsed = system.batch(n)
                     rates[name].setdefault(n, []).append(n / elapsed)
@@ -176,9 +183,15 @@ def throughput(tmp: Path, sizes: list[int], runs: int, with_dramatiq: bool) -> d
         serial = statistics.median(c.serial(100) for _ in range(3))
     finally:
         c.stop()
-    rates["coordinator us/task"] = {0: [1e6 * statistics.median(cpu["dtf defaults"])],
-                                    1: [1e6 * statistics.median(cpu["dtf tuned"])], 2: [serial]}
+    rates["coordinator us/task"] = {0: [1e6 * c for c in cpu["dtf defaults"]], 1: [1e6 * c for c in cpu["dtf tuned"]],
+                                    2: [serial], 3: per_commit["dtf defaults"], 4: per_commit["dtf tuned"]}
     return rates
+
+
+def spread(values: list[float], fmt: str = ".0f") -> str:
+    """The median and, over several values, their range: '86 (78-97)'."""
+    med = format(statistics.median(values), fmt)
+    return med if len(values) < 2 else f"{med} ({min(values):{fmt}}-{max(values):{fmt}})"
 
 
 # ---- short behind long ------------------------------------------------------------------------------
@@ -280,8 +293,9 @@ def main() -> int:
                              f"{'met' if ratio >= TARGET_RATIO else 'NOT met'})")
                     ok &= ratio >= TARGET_RATIO
                 print(line)
-            print(f"coordinator CPU per task: defaults {cpu[0][0]:.0f} us, tuned {cpu[1][0]:.0f} us; "
-                  f"one task at a time (defaults): {1000 * cpu[2][0]:.2f} ms per round trip")
+            print(f"coordinator CPU per task (median of {len(cpu[0])} batches, range): defaults {spread(cpu[0])} us, "
+                  f"tuned {spread(cpu[1])} us; tasks per SQLite group commit: defaults {spread(cpu[3])}, "
+                  f"tuned {spread(cpu[4])}; one task at a time (defaults): {1000 * cpu[2][0]:.2f} ms per round trip")
             print(f"tuned flags: worker {' '.join(TUNED_WORKER_FLAGS)}; coordinator {' '.join(TUNED_COORDINATOR_FLAGS)}")
             if missing:
                 print(f"dramatiq+redis: not run (missing: {', '.join(missing)}; pip install -e '.[bench]' and "

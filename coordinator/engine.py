@@ -12,6 +12,7 @@ from collections import Counter, defaultdict, deque
 from typing import Any
 
 import structlog
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from coordinator.bus import EventBus
 from coordinator.config import CoordinatorConfig
@@ -223,7 +224,7 @@ class Engine:
         cur = task.current
         if task.status.active and cur is not None:
             cur.outcome, cur.finished_at = AttemptOutcome.CANCELLED, now()
-            self.store.attempt_changed(task.task_id, cur)
+            self.store.attempt_changed(task, cur)
             w = self.workers.get(cur.worker_id)
             if w is not None:
                 w.running.pop(task.task_id, None)
@@ -319,7 +320,7 @@ class Engine:
         if cur is not None and cur.outcome is None:
             cur.outcome, cur.finished_at = AttemptOutcome.LOST, now()
             cur.error = {"type": "AttemptAbandoned", "message": reason}
-            self.store.attempt_changed(task.task_id, cur)
+            self.store.attempt_changed(task, cur)
         self._set_status(task, TaskStatus.QUEUED)
         self.store.task_changed(task)
         self.queue.push(task)
@@ -349,7 +350,7 @@ class Engine:
                     w.running[task.task_id] = att.number
                     # The attempt row is what makes the assignment durable; the task's row keeps
                     # its last settled status (an open attempt means assigned, see load_tasks).
-                    self.store.attempt_changed(task.task_id, att)
+                    self.store.attempt_changed(task, att)
                     items.append({"task_id": task.task_id, "attempt": att.number, "lease": att.lease,
                                   "type": task.type, "config": task.config,
                                   "timeout_seconds": task.timeout_seconds, "tags": task.tags,
@@ -377,8 +378,14 @@ class Engine:
         acks = []
         for item in items:
             tid, attempt, lease = attempt_key(item)
-            with structlog.contextvars.bound_contextvars(task_id=tid, attempt=attempt):
+            # Every line logged while this result is handled names it. Set and reset by token:
+            # bound_contextvars() would first copy the whole context to save what it replaces,
+            # which cost more than the rest of accepting a no-op's result.
+            tokens = bind_contextvars(task_id=tid, attempt=attempt)
+            try:
                 verdict, reason = await self._accept_result(conn.worker_id, tid, attempt, lease, item)
+            finally:
+                reset_contextvars(**tokens)
             acks.append({"task_id": tid, "attempt": attempt, "lease": lease, "status": verdict, "reason": reason})
             if verdict == "rejected":
                 self.metrics.inc("dtf_results_rejected_total")
@@ -430,7 +437,7 @@ class Engine:
             self.credit.estimates.observe(task.kind or work_kind(task), duration)
         if outcome is AttemptOutcome.PASSED:
             match.outcome = outcome
-            self.store.attempt_changed(tid, match)
+            self.store.attempt_changed(task, match)
             task.details = details
             task.flaky = passed_after_test_failure(task.attempts)
             if w is not None:
@@ -479,7 +486,7 @@ class Engine:
         cur.finished_at = cur.finished_at or now()
         cur.error_category = category
         cur.error = event.error
-        self.store.attempt_changed(task.task_id, cur)
+        self.store.attempt_changed(task, cur)
         w = self.workers.get(event.worker_id or "")
         if w is not None:
             w.error_counts[category] += 1

@@ -84,8 +84,8 @@ async def backfill_error_events(coordinator: Host) -> int:
 async def _rebuild_event(engine: Any, handler: Any, sink: Any, task_id: str, attempt: int) -> int:
     rows = await engine.store.fetchall(
         "SELECT a.worker_id, a.finished_at, a.error_category, a.error, t.type, t.spec, "
-        "(SELECT COUNT(*) FROM attempts b WHERE b.task_id = a.task_id) AS n FROM attempts a "
-        "JOIN tasks t ON t.task_id = a.task_id WHERE a.task_id = ? AND a.attempt = ?", (task_id, attempt))
+        "(SELECT COUNT(*) FROM attempts b WHERE b.task_seq = a.task_seq) AS n FROM attempts a "
+        "JOIN tasks t ON t.seq = a.task_seq WHERE t.task_id = ? AND a.attempt = ?", (task_id, attempt))
     if not rows:
         return 0
     worker_id, finished_at, category, error_json, task_type, spec_json, n = rows[0]

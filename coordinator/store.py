@@ -40,9 +40,11 @@ UPSERT_TASK = ("INSERT INTO tasks (task_id, seq, type, spec, status, attempt, fa
                "error=excluded.error, details=excluded.details, flaky=excluded.flaky, "
                "not_before=excluded.not_before, excluded_workers=excluded.excluded_workers, "
                "updated_at=excluded.updated_at")
-UPSERT_ATTEMPT = ("INSERT INTO attempts (task_id, attempt, worker_id, lease, dispatched_at, lease_deadline, "
-                  "started_at, finished_at, outcome, error_category, error) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                  "ON CONFLICT (task_id, attempt) DO UPDATE SET started_at=excluded.started_at, "
+# Attempts are keyed by their task's seq (migration 002): new rows append instead of landing on
+# random pages of an index on the random task id.
+UPSERT_ATTEMPT = ("INSERT INTO attempts (task_seq, task_id, attempt, worker_id, lease, dispatched_at, lease_deadline, "
+                  "started_at, finished_at, outcome, error_category, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                  "ON CONFLICT (task_seq, attempt) DO UPDATE SET started_at=excluded.started_at, "
                   "finished_at=excluded.finished_at, outcome=excluded.outcome, "
                   "error_category=excluded.error_category, error=excluded.error, "
                   "lease_deadline=excluded.lease_deadline")
@@ -74,8 +76,8 @@ def task_row(t: Task) -> tuple:
             t.created_at, t.updated_at or t.created_at)
 
 
-def attempt_row(task_id: str, a: Attempt) -> tuple:
-    return (task_id, a.number, a.worker_id, a.lease, a.dispatched_at, a.lease_deadline, a.started_at,
+def attempt_row(t: Task, a: Attempt) -> tuple:
+    return (t.seq, t.task_id, a.number, a.worker_id, a.lease, a.dispatched_at, a.lease_deadline, a.started_at,
             a.finished_at, a.outcome.value if a.outcome else None, a.error_category, _j(a.error))
 
 
@@ -87,7 +89,7 @@ class Store:
         self.commit_interval_seconds = commit_interval_seconds
         self._db: aiosqlite.Connection | None = None
         self._dirty_tasks: dict[str, Task] = {}
-        self._dirty_attempts: dict[tuple[str, int], tuple[str, Attempt]] = {}
+        self._dirty_attempts: dict[tuple[str, int], tuple[Task, Attempt]] = {}
         self._dirty_workers: dict[str, tuple] = {}
         self._forgotten_workers: set[str] = set()
         self._waiters: list[asyncio.Future] = []
@@ -149,8 +151,8 @@ class Store:
         self._dirty_tasks[task.task_id] = task
         self._wake.set()
 
-    def attempt_changed(self, task_id: str, attempt: Attempt) -> None:
-        self._dirty_attempts[(task_id, attempt.number)] = (task_id, attempt)
+    def attempt_changed(self, task: Task, attempt: Attempt) -> None:
+        self._dirty_attempts[(task.task_id, attempt.number)] = (task, attempt)
         self._wake.set()
 
     def save_worker(self, worker_id: str, hardware: dict, tags: dict, state: str, first_seen: float,
@@ -199,7 +201,7 @@ class Store:
             self._forgotten_workers = set()
             try:
                 batches = [(UPSERT_TASK, [task_row(t) for t in tasks.values()]),
-                           (UPSERT_ATTEMPT, [attempt_row(tid, a) for tid, a in attempts.values()]),
+                           (UPSERT_ATTEMPT, [attempt_row(t, a) for t, a in attempts.values()]),
                            (UPSERT_WORKER, list(workers.values())),
                            (DELETE_WORKER, [(wid,) for wid in forgotten])]
             except Exception as exc:  # one unserialisable row must not stop the writer for good
@@ -293,8 +295,8 @@ class Store:
         if tasks:
             for r in await self.fetchall(
                     "SELECT task_id, attempt, worker_id, lease, dispatched_at, lease_deadline, started_at, "
-                    "finished_at, outcome, error_category, error FROM attempts WHERE task_id IN "
-                    f"(SELECT task_id FROM tasks {cond}) ORDER BY task_id, attempt"):
+                    "finished_at, outcome, error_category, error FROM attempts WHERE task_seq IN "
+                    f"(SELECT seq FROM tasks {cond}) ORDER BY task_seq, attempt"):
                 t = tasks.get(r[0])
                 if t is not None:
                     t.attempts.append(row_to_attempt(r))
@@ -313,7 +315,7 @@ class Store:
         task = row_to_task(rows[0])
         for r in await self.fetchall("SELECT task_id, attempt, worker_id, lease, dispatched_at, lease_deadline, "
                                      "started_at, finished_at, outcome, error_category, error FROM attempts "
-                                     "WHERE task_id=? ORDER BY attempt", (task_id,)):
+                                     "WHERE task_seq=? ORDER BY attempt", (task.seq,)):
             task.attempts.append(row_to_attempt(r))
         return task
 

@@ -374,6 +374,13 @@ def bound_report(item: dict[str, Any]) -> None:
 
 def attempt_key(item: Any) -> tuple[str, int, str]:
     """(task_id, attempt, lease) from a started/result/ack/held item, checked against ATTEMPT."""
+    if type(item) is dict:
+        # The common case, checked inline (the same bounds as ATTEMPT_FIELDS): every result and
+        # start notice comes through here, most of them already checked by decode().
+        tid, attempt, lease = item.get("task_id"), item.get("attempt"), item.get("lease")
+        if type(tid) is str and type(lease) is str and type(attempt) is int and 1 <= attempt <= INT32[1] \
+                and len(tid) <= MAX_ID_CHARS and len(lease) <= MAX_ID_CHARS:
+            return tid, attempt, lease
     problem = ATTEMPT.problem(item)
     if problem:
         raise ProtocolError(problem)

@@ -32,6 +32,7 @@ class Field:
     each: Field | None = None
     _check: Callable[[Any], bool] = field(init=False, repr=False, compare=False)
     _checked: tuple[tuple[str, Field, bool], ...] = field(init=False, repr=False, compare=False)
+    _ok: Callable[[Any], bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_check", compile_schema(self.schema))
@@ -39,6 +40,36 @@ class Field:
         object.__setattr__(self, "_checked", tuple(
             (name, part, name in self.required) for name, part in (self.parts or {}).items()
             if name in self.required or not part.takes_anything))
+        object.__setattr__(self, "_ok", self._conforming())
+
+    def _conforming(self) -> Callable[[Any], bool]:
+        """``not self.problem(value)`` with one call per part. Every frame's items and every
+        submitted task are checked; nearly all conform, so ``problem`` asks this first and
+        works out which message applies only for a value that does not."""
+        check, told = self._check, self.told
+        parts = tuple((name, part._ok, part.told, required) for name, part, required in self._checked)
+        each = self.each._ok if self.each is not None else None
+        if not parts and each is None:
+            if isinstance(self.message, str) and self.message:
+                return check
+            return lambda value: check(value) or not told(value)  # an empty message refuses nothing
+
+        def ok(value: Any) -> bool:
+            if not check(value):
+                return not told(value)
+            if parts and isinstance(value, dict):
+                for name, part_ok, part_told, required in parts:
+                    if name in value:
+                        if not part_ok(value[name]):
+                            return False
+                    elif required:
+                        return not part_told(None)
+            if each is not None and isinstance(value, list):
+                for item in value:
+                    if not each(item):
+                        return False
+            return True
+        return ok
 
     @property
     def takes_anything(self) -> bool:
@@ -51,6 +82,8 @@ class Field:
         """The first problem of ``value``: its own schema's message, then its parts' (a missing
         required part is told as a null value) and items' in the order declared; None when it
         conforms."""
+        if self._ok(value):
+            return None
         if not self._check(value):
             return self.told(value)
         if self._checked and isinstance(value, dict):
