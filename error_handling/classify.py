@@ -550,7 +550,8 @@ class Classifier:
         if model is not None:
             decided = model.decide(features(info.type or "", info.message or "", info.traceback,
                                             info.exit_code, info.signal, info.context))
-            if decided is not None:
+            # the model's "unknown_error" is no decision: the weaker rules below may still know
+            if decided is not None and decided[0] != ErrorCategory.UNKNOWN_ERROR.value:
                 category = self._registry.get(decided[0])
                 if category is not None:
                     return category, f"learned ({decided[1]:.2f})"

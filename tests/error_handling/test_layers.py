@@ -196,6 +196,15 @@ def test_the_floor_turns_unsure_answers_into_none_and_unknown() -> None:
     assert clf.explain({"type": "", "message": "nothing in common"}) == (C.UNKNOWN_ERROR, None)
 
 
+def test_the_models_unknown_is_no_decision() -> None:
+    sure_unknown = LinearModel(["unknown_error", "test_execution_error"], [0.0, 0.0], {"w=nothing": [(0, 9.0)]}, floor=0.5)
+    clf = Classifier(rules=[], model=sure_unknown)
+    assert clf.explain({"type": "", "message": "nothing"}) == (C.UNKNOWN_ERROR, None)
+    # a fallback rule (consulted after the model) still decides what the model calls unknown
+    clf.add_rule({"name": "late", "category": "worker_crash_error", "message": "nothing"}, first=False)
+    assert clf.explain({"type": "", "message": "nothing"}) == (C.WORKER_CRASH_ERROR, "late")
+
+
 def test_bad_model_files_are_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match="format"):
         LinearModel.from_dict({"classes": ["a"], "bias": [0.0], "weights": {}})
