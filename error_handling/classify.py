@@ -49,9 +49,9 @@ from error_handling.codes import CodeTables
 from error_handling.features import features
 from error_handling.learned import LinearModel, shipped_model
 from error_handling.model import ErrorInfo, normalize_error
-from error_handling.prefilter import grams, search_pieces, text_grams
 from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
                                  parse_rules, rules_from_iterable)
+from error_handling.rulesets import RuleSet
 
 __all__ = ["ClassificationRule", "Classifier", "Tier", "default_rules", "GENERIC_TYPE_NAMES",
            "PRE_CLASSIFIED"]
@@ -202,7 +202,7 @@ class _Facts:
         self.text = text
         self.lowered = text.lower()  # for the rules' literal prefilters
         self.ascii = text.isascii()
-        self.grams: frozenset[str] | None = None  # read on first use (_GatedTier)
+        self.grams: frozenset[str] | None = None  # read on first use (error_handling.rulesets.GatedTier)
         errno = info.errno
         if errno is None:
             found = _ERRNO_RE.search(info.message or "")
@@ -227,158 +227,6 @@ class _Facts:
             lines = [ln for ln in info.traceback.strip().splitlines() if ln.strip()]
             found = _TYPE_PREFIX_RE.match(lines[-1]) if lines else None
         return found.group(1) if found else ""
-
-
-def _match(rule: ClassificationRule, facts: _Facts) -> int | None:
-    """None when the rule does not match; else the MRO distance of the matched type (0 if none)."""
-    rank = 0
-    if rule.types:
-        ranks = [facts.type_ranks[t] for t in rule.types if t in facts.type_ranks]
-        if not ranks:
-            return None
-        rank = min(ranks)
-    elif rule.errnos:
-        rank = facts.mro_len  # errno refines any OSError; a matching class rule is closer
-    if rule.errnos and facts.errno not in rule.errnos:
-        return None
-    if rule.exit_codes and facts.exit_code not in rule.exit_codes:
-        return None
-    if rule.signals and not facts.signals.intersection(rule.signals):
-        return None
-    for key, allowed in rule.context:
-        value = facts.context.get(key)
-        if value is None or str(value).lower() not in allowed:
-            return None
-    if rule.regex is not None and not search_pieces(rule.pieces, facts.text, facts.lowered):
-        return None
-    return rank
-
-
-class _RuleSet:
-    """Rules of one group, bucketed by tier and pre-sorted.
-
-    Type tiers are indexed by type name and errno so a failure is matched only against rules
-    that can match it (the best rule is a minimum over matches, so the order of trying does not
-    matter); the other tiers are first-match in sorted order, rules with a regex alone taking a
-    shortcut past ``_match``.
-    """
-
-    def __init__(self, rules: list[ClassificationRule]) -> None:
-        self.rules = rules
-        tiers: dict[Tier, list[tuple[int, ClassificationRule]]] = {t: [] for t in Tier}
-        for order, rule in enumerate(rules):
-            tiers[rule.tier].append((order, rule))
-        self.tiers = [(tier, sorted(items, key=lambda p: (-p[1].priority, -p[1].specificity, p[0])))
-                      for tier, items in sorted(tiers.items()) if items]
-        self._plan: list[tuple[Tier, Any]] = []
-        for tier, items in self.tiers:
-            if tier in (Tier.SPECIFIC_TYPE, Tier.GENERIC_TYPE):
-                by_type: dict[str, list[tuple[int, ClassificationRule]]] = {}
-                by_errno: dict[int, list[tuple[int, ClassificationRule]]] = {}
-                for order, rule in items:
-                    if rule.types:
-                        for t in set(rule.types):
-                            by_type.setdefault(t, []).append((order, rule))
-                    else:  # a type-tier rule without types has errnos
-                        for e in set(rule.errnos):
-                            by_errno.setdefault(e, []).append((order, rule))
-                self._plan.append((tier, (by_type, by_errno)))
-            else:
-                self._plan.append((tier, _GatedTier([rule for _order, rule in items])))
-
-    def decide(self, facts: _Facts) -> ClassificationRule | None:
-        for tier, plan in self._plan:
-            if tier is Tier.SPECIFIC_TYPE or tier is Tier.GENERIC_TYPE:
-                by_type, by_errno = plan
-                candidates: dict[int, ClassificationRule] = {}
-                for name in facts.type_ranks:
-                    for order, rule in by_type.get(name, ()):
-                        candidates[order] = rule
-                if by_errno and facts.errno is not None:
-                    for order, rule in by_errno.get(facts.errno, ()):
-                        candidates[order] = rule
-                best: tuple | None = None
-                for order, rule in candidates.items():
-                    rank = _match(rule, facts)
-                    if rank is None:
-                        continue
-                    key = (-rule.priority, -rule.specificity, rank, order)
-                    if best is None or key < best[0]:
-                        best = (key, rule)
-                if best is not None:
-                    return best[1]
-                continue
-            if tier is Tier.EXIT_STATUS and facts.exit_code is None and not facts.signals:
-                continue  # every rule of this tier needs an exit code or a signal
-            rule = plan.decide(facts)
-            if rule is not None:
-                return rule
-        return None
-
-
-class _GatedTier:
-    """The first-match rules of one tier, each regex split into pieces (``prefilter.pieces``),
-    and an index from the grams of the pieces' needles to the pieces (``prefilter.grams``).
-
-    Deciding reads the text's grams once and tries, in rule order, only the pieces whose gram
-    is there (and the few with no gram, and rules that need more than a regex); a piece tried
-    still checks its needles, then searches. The first rule with a matching piece wins, as
-    without the index.
-    """
-
-    __slots__ = ("entries", "always", "index")
-
-    def __init__(self, rules: list[ClassificationRule]) -> None:
-        # (rule, needles, search, full): full rules need more than a regex and go through _match
-        self.entries: list[tuple[ClassificationRule, tuple[str, ...] | None, Any, bool]] = []
-        always: list[int] = []
-        self.index: dict[str, list[int]] = {}
-        for rule in rules:
-            if rule.types or rule.errnos or rule.exit_codes or rule.signals or rule.context or rule.regex is None:
-                always.append(len(self.entries))
-                self.entries.append((rule, None, None, True))
-                continue
-            for found, search in rule.pieces:
-                gate = grams(found)
-                if gate is None:
-                    always.append(len(self.entries))
-                else:
-                    for gram in gate:
-                        self.index.setdefault(gram, []).append(len(self.entries))
-                self.entries.append((rule, found, search, False))
-        self.always = tuple(always)
-
-    def decide(self, facts: _Facts) -> ClassificationRule | None:
-        text, lowered, entries = facts.text, facts.lowered, self.entries
-        if facts.ascii:
-            if facts.grams is None:
-                facts.grams = text_grams(lowered)
-            index = self.index
-            common = index.keys() & facts.grams
-            if common:
-                positions = set(self.always)
-                for gram in common:
-                    positions.update(index[gram])
-                order: Iterable[int] = sorted(positions)
-            else:
-                order = self.always
-        else:
-            order = range(len(entries))  # the filters hold for ASCII text only (prefilter.may_match)
-        for i in order:
-            rule, found, search, full = entries[i]
-            if full:
-                if _match(rule, facts) is not None:
-                    return rule
-                continue
-            if found is not None and facts.ascii:
-                for needle in found:  # a plain loop: a generator per piece costs more than the tests
-                    if needle in lowered:
-                        break
-                else:
-                    continue  # a word this piece needs is absent
-            if search(text) is not None:
-                return rule
-        return None
 
 
 _PLAIN_KEY_TYPES = frozenset({str, int, float, bool})
@@ -448,10 +296,10 @@ class Classifier:
 
     def _rebuild(self) -> None:
         defaults = self._groups["default"]
-        self._first = _RuleSet(self._groups["first"])
-        self._confident = _RuleSet([r for r in defaults if r.tier not in _WEAK_TIERS])
-        self._weak = _RuleSet([r for r in defaults if r.tier in _WEAK_TIERS])
-        self._last = _RuleSet(self._groups["last"])
+        self._first = RuleSet(self._groups["first"])
+        self._confident = RuleSet([r for r in defaults if r.tier not in _WEAK_TIERS])
+        self._weak = RuleSet([r for r in defaults if r.tier in _WEAK_TIERS])
+        self._last = RuleSet(self._groups["last"])
         # only context keys some rule (or the model) reads take part in the cache key
         keys = {k for r in self.rules for k, _ in r.context}
         if self._model_arg:
