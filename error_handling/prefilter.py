@@ -133,16 +133,17 @@ def alternatives(pattern: str) -> list[str] | None:
     return parts if len(parts) > 1 else None
 
 
-def pieces(pattern: str, flags: int, compiled: re.Pattern[str]) -> tuple[tuple[tuple[str, ...] | None, Search], ...]:
+def pieces(pattern: str, flags: int, compiled: re.Pattern[str],
+           whole_needles: tuple[str, ...] | None) -> tuple[tuple[tuple[str, ...] | None, Search], ...]:
     """``compiled``'s search split by top-level alternative, each with its own needles.
 
     A regex of twenty alternatives is searched at every position of the text for each of them;
     searched one by one, and only where its needles occur, a failed search costs nothing and a
     likely one a fraction. Alternatives with the same needles stay together; those with none
     form one regex that is always searched. ``search_pieces`` answers what ``compiled.search``
-    would (whether there is a match).
+    would (whether there is a match). ``whole_needles``: ``needles(pattern)``, already worked out.
     """
-    whole = ((needles(pattern, flags), compiled.search),)
+    whole = ((whole_needles, compiled.search),)
     lead_match = _GLOBAL_FLAGS_RE.match(pattern)
     lead = lead_match.group(0) if lead_match else ""
     parts = alternatives(pattern[len(lead):])
@@ -161,17 +162,7 @@ def pieces(pattern: str, flags: int, compiled: re.Pattern[str]) -> tuple[tuple[t
 
 def search_pieces(split: tuple[tuple[tuple[str, ...] | None, Search], ...], text: str, lowered: str) -> bool:
     """Whether any piece of ``split`` (see ``pieces``) matches ``text``."""
-    ascii_text = text.isascii()
-    for found, search in split:
-        if found is not None and ascii_text:
-            for needle in found:
-                if needle in lowered:
-                    break
-            else:
-                continue
-        if search(text) is not None:
-            return True
-    return False
+    return any(may_match(found, text, lowered) and search(text) is not None for found, search in split)
 
 
 # A second, cheaper filter in front of the needles: every needle with a run of four letters or

@@ -153,11 +153,12 @@ class ClassificationRule:
         if not (types or errnos or regex or exit_codes or signals or context):
             raise ValueError(f"rule {name!r}: needs at least one matcher "
                              "(types, errnos, message, exit_codes, signals or context)")
+        found = needles(self.message) if regex is not None else None
         for attr, value in (("category", category), ("types", types), ("errnos", errnos),
                             ("signals", signals), ("exit_codes", exit_codes),
                             ("context", context), ("regex", regex),
-                            ("needles", needles(self.message) if regex is not None else None),
-                            ("pieces", pieces(self.message, regex.flags, regex) if regex is not None else ())):
+                            ("needles", found),
+                            ("pieces", pieces(self.message, regex.flags, regex, found) if regex is not None else ())):
             object.__setattr__(self, attr, value)
 
     @staticmethod

@@ -107,5 +107,5 @@ def test_pieces_answer_what_the_whole_regex_answers():
             assert search_pieces(rule.pieces, text, text.lower()) == (rule.regex.search(text) is not None), \
                 (rule.name, text[:200])
     leading = re.compile(r"(?i)disk full|quota", re.MULTILINE)
-    split = pieces(leading.pattern, leading.flags, leading)
+    split = pieces(leading.pattern, leading.flags, leading, needles(leading.pattern))
     assert len(split) == 2 and search_pieces(split, "DISK FULL", "disk full")
