@@ -2,7 +2,7 @@
 
 Multinomial logistic regression, trained at build time by ``python -m error_handling.train_model``
 on the project's corpus and shipped as ``knowledge/model.json`` (class names, biases, and per
-feature the non-negligible weights). The classifier consults it only when no confident rule
+feature one weight per class, rounded; features whose weights were all negligible left out). The classifier consults it only when no confident rule
 decided; below ``floor`` (the model's probability of its best class) the answer is
 ``unknown_error``. Pure Python, no network; the file is read on first use.
 """
@@ -16,18 +16,21 @@ from typing import Any, Iterable, Mapping, Sequence
 
 DEFAULT_FLOOR = 0.5
 MODEL_FILE = "model.json"
+FORMAT = "dtf-linear-model/2"  # rows: per feature one weight per class
 
 
 class LinearModel:
-    """Scores = bias + sum of the weights of present features; softmax; best class and its probability."""
+    """Scores = bias + sum of the weights of present features; softmax; best class and its probability.
 
-    __slots__ = ("classes", "bias", "weights", "floor", "meta")
+    ``weights`` maps a feature to its (class index, weight) pairs; the model keeps each feature's
+    row dense (one weight per class), so scoring is column sums done in C, not a loop over pairs.
+    """
+
+    __slots__ = ("classes", "bias", "rows", "floor", "meta")
 
     def __init__(self, classes: Sequence[str], bias: Sequence[float],
                  weights: Mapping[str, Iterable[tuple[int, float]]], *, floor: float = DEFAULT_FLOOR,
-                 meta: Mapping[str, Any] | None = None, check: bool = True) -> None:
-        """``check=False`` takes ``weights`` as they are (lists of [class index, weight] pairs from
-        a file ``from_dict`` has read): converting and checking 20,000 pairs was most of a load."""
+                 meta: Mapping[str, Any] | None = None) -> None:
         if len(classes) != len(bias) or not classes:
             raise ValueError("a model needs one bias per class and at least one class")
         if not 0.0 <= floor <= 1.0:
@@ -35,27 +38,38 @@ class LinearModel:
         self.classes = tuple(classes)
         self.bias = tuple(float(b) for b in bias)
         n = len(self.classes)
-        if check:
-            table: dict[str, Any] = {}
-            for feature, pairs in weights.items():
-                row = tuple((int(i), float(w)) for i, w in pairs)
-                if any(not 0 <= i < n for i, _ in row):
+        rows: dict[str, tuple[float, ...]] = {}
+        for feature, pairs in weights.items():
+            row = [0.0] * n
+            for i, w in pairs:
+                i = int(i)
+                if not 0 <= i < n:
                     raise ValueError(f"feature {feature!r}: class index out of range")
-                table[feature] = row
-            self.weights = table
-        else:
-            self.weights = dict(weights)
+                row[i] += float(w)
+            rows[feature] = tuple(row)
+        self.rows = rows
         self.floor = float(floor)
         self.meta = dict(meta or {})
 
+    @classmethod
+    def _from_rows(cls, classes: Sequence[str], bias: Sequence[float], rows: Mapping[str, Sequence[float]],
+                   floor: float, meta: Mapping[str, Any] | None) -> "LinearModel":
+        model = cls(classes, bias, {}, floor=floor, meta=meta)
+        n = len(model.classes)
+        table = {feature: tuple(row) for feature, row in rows.items()}
+        if any(len(row) != n for row in table.values()):
+            raise ValueError(f"a model's rows must have one weight per class ({n})")
+        model.rows = table
+        return model
+
     def probabilities(self, features: Iterable[str]) -> list[float]:
-        scores = list(self.bias)
-        weights = self.weights
+        rows = self.rows
+        found = [self.bias]
         for feature in features:
-            row = weights.get(feature)
+            row = rows.get(feature)
             if row is not None:
-                for i, w in row:
-                    scores[i] += w
+                found.append(row)
+        scores = list(map(sum, zip(*found)))  # per class
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
         total = sum(exps)
@@ -74,23 +88,18 @@ class LinearModel:
 
     # -- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"format": "dtf-linear-model/1", "classes": list(self.classes), "bias": list(self.bias),
-                "floor": self.floor, "meta": self.meta,
-                "weights": {f: [[i, round(w, 4)] for i, w in row] for f, row in sorted(self.weights.items())}}
+        return {"format": FORMAT, "classes": list(self.classes), "bias": list(self.bias), "floor": self.floor,
+                "meta": self.meta,
+                "rows": {f: [round(w, 4) or 0 for w in row] for f, row in sorted(self.rows.items())}}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LinearModel":
-        if not isinstance(data, Mapping) or data.get("format") != "dtf-linear-model/1":
-            raise ValueError("not a dtf linear model (format dtf-linear-model/1)")
-        classes, weights = data["classes"], data["weights"]
-        if not isinstance(weights, Mapping) or not isinstance(classes, list):
-            raise ValueError("a model's classes must be a list and its weights a mapping")
-        # one pass over the pairs' class indices (fast in C) instead of checking pair by pair
-        indices = [pair[0] for row in weights.values() for pair in row]
-        if indices and (min(indices) < 0 or max(indices) >= len(classes)):
-            raise ValueError("a weight's class index is out of range")
-        return cls(classes, data["bias"], weights, floor=float(data.get("floor", DEFAULT_FLOOR)),
-                   meta=data.get("meta"), check=False)
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise ValueError(f"not a dtf linear model (format {FORMAT})")
+        classes, rows = data["classes"], data["rows"]
+        if not isinstance(rows, Mapping) or not isinstance(classes, list):
+            raise ValueError("a model's classes must be a list and its rows a mapping")
+        return cls._from_rows(classes, data["bias"], rows, float(data.get("floor", DEFAULT_FLOOR)), data.get("meta"))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")

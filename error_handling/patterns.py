@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
-from error_handling.similarity import align, similarity as _similarity, traceback_fingerprint
+from error_handling.similarity import align, align_bound, similarity as _similarity, token_counts, traceback_fingerprint
 from error_handling.templates import make_template, primary_line
 
 __all__ = ["ErrorAggregator", "Trend", "align", "cache_bound", "make_template", "pattern_id_for", "primary_line",
@@ -75,7 +75,7 @@ def pattern_id_for(template: str, category: str | None = None) -> str:
 
 class _Pattern:
     __slots__ = ("pattern_id", "category", "template", "tokens", "count", "first_seen", "last_seen",
-                 "variants")
+                 "variants", "shape")
 
     def __init__(self, pattern_id: str, category: str | None, template: str, tokens: list[str]) -> None:
         self.pattern_id = pattern_id
@@ -86,6 +86,13 @@ class _Pattern:
         self.first_seen: float | None = None
         self.last_seen: float | None = None
         self.variants: set[str] = {template}
+        # (the tokens it was made from, their set, their token_counts): see reshape()
+        self.shape: tuple[list[str], frozenset[str], dict[str, int] | None] | None = None
+
+    def reshape(self) -> tuple[list[str], frozenset[str], dict[str, int] | None]:
+        """``shape`` worked out again (``tokens`` changed since)."""
+        self.shape = (self.tokens, frozenset(self.tokens), token_counts(self.tokens))
+        return self.shape
 
     @property
     def shown_template(self) -> str:
@@ -214,6 +221,7 @@ class ErrorAggregator:
         n = len(tokens)
         spread = max(4, n // 2)
         wanted = set(tokens)
+        counts: dict[str, int] | None = None
         threshold = self.similarity_threshold
         best: _Pattern | None = None
         best_score, best_merged = 0.0, tokens
@@ -224,14 +232,24 @@ class ErrorAggregator:
             bucket = self._buckets.get((category, length))
             if not bucket:
                 continue
+            need = threshold * min(n, length) - 2
             for candidate in reversed(bucket.values()):
                 if checked >= _MAX_OTHER_LENGTH:
                     break
                 checked += 1
-                # a cheap bound first: too few tokens in common cannot reach the threshold
-                common = len(wanted.intersection(candidate.tokens))
-                if common < threshold * min(n, length) - 2:
+                # cheap bounds first: too few tokens in common cannot reach the threshold
+                shape = candidate.shape
+                if shape is None or shape[0] is not candidate.tokens:
+                    shape = candidate.reshape()
+                if len(wanted & shape[1]) < need:
                     continue
+                pattern_counts = shape[2]
+                if pattern_counts is not None:
+                    if counts is None:
+                        counts = token_counts(tokens, pattern=False) or {}
+                    bound = align_bound(pattern_counts, counts, length, n)
+                    if bound < threshold or bound <= best_score:
+                        continue
                 score, merged = align(candidate.tokens, tokens)
                 if score > best_score:
                     best, best_score, best_merged = candidate, score, merged

@@ -134,6 +134,36 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
     return (aligned / (aligned + runs) if aligned + runs else 0.0), merged
 
 
+def token_counts(tokens: list[str], pattern: bool = True) -> dict[str, int] | None:
+    """How often each token occurs, every mask counted as one token ("<>": masks align with each
+    other); None when a pattern's tokens hold a wildcard (it absorbs a run, so ``align_bound``
+    does not hold)."""
+    counts: dict[str, int] = {}
+    for t in tokens:
+        if _is_mask(t):
+            if pattern and t == WILDCARD:
+                return None
+            t = "<>"
+        counts[t] = counts.get(t, 0) + 1
+    return counts
+
+
+def align_bound(pattern_counts: dict[str, int], counts: dict[str, int], n: int, m: int) -> float:
+    """An upper bound of ``align``'s similarity for templates of ``n`` and ``m`` tokens with these
+    ``token_counts`` (the pattern's without a wildcard): at most ``common`` tokens align (the
+    multiset intersection), the longer template's other tokens fall in differing runs of at most
+    ``_MAX_PARAMETER_TOKENS`` each, so there are at least that many runs."""
+    common = 0
+    for token, k in pattern_counts.items():
+        j = counts.get(token)
+        if j:
+            common += k if k < j else j
+    if not common:
+        return 0.0
+    runs = -(-(max(n, m) - common) // _MAX_PARAMETER_TOKENS)
+    return common / (common + runs)
+
+
 _FRAME_RE = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)', re.M)
 _LIBRARY_PATH_RE = re.compile(r"site-packages|dist-packages|[/\\]lib[/\\]python\d|^<frozen|^<string>")
 _APP_FRAMES = 2

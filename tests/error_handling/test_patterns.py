@@ -301,6 +301,37 @@ def test_similarity_threshold_keeps_its_meaning_across_lengths() -> None:
     assert align("E: a b c d".split(), "E: a x y c d".split()) == (0.8, ["E:", "a", "<*>", "c", "d"])
 
 
+def test_align_bound_never_rules_out_a_template_align_would_accept() -> None:
+    import random
+
+    from error_handling.similarity import align_bound, token_counts
+    rng = random.Random(5)
+    words = ["E:", "a", "b", "c", "failed", "<NUM>", "<SIZE>", "<PATH>", "on", "host"]
+    seen_below = seen_above = 0
+    for _ in range(3000):
+        a = [rng.choice(words) for _ in range(rng.randint(1, 12))]
+        b = list(a)  # a few tokens inserted, dropped or changed: some pairs stay close
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randint(0, len(b))
+            edit = rng.choice("idc")
+            if edit == "i" or not b:
+                b.insert(i, rng.choice(words))
+            elif edit == "d":
+                del b[min(i, len(b) - 1)]
+            else:
+                b[min(i, len(b) - 1)] = rng.choice(words)
+        if len(a) == len(b):
+            continue
+        score, _ = align(a, b)
+        bound = align_bound(token_counts(a), token_counts(b, pattern=False), len(a), len(b))
+        assert score <= bound + 1e-9, (a, b, score, bound)
+        seen_below += bound < 0.8
+        seen_above += score >= 0.8
+    assert seen_below > 100 and seen_above > 10  # the bound prunes, and merges were tried
+    assert token_counts(["E:", "<*>", "x"]) is None  # a pattern's wildcard absorbs runs: no bound
+    assert token_counts(["E:", "<*>", "<NUM>"], pattern=False) == {"E:": 1, "<>": 2}
+
+
 def test_cross_length_pattern_ids_survive_a_restart() -> None:
     first = ErrorAggregator()
     pid = first.add_error({"type": "E", "message": "Connection refused by server"})
