@@ -38,7 +38,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
-from error_handling.similarity import align, align_bound, similarity as _similarity, token_counts, traceback_fingerprint
+from error_handling.similarity import (align, align_bound, similarity as _similarity, similarity_bound, token_counts,
+                                       traceback_fingerprint)
 from error_handling.templates import make_template, primary_line
 
 __all__ = ["ErrorAggregator", "Trend", "align", "cache_bound", "make_template", "pattern_id_for", "primary_line",
@@ -86,12 +87,14 @@ class _Pattern:
         self.first_seen: float | None = None
         self.last_seen: float | None = None
         self.variants: set[str] = {template}
-        # (the tokens it was made from, their set, their token_counts): see reshape()
-        self.shape: tuple[list[str], frozenset[str], dict[str, int] | None] | None = None
+        # (the tokens it was made from, their set, their token_counts, whether a wildcard is
+        # among them): what the bounds that spare most comparisons read; see reshape()
+        self.shape: tuple[list[str], frozenset[str], dict[str, int], bool] | None = None
 
-    def reshape(self) -> tuple[list[str], frozenset[str], dict[str, int] | None]:
+    def reshape(self) -> tuple[list[str], frozenset[str], dict[str, int], bool]:
         """``shape`` worked out again (``tokens`` changed since)."""
-        self.shape = (self.tokens, frozenset(self.tokens), token_counts(self.tokens))
+        tokens = self.tokens
+        self.shape = (tokens, frozenset(tokens), token_counts(tokens), _WILDCARD in tokens)
         return self.shape
 
     @property
@@ -187,19 +190,27 @@ class ErrorAggregator:
         if pattern is not None:
             return pattern
         tokens = template.split(" ")
-        bucket = self._buckets.setdefault((category, len(tokens)), {})
+        n = len(tokens)
+        wanted = set(tokens)
+        threshold = self.similarity_threshold
+        bucket = self._buckets.setdefault((category, n), {})
         best: _Pattern | None = None
         best_score = 0.0
         for checked, candidate in enumerate(reversed(bucket.values())):
             if checked >= _MAX_CANDIDATES:
                 break
+            shape = candidate.shape
+            if shape is None or shape[0] is not candidate.tokens:
+                shape = candidate.reshape()
+            if similarity_bound(shape[2], wanted & shape[1]) / n < threshold:
+                continue  # too few positions can be equal: below the threshold whatever the order
             score = _similarity(candidate.tokens, tokens)
             if score > best_score:
                 best, best_score = candidate, score
-        if best is not None and best_score >= self.similarity_threshold:
+        if best is not None and best_score >= threshold:
             best.tokens = [a if a == b else _WILDCARD for a, b in zip(best.tokens, tokens)]
             return self._remember(best, category, template)
-        best, merged = self._find_other_length(category, tokens)
+        best, merged = self._find_other_length(category, tokens, wanted)
         if best is not None:
             key = (category, len(best.tokens))
             self._buckets[key].pop(best.pattern_id, None)
@@ -216,11 +227,11 @@ class ErrorAggregator:
             self._exact[(category, template)] = pattern
         return pattern
 
-    def _find_other_length(self, category: str | None, tokens: list[str]) -> tuple[_Pattern | None, list[str]]:
+    def _find_other_length(self, category: str | None, tokens: list[str],
+                           wanted: set[str]) -> tuple[_Pattern | None, list[str]]:
         """The most similar pattern of another length (``align``), if it reaches the threshold."""
         n = len(tokens)
         spread = max(4, n // 2)
-        wanted = set(tokens)
         counts: dict[str, int] | None = None
         threshold = self.similarity_threshold
         best: _Pattern | None = None
@@ -243,11 +254,10 @@ class ErrorAggregator:
                     shape = candidate.reshape()
                 if len(wanted & shape[1]) < need:
                     continue
-                pattern_counts = shape[2]
-                if pattern_counts is not None:
+                if not shape[3]:
                     if counts is None:
-                        counts = token_counts(tokens, pattern=False) or {}
-                    bound = align_bound(pattern_counts, counts, length, n)
+                        counts = token_counts(tokens)
+                    bound = align_bound(shape[2], counts, length, n)
                     if bound < threshold or bound <= best_score:
                         continue
                 score, merged = align(candidate.tokens, tokens)

@@ -134,23 +134,27 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
     return (aligned / (aligned + runs) if aligned + runs else 0.0), merged
 
 
-def token_counts(tokens: list[str], pattern: bool = True) -> dict[str, int] | None:
-    """How often each token occurs, every mask counted as one token ("<>": masks align with each
-    other); None when a pattern's tokens hold a wildcard (it absorbs a run, so ``align_bound``
-    does not hold)."""
+def token_counts(tokens: list[str]) -> dict[str, int]:
+    """How often each token occurs, every mask and wildcard counted as one token, ``"<>"``."""
     counts: dict[str, int] = {}
     for t in tokens:
         if _is_mask(t):
-            if pattern and t == WILDCARD:
-                return None
             t = "<>"
         counts[t] = counts.get(t, 0) + 1
     return counts
 
 
+def similarity_bound(pattern_counts: dict[str, int], common: set[str]) -> int:
+    """The most positions ``similarity`` can find equal between a pattern (its ``token_counts``)
+    and a template of its length that share the tokens ``common``: each of the pattern's masks
+    and wildcards, and each shared token as often as the pattern holds it."""
+    return pattern_counts.get("<>", 0) + sum([pattern_counts.get(t, 0) for t in common])
+
+
 def align_bound(pattern_counts: dict[str, int], counts: dict[str, int], n: int, m: int) -> float:
     """An upper bound of ``align``'s similarity for templates of ``n`` and ``m`` tokens with these
-    ``token_counts`` (the pattern's without a wildcard): at most ``common`` tokens align (the
+    ``token_counts``, the pattern's holding no wildcard (a wildcard absorbs a run, so it would not
+    hold; the other's wildcards are masks like any other): at most ``common`` tokens align (the
     multiset intersection), the longer template's other tokens fall in differing runs of at most
     ``_MAX_PARAMETER_TOKENS`` each, so there are at least that many runs."""
     common = 0

@@ -323,13 +323,28 @@ def test_align_bound_never_rules_out_a_template_align_would_accept() -> None:
         if len(a) == len(b):
             continue
         score, _ = align(a, b)
-        bound = align_bound(token_counts(a), token_counts(b, pattern=False), len(a), len(b))
+        bound = align_bound(token_counts(a), token_counts(b), len(a), len(b))
         assert score <= bound + 1e-9, (a, b, score, bound)
         seen_below += bound < 0.8
         seen_above += score >= 0.8
     assert seen_below > 100 and seen_above > 10  # the bound prunes, and merges were tried
-    assert token_counts(["E:", "<*>", "x"]) is None  # a pattern's wildcard absorbs runs: no bound
-    assert token_counts(["E:", "<*>", "<NUM>"], pattern=False) == {"E:": 1, "<>": 2}
+    assert token_counts(["E:", "<*>", "<NUM>"]) == {"E:": 1, "<>": 2}
+
+
+def test_similarity_bound_never_rules_out_a_template_of_the_same_length() -> None:
+    import random
+
+    from error_handling.similarity import similarity, similarity_bound, token_counts
+    rng = random.Random(7)
+    words = ["E:", "a", "b", "failed", "<NUM>", "<SIZE>", "<*>", "on", "host"]
+    pruned = 0
+    for _ in range(3000):
+        a = [rng.choice(words) for _ in range(rng.randint(1, 10))]
+        b = [t if rng.random() < 0.7 else rng.choice(words) for t in a]
+        bound = similarity_bound(token_counts(a), set(a) & set(b))
+        assert similarity(a, b) <= bound / len(b), (a, b)
+        pruned += bound / len(b) < 0.8
+    assert pruned > 100
 
 
 def test_cross_length_pattern_ids_survive_a_restart() -> None:
