@@ -23,7 +23,8 @@ _PRIMARY_LINE_RES = [re.compile(p) for p in (
     r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
 )]
 _TRACEBACK_END = 3  # index of the traceback-end pattern: the last such line is the one raised
-_DECORATION_RE = re.compile(r"^[\s=_!*~#-]+|[\s=_!*~#-]+$")
+# what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
+_DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"
 _LOG_PREFIX_RE = re.compile(
     r"^(?:\[\s*\d+\.\d+\]\s*"                                      # dmesg [ 1234.567890]
     r"|[A-Z][a-z]{2}\s+\d{1,2}\s+\d\d:\d\d:\d\d\s+\S+\s+kernel:\s*"  # syslog ... host kernel:
@@ -104,8 +105,8 @@ _MASK_PLAN = [(regex.sub, replacement, digit, needs, bool(regex.flags & re.IGNOR
 def primary_line(message: str) -> str:
     """The line of ``message`` that names the failure (first non-decoration line if none does)."""
     if "\n" not in message:
-        return _DECORATION_RE.sub("", message)
-    lines = [s for s in (_DECORATION_RE.sub("", ln) for ln in message.splitlines()) if s]
+        return message.strip(_DECORATION)
+    lines = [s for s in (ln.strip(_DECORATION) for ln in message.splitlines()) if s]
     if not lines:
         return ""
     for index, regex in enumerate(_PRIMARY_LINE_RES):
