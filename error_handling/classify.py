@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import builtins
 import errno as _errno
+import functools
 import json
 import re
 from enum import Enum
@@ -71,13 +72,19 @@ _TYPE_PREFIX_RE = re.compile(
 
 
 def default_rules() -> list[ClassificationRule]:
-    """The shipped rules, in evaluation order of their files."""
+    """The shipped rules, in evaluation order of their files (read and compiled once per
+    process: rules are immutable, so every classifier shares them)."""
+    return list(_shipped_rules())
+
+
+@functools.cache
+def _shipped_rules() -> tuple[ClassificationRule, ...]:
     rules: list[ClassificationRule] = []
     package = resources.files("error_handling.rules")
     for name in DEFAULT_RULE_FILES:
         data = json.loads(package.joinpath(name).read_text(encoding="utf-8"))
         rules.extend(parse_rules(data, f"error_handling/rules/{name}"))
-    return rules
+    return tuple(rules)
 
 
 _WEAK_TIERS = frozenset({Tier.GENERIC_TYPE, Tier.CONTEXT})

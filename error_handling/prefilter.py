@@ -16,6 +16,7 @@ lower-casing does not reproduce).
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Callable
 
@@ -33,16 +34,24 @@ _REPEATS = tuple(op for op in (getattr(_c, "MAX_REPEAT", None), getattr(_c, "MIN
 _ATOMIC = getattr(_c, "ATOMIC_GROUP", None)
 
 
-def needles(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
-    """Lower-case strings one of which any match of ``pattern`` contains, or None."""
+@functools.lru_cache(maxsize=4096)
+def _tree(pattern: str, flags: int) -> list | None:
+    """The parse tree's top-level items (read, never changed), or None when it does not parse."""
     try:
-        tree = _parse.parse(pattern, flags)
+        return list(_parse.parse(pattern, flags))
     except Exception:  # noqa: BLE001 - an unparsable pattern simply gets no prefilter
         return None
-    found = _sequence(list(tree))
+
+
+def needles(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
+    """Lower-case strings one of which any match of ``pattern`` contains, or None."""
+    tree = _tree(pattern, flags)
+    if tree is None:
+        return None
+    found = _sequence(tree)
     if not found or min(len(n) for n in found) < MIN_NEEDLE:
         return None
-    return tuple(sorted(found, key=len, reverse=True))
+    return tuple(sorted(found, key=lambda n: (-len(n), n)))
 
 
 def may_match(found: tuple[str, ...] | None, text: str, lowered: str) -> bool:
@@ -96,6 +105,50 @@ def _sequence(items: list) -> set[str] | None:
     return _better(best, _literal_run(run))
 
 
+MAX_REQUIRED = 4  # needle sets checked per piece: each is a scan of the text, cheap next to a search
+
+
+def required(pattern: str, flags: int = 0) -> tuple[tuple[str, ...], ...]:
+    """Every needle set of ``pattern``: each is a set of lower-case strings one of which any match
+    contains, and a match satisfies all the sets at once (``needles`` keeps the most selective
+    one). At most ``MAX_REQUIRED``, most selective first; () when there is none."""
+    tree = _tree(pattern, flags)
+    if tree is None:
+        return ()
+    found = {tuple(sorted(s, key=lambda n: (-len(n), n))) for s in _requirements(tree)
+             if min(map(len, s)) >= MIN_NEEDLE}
+    ranked = sorted(found, key=lambda t: (-min(map(len, t)), len(t), t))
+    return tuple(ranked[:MAX_REQUIRED])
+
+
+def _requirements(items: list) -> list[set[str]]:
+    """All needle sets of a sequence of parse items (see ``required``)."""
+    sets: list[set[str]] = []
+    run: list[str] = []
+    for op, av in items:
+        if op is _c.LITERAL:
+            run.append(chr(av))
+            continue
+        if (literal := _literal_run(run)) is not None:
+            sets.append(literal)
+        run = []
+        if op is _c.SUBPATTERN:
+            sets.extend(_requirements(list(av[-1])))
+        elif op is _c.BRANCH:
+            alternatives = [_sequence(list(branch)) for branch in av[1]]
+            if alternatives and all(alternatives):
+                sets.append(set().union(*alternatives))
+        elif op in _REPEATS:
+            low, _high, sub = av
+            if low >= 1:
+                sets.extend(_requirements(list(sub)))
+        elif _ATOMIC is not None and op is _ATOMIC:
+            sets.extend(_requirements(list(av)))
+    if (literal := _literal_run(run)) is not None:
+        sets.append(literal)
+    return sets
+
+
 _GLOBAL_FLAGS_RE = re.compile(r"^\(\?[aiLmsux]+\)")
 Search = Callable[[str], "re.Match[str] | None"]
 
@@ -133,36 +186,48 @@ def alternatives(pattern: str) -> list[str] | None:
     return parts if len(parts) > 1 else None
 
 
+Piece = tuple[tuple[str, ...] | None, Search, tuple[tuple[str, ...], ...]]
+
+
 def pieces(pattern: str, flags: int, compiled: re.Pattern[str],
-           whole_needles: tuple[str, ...] | None) -> tuple[tuple[tuple[str, ...] | None, Search], ...]:
+           whole_needles: tuple[str, ...] | None) -> tuple[Piece, ...]:
     """``compiled``'s search split by top-level alternative, each with its own needles.
 
     A regex of twenty alternatives is searched at every position of the text for each of them;
     searched one by one, and only where its needles occur, a failed search costs nothing and a
-    likely one a fraction. Alternatives with the same needles stay together; those with none
-    form one regex that is always searched. ``search_pieces`` answers what ``compiled.search``
-    would (whether there is a match). ``whole_needles``: ``needles(pattern)``, already worked out.
+    likely one a fraction. Alternatives with the same needle sets stay together; those with none
+    form one regex that is always searched. Each piece is (needles, search, the other needle
+    sets a match needs: ``required``); ``search_pieces`` answers what ``compiled.search`` would
+    (whether there is a match). ``whole_needles``: ``needles(pattern)``, already worked out.
     """
-    whole = ((whole_needles, compiled.search),)
+    whole = ((whole_needles, compiled.search, _also(pattern, flags, whole_needles)),)
     lead_match = _GLOBAL_FLAGS_RE.match(pattern)
     lead = lead_match.group(0) if lead_match else ""
     parts = alternatives(pattern[len(lead):])
     if parts is None:
         return whole
-    grouped: dict[tuple[str, ...] | None, list[str]] = {}
+    grouped: dict[tuple, list[str]] = {}
     for part in parts:
-        grouped.setdefault(needles(part, flags), []).append(part)
+        found = needles(lead + part, flags)
+        grouped.setdefault((found, _also(lead + part, flags, found)), []).append(part)
     try:
-        split = [(found, re.compile(lead + "|".join(group), flags).search)
-                 for found, group in sorted(grouped.items(), key=lambda item: item[0] is None)]
+        split = [(found, re.compile(lead + "|".join(group), flags).search, also)
+                 for (found, also), group in sorted(grouped.items(), key=lambda item: item[0][0] is None)]
     except re.error:
         return whole
     return tuple(split)
 
 
-def search_pieces(split: tuple[tuple[tuple[str, ...] | None, Search], ...], text: str, lowered: str) -> bool:
+def _also(pattern: str, flags: int, found: tuple[str, ...] | None) -> tuple[tuple[str, ...], ...]:
+    if found is None:
+        return ()
+    return tuple(s for s in required(pattern, flags) if set(s) != set(found))
+
+
+def search_pieces(split: tuple[Piece, ...], text: str, lowered: str) -> bool:
     """Whether any piece of ``split`` (see ``pieces``) matches ``text``."""
-    return any(may_match(found, text, lowered) and search(text) is not None for found, search in split)
+    return any(may_match(found, text, lowered) and all(may_match(s, text, lowered) for s in also)
+               and search(text) is not None for found, search, also in split)
 
 
 # A second, cheaper filter in front of the needles: every needle with a run of four letters or

@@ -128,23 +128,24 @@ class GatedTier:
     __slots__ = ("entries", "always", "index")
 
     def __init__(self, rules: list[ClassificationRule]) -> None:
-        # (rule, needles, search, full): full rules need more than a regex and go through match()
-        self.entries: list[tuple[ClassificationRule, tuple[str, ...] | None, Any, bool]] = []
+        # (rule, needles, search, the piece's other needle sets or None); a rule that needs more
+        # than a regex has no search and goes through match()
+        self.entries: list[tuple[ClassificationRule, tuple[str, ...] | None, Any, Any]] = []
         always: list[int] = []
         self.index: dict[str, list[int]] = {}
         for rule in rules:
             if rule.types or rule.errnos or rule.exit_codes or rule.signals or rule.context or rule.regex is None:
                 always.append(len(self.entries))
-                self.entries.append((rule, None, None, True))
+                self.entries.append((rule, None, None, None))
                 continue
-            for found, search in rule.pieces:
+            for found, search, also in rule.pieces:
                 gate = grams(found)
                 if gate is None:
                     always.append(len(self.entries))
                 else:
                     for gram in gate:
                         self.index.setdefault(gram, []).append(len(self.entries))
-                self.entries.append((rule, found, search, False))
+                self.entries.append((rule, found, search, also or None))
         self.always = tuple(always)
 
     def decide(self, facts: Facts) -> ClassificationRule | None:
@@ -164,8 +165,8 @@ class GatedTier:
         else:
             order = range(len(entries))  # the filters hold for ASCII text only (prefilter.may_match)
         for i in order:
-            rule, found, search, full = entries[i]
-            if full:
+            rule, found, search, also = entries[i]
+            if search is None:  # needs more than a regex
                 if match(rule, facts) is not None:
                     return rule
                 continue
@@ -175,6 +176,19 @@ class GatedTier:
                         break
                 else:
                     continue  # a word this piece needs is absent
+                if also is not None and not _has_all(also, lowered):
+                    continue
             if search(text) is not None:
                 return rule
         return None
+
+
+def _has_all(sets: tuple[tuple[str, ...], ...], lowered: str) -> bool:
+    """Whether ``lowered`` holds a needle of every set."""
+    for needles in sets:
+        for needle in needles:
+            if needle in lowered:
+                break
+        else:
+            return False
+    return True

@@ -1,6 +1,7 @@
 """Literal prefilters never skip a regex that would have matched, and skip most that would not."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 
 from error_handling import ErrorInfo
 from error_handling.classify import Classifier, _Facts, default_rules
-from error_handling.prefilter import alternatives, may_match, needles, pieces, search_pieces
+from error_handling.prefilter import alternatives, may_match, needles, pieces, required, search_pieces
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
 FLAGS = re.IGNORECASE | re.MULTILINE
@@ -29,6 +30,33 @@ FLAGS = re.IGNORECASE | re.MULTILINE
 ])
 def test_needles_of_patterns(pattern, expected):
     assert needles(pattern, FLAGS) == expected
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    (r"(?:cannot|unable to) (?:delete|unlink)\b", (("delete", "unlink"), ("unable to", "cannot"))),
+    (r"\bno (?:such )?(?:package|module) found", ((" found",), ("package", "module"), ("no ",))),
+    (r"abc(?:de)?xyz", (("abc",), ("xyz",))),  # around an optional part: both runs
+    (r"a.*b", ()),
+    (r"(unclosed", ()),
+])
+def test_required_needle_sets(pattern, expected):
+    assert required(pattern, FLAGS) == expected
+
+
+def test_a_match_holds_every_required_set():
+    texts = _texts()
+    checked = spared = 0
+    for rule in default_rules():
+        for found, search, also in rule.pieces:
+            for text in texts[::5]:
+                lowered = text.lower()
+                holds = all(may_match(s, text, lowered) for s in also)
+                if search(text) is not None:
+                    checked += 1
+                    assert holds, (rule.name, also, text[:200])
+                elif may_match(found, text, lowered) and not holds:
+                    spared += 1  # the needles alone would have let this search run
+    assert checked > 100 and spared > 1000
 
 
 def test_non_ascii_text_is_never_filtered():
@@ -76,11 +104,11 @@ def test_classification_of_the_corpus_is_unchanged_without_prefilters():
                        traceback=r.get("traceback"), exit_code=r.get("exit_code"),
                        signal=r.get("signal"), context=r.get("context") or {}) for r in records]
     infos += [ErrorInfo(type=i.type, message=i.message.upper()) for i in infos[::3]]  # the filters read lower case
-    plain = default_rules()
+    plain = [copy.copy(rule) for rule in default_rules()]  # the shipped rules are shared: change copies
     for rule in plain:
         object.__setattr__(rule, "needles", None)
         if rule.regex is not None:  # one whole regex, searched everywhere
-            object.__setattr__(rule, "pieces", ((None, rule.regex.search),))
+            object.__setattr__(rule, "pieces", ((None, rule.regex.search, ()),))
     unfiltered = Classifier(rules=plain, codes=True, model=True, type_words=True)
     assert all(rule.needles is None for rule in unfiltered.rules)
     filtered = Classifier()
