@@ -74,18 +74,18 @@ _DIGIT_RE = re.compile(r"\d")
 # substrings one of which must be present. Skipping a regex that cannot match saves most of a
 # cold template's cost; the masks never add digits, so "no digit" holds for the whole line.
 _MASK_NEEDS: list[tuple[bool, tuple[str, ...], str | None]] = [  # needles in lower case are looked for case-folded
-    (True, (":",), r"\d-\d\d-\d"),                  # timestamp with date
-    (True, (":",), r"\d:\d\d:\d"),                  # time of day
+    (True, (":",), r"-\d\d-\d"),                     # timestamp with date
+    (True, (":",), r":\d\d:\d"),                     # time of day
     (False, ("://",), None),                         # URL
     (False, ("-",), None),                           # uuid
-    (False, (":",), r"(?i)pci:|[0-9a-f]:[0-9a-f]{2}:[0-9a-f]{2}\."),  # PCI
+    (False, (":",), r"(?i)pci:|:[0-9a-f]{2}:[0-9a-f]{2}\."),  # PCI
     (False, ("@",), None),                           # user@host
-    (False, (".", ":"), r"\d\.\d{1,3}\.\d|\[|::1"),       # IP (dotted quad, [v6], ::1)
+    (False, (".", ":"), r"(?i)\.\d{1,3}\.\d|\[[0-9a-f:]*:|::1"),  # IP (dotted quad, [v6], ::1)
     (False, ("0x", "0X"), None),                     # 0x hex
     (False, ("host", "Host", "HOST"), None),         # host names: after "host"
     (False, tuple(f".{tld}" for tld in _TLDS), None),  # dotted names under a common suffix
     (False, ("/", "\\"), None),                      # paths
-    (False, tuple(f".{x.replace('ya?ml', 'yaml')}" for x in _FILE_SUFFIXES) + (".yml",), None),  # file names
+    (False, (".",), r"\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b"),  # file names
     (True, _ID_WORDS, None),                         # ids (need a digit and one of the words, any case)
     (True, (), r"[0-9a-fA-F]{8}"),                   # long hex
     (True, ("B", "bytes"), None),                    # sizes
@@ -94,8 +94,8 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...], str | None]] = [  # needles in lo
     (False, ("<",), None),                           # runs of the same mask
 ]
 # The third column: a plain regex every match of the mask contains, searched before the mask (a
-# mask that starts with a lookbehind or an alternation is tried at every position of the line;
-# these are cheap scans that rule most lines out).
+# mask that starts with a lookbehind, a class or an alternation is tried at every position of
+# the line; these start with a literal where they can, so the scan jumps from one to the next).
 assert len(_MASK_NEEDS) == len(_MASKS)
 _MASK_PLAN = [(regex.sub, replacement, digit, needs, bool(regex.flags & re.IGNORECASE) and all(n.islower() for n in needs),
                re.compile(gate).search if gate else None)
