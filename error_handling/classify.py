@@ -65,7 +65,9 @@ _ERRNO_RE = re.compile(r"\[Errno (-?\d+)\]")
 # An errno's symbolic name in the text (Node's "connect ECONNREFUSED", "error ENOSPC", Go's and
 # Rust's wrapped errors) is the same fact as its number.
 _ERRNO_NUMBERS = {name: getattr(_errno, name) for name in dir(_errno) if name[:1] == "E" and name.isupper()}
-_ERRNO_NAME_RE = re.compile(r"(?<![\w-])(E[A-Z][A-Z0-9]{2,})(?![\w-])")
+# starts with the literal "E" (the lookbehind after it): a scan from one E to the next, not a
+# lookbehind tried at every position of the message
+_ERRNO_NAME_RE = re.compile(r"E(?<![\w-]E)[A-Z][A-Z0-9]{2,}(?![\w-])")
 # "torch.cuda.OutOfMemoryError: CUDA out of memory" at the start of a log line or traceback end
 _TYPE_PREFIX_RE = re.compile(
     r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full|Timeout|Expired|Pool))(?::|$)")

@@ -203,19 +203,35 @@ def pieces(pattern: str, flags: int, compiled: re.Pattern[str],
     whole = ((whole_needles, compiled.search, _also(pattern, flags, whole_needles)),)
     lead_match = _GLOBAL_FLAGS_RE.match(pattern)
     lead = lead_match.group(0) if lead_match else ""
-    parts = alternatives(pattern[len(lead):])
-    if parts is None:
-        return whole
+    parts = alternatives(pattern[len(lead):]) or [pattern[len(lead):]]
     grouped: dict[tuple, list[str]] = {}
     for part in parts:
         found = needles(lead + part, flags)
         grouped.setdefault((found, _also(lead + part, flags, found)), []).append(part)
     try:
-        split = [(found, re.compile(lead + "|".join(group), flags).search, also)
+        split = [(found, re.compile(lead + "|".join(map(hoist_boundary, group)), flags).search, also)
                  for (found, also), group in sorted(grouped.items(), key=lambda item: item[0][0] is None)]
     except re.error:
         return whole
     return tuple(split)
+
+
+_LEADING_WORD_RE = re.compile(r"\\b([A-Za-z0-9_]+)")
+
+
+def hoist_boundary(part: str) -> str:
+    """``\\bword rest`` -> ``word(?<!\\wword) rest``: the same matches, but the regex now starts
+    with a literal, which the engine scans for instead of trying the boundary at every position
+    of the text (a search costs about half as much)."""
+    found = _LEADING_WORD_RE.match(part)
+    if found is None:
+        return part
+    word, rest = found.group(1), part[found.end():]
+    if rest[:1] in ("*", "+", "?", "{"):  # the quantifier binds the word's last character
+        word, rest = word[:-1], word[-1:] + rest
+        if not word:
+            return part
+    return f"{word}(?<!\\w{word}){rest}"
 
 
 def _also(pattern: str, flags: int, found: tuple[str, ...] | None) -> tuple[tuple[str, ...], ...]:

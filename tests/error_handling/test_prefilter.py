@@ -10,7 +10,8 @@ import pytest
 
 from error_handling import ErrorInfo
 from error_handling.classify import Classifier, _Facts, default_rules
-from error_handling.prefilter import alternatives, may_match, needles, pieces, required, search_pieces
+from error_handling.prefilter import (alternatives, hoist_boundary, may_match, needles, pieces, required,
+                                     search_pieces)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
 FLAGS = re.IGNORECASE | re.MULTILINE
@@ -57,6 +58,21 @@ def test_a_match_holds_every_required_set():
                 elif may_match(found, text, lowered) and not holds:
                     spared += 1  # the needles alone would have let this search run
     assert checked > 100 and spared > 1000
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    (r"\bconnection refused", r"connection(?<!\wconnection) refused"),
+    (r"\bfoos? bar", r"foo(?<!\wfoo)s? bar"),   # the quantifier keeps its character
+    (r"\ba?b", r"\ba?b"),                       # nothing left to lead with
+    (r"\b\d+ failed", r"\b\d+ failed"),           # no literal word after the boundary
+    (r"plain", r"plain"),
+])
+def test_hoist_boundary(pattern, expected):
+    assert hoist_boundary(pattern) == expected
+    for text in ("connection refused", "xconnection refused", "a connection refused", "foo bar", "foos bar",
+                 "afoo bar", "é foo bar", "éfoo bar", "b", "ab", "12 failed", "x12 failed", "plain"):
+        for flags in (0, re.IGNORECASE):
+            assert (re.search(pattern, text, flags) is None) == (re.search(expected, text, flags) is None), text
 
 
 def test_non_ascii_text_is_never_filtered():
