@@ -205,6 +205,23 @@ SAME_ERROR_AS = {
     "openfpgaloader-batch18-69": "libftdi-batch15-13",
     "pyenv-batch18-13": "rbenv-batch16-31",
     "web-llm-batch18-82": "mlc-web-llm-batch17-26",
+    "openslide-batch20-14": "shared-object-missing",
+    "oom_reaper-batch20-71": "oom-killer-killed-process",
+    "trtexec-batch20-88": "trt-incompatible-plan",
+    "nvenc-batch20-92": "ffmpeg-batch5-33",
+    "libmount-batch19-96": "util-linux-batch6-11",
+    "virsh-batch20-75": "libvirt-batch6-14",
+    "argon2-batch19-30": "nodejs-batch6-86",
+    "txgbe-batch20-95": "mlx5_core-batch7-44",
+    "System.Net.Http-batch20-32": "dotnet-batch9-25",
+    "pythonnet-batch20-43": "dotnet-batch9-59",
+    "libcamera-batch19-1": "rpicam-apps-batch10-38",
+    "minicom-batch19-10": "picocom-batch11-31",
+    "pyvips-batch20-15": "weasyprint-batch11-87",
+    "thanos-batch20-39": "coredns-batch14-58",
+    "aer-batch19-79": "pcieport-batch16-71",
+    "igb-batch19-6": "igc-batch17-16",
+    "numcodecs-batch20-91": "chromadb-batch17-22",
 }
 
 
