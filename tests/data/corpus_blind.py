@@ -222,6 +222,18 @@ SAME_ERROR_AS = {
     "aer-batch19-79": "pcieport-batch16-71",
     "igb-batch19-6": "igc-batch17-16",
     "numcodecs-batch20-91": "chromadb-batch17-22",
+    "xmlrpc-batch22-92": "socket-connection-refused",
+    "pathlib-batch22-79": "rmdir-not-empty",
+    "memcg-batch21-23": "oom-killer-invoked",
+    "hung_task-batch21-78": "kernel-hung-task",
+    "lockup_detector-batch21-81": "kernel-soft-lockup",
+    "smart_open-batch22-60": "boto-slowdown",
+    "os-batch22-80": "windows-batch5-9",
+    "ggml-batch21-17": "llama.cpp-batch5-31",
+    "cxgb4-batch21-80": "mlx5_core-batch7-44",
+    "restsharp-batch22-96": "dotnet-batch9-25",
+    "gperftools-batch21-26": "tcmalloc-batch20-63",
+    "openfaas-batch22-57": "ocelot-batch22-56",
 }
 
 
