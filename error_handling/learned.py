@@ -2,9 +2,10 @@
 
 Multinomial logistic regression, trained at build time by ``python -m error_handling.train_model``
 on the project's corpus and shipped as ``knowledge/model.json`` (class names, biases, and per
-feature one weight per class, rounded; features whose weights were all negligible left out). The classifier consults it only when no confident rule
-decided; below ``floor`` (the model's probability of its best class) the answer is
-``unknown_error``. Pure Python, no network; the file is read on first use.
+feature one weight per class, rounded; features whose weights were all negligible left out).
+The classifier consults it only when no confident rule decided; below ``floor`` (the model's
+probability of its best class) the answer is ``unknown_error``. Pure Python, no network; the
+file is read on first use.
 """
 from __future__ import annotations
 

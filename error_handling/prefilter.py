@@ -16,7 +16,6 @@ lower-casing does not reproduce).
 """
 from __future__ import annotations
 
-import functools
 import re
 from typing import Callable
 
@@ -34,9 +33,8 @@ _REPEATS = tuple(op for op in (getattr(_c, "MAX_REPEAT", None), getattr(_c, "MIN
 _ATOMIC = getattr(_c, "ATOMIC_GROUP", None)
 
 
-@functools.lru_cache(maxsize=4096)
 def _tree(pattern: str, flags: int) -> list | None:
-    """The parse tree's top-level items (read, never changed), or None when it does not parse."""
+    """The parse tree's top-level items, or None when it does not parse."""
     try:
         return list(_parse.parse(pattern, flags))
     except Exception:  # noqa: BLE001 - an unparsable pattern simply gets no prefilter
