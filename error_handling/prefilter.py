@@ -44,8 +44,10 @@ def _tree(pattern: str, flags: int) -> list | None:
 def needles(pattern: str, flags: int = 0) -> tuple[str, ...] | None:
     """Lower-case strings one of which any match of ``pattern`` contains, or None."""
     tree = _tree(pattern, flags)
-    if tree is None:
-        return None
+    return None if tree is None else _needles_of(tree)
+
+
+def _needles_of(tree: list) -> tuple[str, ...] | None:
     found = _sequence(tree)
     if not found or min(len(n) for n in found) < MIN_NEEDLE:
         return None
@@ -111,8 +113,10 @@ def required(pattern: str, flags: int = 0) -> tuple[tuple[str, ...], ...]:
     contains, and a match satisfies all the sets at once (``needles`` keeps the most selective
     one). At most ``MAX_REQUIRED``, most selective first; () when there is none."""
     tree = _tree(pattern, flags)
-    if tree is None:
-        return ()
+    return () if tree is None else _required_of(tree)
+
+
+def _required_of(tree: list) -> tuple[tuple[str, ...], ...]:
     found = {tuple(sorted(s, key=lambda n: (-len(n), n))) for s in _requirements(tree)
              if min(map(len, s)) >= MIN_NEEDLE}
     ranked = sorted(found, key=lambda t: (-min(map(len, t)), len(t), t))
@@ -198,19 +202,17 @@ def pieces(pattern: str, flags: int, compiled: re.Pattern[str],
     sets a match needs: ``required``); ``search_pieces`` answers what ``compiled.search`` would
     (whether there is a match). ``whole_needles``: ``needles(pattern)``, already worked out.
     """
-    whole = ((whole_needles, compiled.search, _also(pattern, flags, whole_needles)),)
     lead_match = _GLOBAL_FLAGS_RE.match(pattern)
     lead = lead_match.group(0) if lead_match else ""
     parts = alternatives(pattern[len(lead):]) or [pattern[len(lead):]]
     grouped: dict[tuple, list[str]] = {}
     for part in parts:
-        found = needles(lead + part, flags)
-        grouped.setdefault((found, _also(lead + part, flags, found)), []).append(part)
+        grouped.setdefault(_piece_sets(lead + part, flags), []).append(part)
     try:
         split = [(found, re.compile(lead + "|".join(map(hoist_boundary, group)), flags).search, also)
                  for (found, also), group in sorted(grouped.items(), key=lambda item: item[0][0] is None)]
-    except re.error:
-        return whole
+    except re.error:  # the whole regex, unsplit
+        return ((whole_needles, compiled.search, _piece_sets(pattern, flags)[1]),)
     return tuple(split)
 
 
@@ -232,10 +234,13 @@ def hoist_boundary(part: str) -> str:
     return f"{word}(?<!\\w{word}){rest}"
 
 
-def _also(pattern: str, flags: int, found: tuple[str, ...] | None) -> tuple[tuple[str, ...], ...]:
+def _piece_sets(pattern: str, flags: int) -> tuple[tuple[str, ...] | None, tuple[tuple[str, ...], ...]]:
+    """A piece's needles and its other needle sets, from one parse."""
+    tree = _tree(pattern, flags)
+    found = None if tree is None else _needles_of(tree)
     if found is None:
-        return ()
-    return tuple(s for s in required(pattern, flags) if set(s) != set(found))
+        return None, ()
+    return found, tuple(s for s in _required_of(tree) if set(s) != set(found))
 
 
 def search_pieces(split: tuple[Piece, ...], text: str, lowered: str) -> bool:
