@@ -62,6 +62,10 @@ PRE_CLASSIFIED = "pre-classified"  # the "rule" of a category the report itself 
 DEFAULT_RULE_FILES = ("dtf.json", "gpu.json", "system.json", "network.json", "python.json", "knowledge.json")
 _TRACEBACK_TAIL_CHARS = 3000
 _ERRNO_RE = re.compile(r"\[Errno (-?\d+)\]")
+# Status codes spelled as constants (GEARMAN_JOB_QUEUE_FULL, CUSTATEVEC_STATUS_ARCH_MISMATCH) say
+# in words what happened: the rules also read them as words ("job queue full"), on a line of
+# their own after the text.
+_CONSTANT_CODE_RE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+){2,}\b")
 # An errno's symbolic name in the text (Node's "connect ECONNREFUSED", "error ENOSPC", Go's and
 # Rust's wrapped errors) is the same fact as its number.
 _ERRNO_NUMBERS = {name: getattr(_errno, name) for name in dir(_errno) if name[:1] == "E" and name.isupper()}
@@ -208,6 +212,10 @@ class _Facts:
         text = info.message or ""
         if info.traceback:
             text = f"{text}\n{traceback_essence(info.traceback[-_TRACEBACK_TAIL_CHARS:])}"
+        if "_" in text:
+            codes = _CONSTANT_CODE_RE.findall(text)
+            if codes:
+                text = f"{text}\n{' '.join(dict.fromkeys(codes)).replace('_', ' ').lower()}"
         self.text = text
         self.lowered = text.lower()  # for the rules' literal prefilters
         self.ascii = text.isascii()

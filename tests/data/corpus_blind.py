@@ -259,6 +259,19 @@ SAME_ERROR_AS = {
     "mmsegmentation-batch23-31": "mmdet-batch14-84",
     "mmc-batch23-70": "sdhci-batch20-97",
     "tmp-batch24-90": "nyc-batch22-82",
+    "ddtrace-batch25-28": "socket-timed-out",
+    "hypercorn-batch25-4": "emfile-socket",
+    "alphafold-batch25-79": "module-not-found",
+    "kornia-batch25-38": "mps-op-not-implemented",
+    "tiktoken-batch26-24": "requests-connect-timeout",
+    "qede-batch26-43": "mlx5_core-batch7-44",
+    "nfp-batch26-44": "mlx5_core-batch7-44",
+    "riak-batch26-51": "erlang-otp-batch7-56",
+    "jfrog-cli-batch25-18": "doctl-batch9-18",
+    "torchaudio-batch26-63": "faulthandler-batch10-64",
+    "iscsiadm-batch25-12": "open-iscsi-batch11-14",
+    "k9s-batch25-60": "coredns-batch14-58",
+    "appveyor-batch25-93": "foreman-batch14-100",
 }
 
 
