@@ -407,6 +407,10 @@ class Classifier:
         rule = self._confident.decide(facts)
         if rule is not None:
             return self._resolved[rule.category], rule.name
+        if self._codes is not None:
+            found = self._codes.decide(facts.text, fallback=True)
+            if found is not None and (category := self._registry.get(found[0])) is not None:
+                return category, f"code:{found[1]}:{found[2]}"
         if self._type_words and info.type:
             found = type_word_category(info.type)
             if found is not None and (category := self._registry.get(found[0])) is not None:

@@ -7,6 +7,11 @@ Each table in ``knowledge/codes.json`` has regexes that capture a code and a map
 category. ``CodeTables.decide(text)`` returns the category of the first table, in file order,
 whose regex finds a code the table knows, with the table's name and the code; a code the table
 does not list decides nothing (the other layers go on).
+
+A table's ``fallback`` codes are catch-alls (onnxruntime's RUNTIME_EXCEPTION, NCCL's
+ncclSystemError, gRPC's UNAVAILABLE): the message beside them usually says more ("Failed to
+allocate memory", "Exceeds maximum queue size"). ``decide(text, fallback=True)`` reads only those,
+and the classifier asks for them after the message rules, not before.
 """
 from __future__ import annotations
 
@@ -19,11 +24,11 @@ CODES_FILE = "codes.json"
 
 
 class CodeTable:
-    __slots__ = ("name", "regexes", "codes", "needles", "description")
+    __slots__ = ("name", "regexes", "codes", "fallback", "needles", "description")
 
     def __init__(self, name: str, patterns: list[str], codes: Mapping[str, str], *, needles: list[str] | None = None,
-                 description: str = "") -> None:
-        if not patterns or not codes:
+                 description: str = "", fallback: Mapping[str, str] | None = None) -> None:
+        if not patterns or not (codes or fallback):
             raise ValueError(f"code table {name!r}: needs patterns and codes")
         self.name = name
         self.regexes = []
@@ -33,11 +38,18 @@ class CodeTable:
                 raise ValueError(f"code table {name!r}: pattern {p!r} captures no code")
             self.regexes.append(regex)
         self.codes = {str(k): str(v) for k, v in codes.items()}
+        self.fallback = {str(k): str(v) for k, v in (fallback or {}).items()}
+        both = self.codes.keys() & self.fallback.keys()
+        if both:
+            raise ValueError(f"code table {name!r}: {sorted(both)} both decisive and fallback")
         self.needles = tuple(needles or ())  # substrings one of which the text must hold (a cheap skip)
         self.description = description
 
-    def find(self, text: str) -> tuple[str, str] | None:
-        """(code, category) of the first known code in ``text``."""
+    def find(self, text: str, fallback: bool = False) -> tuple[str, str] | None:
+        """(code, category) of the first known code in ``text`` (of the fallback codes with ``fallback``)."""
+        codes = self.fallback if fallback else self.codes
+        if not codes:
+            return None
         if self.needles:
             for needle in self.needles:  # a plain loop: cheaper than a generator per table
                 if needle in text:
@@ -47,8 +59,8 @@ class CodeTable:
         for regex in self.regexes:
             for match in regex.finditer(text):
                 code = next((g for g in match.groups() if g is not None), None)
-                if code is not None and code in self.codes:
-                    return code, self.codes[code]
+                if code is not None and code in codes:
+                    return code, codes[code]
         return None
 
 
@@ -61,7 +73,7 @@ class CodeTables:
         tables = []
         for item in data.get("tables", []):
             tables.append(CodeTable(item["name"], item["patterns"], item["codes"], needles=item.get("needles"),
-                                    description=item.get("description", "")))
+                                    description=item.get("description", ""), fallback=item.get("fallback")))
         return cls(tables)
 
     @classmethod
@@ -70,12 +82,12 @@ class CodeTables:
         return cls.from_data(json.loads(text))
 
     def categories(self) -> set[str]:
-        return {c for t in self.tables for c in t.codes.values()}
+        return {c for t in self.tables for c in (*t.codes.values(), *t.fallback.values())}
 
-    def decide(self, text: str) -> tuple[str, str, str] | None:
-        """(category, table name, code) or None."""
+    def decide(self, text: str, fallback: bool = False) -> tuple[str, str, str] | None:
+        """(category, table name, code) or None; with ``fallback``, of the catch-all codes only."""
         for table in self.tables:
-            found = table.find(text)
+            found = table.find(text, fallback)
             if found is not None:
                 return found[1], table.name, found[0]
         return None

@@ -272,6 +272,18 @@ SAME_ERROR_AS = {
     "iscsiadm-batch25-12": "open-iscsi-batch11-14",
     "k9s-batch25-60": "coredns-batch14-58",
     "appveyor-batch25-93": "foreman-batch14-100",
+    "celery-batch28-55": "connection-reset",
+    "python-batch28-8": "rmdir-not-empty",
+    "python-batch28-76": "recursion-error",
+    "pytest-batch28-71": "pytest-assert-equal",
+    "pytorch-batch27-36": "kornia-batch25-74",
+    "rocm-smi-batch28-33": "rocm-smi-batch27-16",
+    "kubernetes-batch28-51": "kubernetes-batch27-22",
+    "ray-batch28-54": "ray-batch27-23",
+    "tritonclient-batch28-69": "tritonclient-batch27-34",
+    "torch-batch28-42": "pytorch-batch27-73",
+    "torch-batch28-36": "pytorch-batch27-75",
+    "linux-batch28-45": "linux-kernel-batch27-80",
 }
 
 

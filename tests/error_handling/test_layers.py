@@ -109,6 +109,42 @@ def test_code_table_validation() -> None:
     assert table.find("code e7 here") is None  # the needle is absent: skipped without a search
 
 
+def test_fallback_codes_yield_to_the_message_and_decide_when_it_says_nothing(clf: Classifier) -> None:
+    table = CodeTable("t", [r"STATUS=([A-Z]+)"], {"GONE": "hardware_availability_error"},
+                      fallback={"FAILED": "unknown_error"})
+    assert table.find("STATUS=FAILED") is None  # a fallback code is no decisive code
+    assert table.find("STATUS=FAILED", fallback=True) == ("FAILED", "unknown_error")
+    with pytest.raises(ValueError, match="both decisive and fallback"):
+        CodeTable("t", [r"(X)"], {"X": "unknown_error"}, fallback={"X": "unknown_error"})
+    # onnxruntime's catch-all status: the arena's allocation failure beside it decides
+    arena = ("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running MatMul node. "
+             "Status Message: bfc_arena.cc:376 Failed to allocate memory for requested buffer of size 3221225472")
+    assert clf.classify({"type": "RuntimeException", "message": arena}) is C.RESOURCE_ALLOCATION_ERROR
+    # and with nothing else to go on, the fallback code still does
+    bare = "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code returned while running Add node."
+    assert clf.explain({"type": "", "message": bare}) == (C.TEST_EXECUTION_ERROR,
+                                                          "code:onnxruntime-status:RUNTIME_EXCEPTION")
+
+
+@pytest.mark.parametrize("message, category", [
+    ("CUDA error: operation not supported", C.HARDWARE_CAPABILITY_ERROR),
+    ("CUDA failure 999: too many resources requested for launch ; GPU=0 ; hostname=a", C.HARDWARE_CAPABILITY_ERROR),
+    ("cudaMalloc failed: mapping of buffer object failed", C.RESOURCE_ALLOCATION_ERROR),
+    ("CUDA error: PTX JIT compiler library not found", C.TEST_DEPENDENCY_ERROR),
+])
+def test_cuda_error_strings_are_a_code_table(clf: Classifier, message: str, category: C) -> None:
+    got, rule = clf.explain({"type": "RuntimeError", "message": message})
+    assert (got, rule.split(":")[:2]) == (category, ["code", "cuda-error-strings"])
+
+
+def test_constant_status_codes_are_also_read_as_words(clf: Classifier) -> None:
+    # no rule names GEARMAN_JOB_QUEUE_FULL; "job queue full" is what the overload rules read
+    got, rule = clf.explain({"type": "", "message": "gearman: gearman_client_run_tasks : GEARMAN_JOB_QUEUE_FULL"})
+    assert got is C.WORKER_OVERLOAD_ERROR and rule is not None and not rule.startswith("learned")
+    assert clf.explain({"type": "", "message": "flush(GEARMAN_COULD_NOT_CONNECT) localhost:4730"})[0] \
+        is C.NETWORK_CONNECTION_ERROR
+
+
 def test_every_shipped_code_maps_to_a_built_in_category() -> None:
     assert CodeTables.shipped().categories() <= {c.value for c in C}
 
