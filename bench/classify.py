@@ -186,6 +186,10 @@ def speed(entries: list[dict], events: int, passes: int = 3) -> None:
     contexts = [{"worker_id": f"worker-{i % 7}", "hardware_type": "cuda" if i % 3 else "cpu", "tags": {"model": "bert"}}
                 for i in range(len(infos))]
     n = len(infos)
+    # A repeat is a report seen recently enough to still be cached: the last ``held`` of the corpus,
+    # as many distinct reports as the classifier's default cache holds (a cyclic stream of more
+    # distinct reports than that misses every time, the corpus being one).
+    held = min(n, Classifier().cache_info()["max_size"])
     first_us = repeat_us = float("inf")
     for _ in range(passes):
         classifier = Classifier()
@@ -198,14 +202,15 @@ def speed(entries: list[dict], events: int, passes: int = 3) -> None:
         first_us = min(first_us, (time.process_time() - start) / n * 1e6)
         start = time.process_time()
         for i in range(events):
-            info = infos[i % n]
-            aggregator.add_error(info, contexts[i % n], classifier.classify(info))
+            j = n - held + i % held
+            info = infos[j]
+            aggregator.add_error(info, contexts[j], classifier.classify(info))
         repeat_us = min(repeat_us, (time.process_time() - start) / events * 1e6)
     start = time.perf_counter()
     Classifier().model  # noqa: B018 - the cost of reading the shipped model
     load_ms = (time.perf_counter() - start) * 1e3
     print(f"cost (defaults, CPU time, best of {passes}): classify + add_error {first_us:.1f} µs first seen "
-          f"(target < 100), {repeat_us:.2f} µs repeated (target < 5, {events} events); "
+          f"(target < 100), {repeat_us:.2f} µs repeated (target < 5, {events} events over the last {held} reports); "
           f"shipped model read in {load_ms:.1f} ms")
 
 

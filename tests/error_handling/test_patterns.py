@@ -53,6 +53,20 @@ def test_make_template_prefixes_short_type_and_picks_primary_line() -> None:
     assert make_template(pytest_output) == "E assert <NUM> == <NUM>"
 
 
+def test_grpc_errors_are_templated_by_their_details() -> None:
+    def rpc(code: str, details: str) -> str:
+        return (f"<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.{code}\n"
+                f'\tdetails = "{details}"\n\tdebug_error_string = "UNKNOWN:Error received from peer"\n>')
+    typ = "grpc._channel._InactiveRpcError"
+    assert make_template(rpc("UNAVAILABLE", "DNS resolution failed for ranker:50051"), typ) \
+        == "_InactiveRpcError: DNS resolution failed for ranker:<NUM>"
+    agg = ErrorAggregator()
+    dns = {agg.add_error({"type": typ, "message": rpc("UNAVAILABLE", f"DNS resolution failed for svc-{i}:50051")})
+           for i in range(3)}
+    reset = agg.add_error({"type": typ, "message": rpc("INTERNAL", "Received RST_STREAM with error code 2")})
+    assert len(dns) == 1 and reset not in dns  # one header line, two different errors
+
+
 def oom(gib: str, gpu: int, total: str) -> dict:
     return {"type": "torch.cuda.OutOfMemoryError",
             "message": f"CUDA out of memory. Tried to allocate {gib} GiB (GPU {gpu}; {total} GiB total capacity)"}
