@@ -284,6 +284,13 @@ SAME_ERROR_AS = {
     "torch-batch28-42": "pytorch-batch27-73",
     "torch-batch28-36": "pytorch-batch27-75",
     "linux-batch28-45": "linux-kernel-batch27-80",
+    "linux-kernel-batch29-79": "nvme-batch5-39",
+    "pytorch-batch29-11": "gloo-batch7-53",
+    "vllm-batch29-71": "sglang-batch8-30",
+    "openmpi-batch29-60": "prrte-batch11-53",
+    "kubectl-batch29-33": "kube-apiserver-batch15-81",
+    "linux-kernel-batch29-77": "pcieport-batch16-71",
+    "pytest-batch29-39": "kornia-batch25-74",
 }
 
 
