@@ -291,6 +291,16 @@ SAME_ERROR_AS = {
     "kubectl-batch29-33": "kube-apiserver-batch15-81",
     "linux-kernel-batch29-77": "pcieport-batch16-71",
     "pytest-batch29-39": "kornia-batch25-74",
+    "python-batch30-2": "enospc",
+    "huggingface_hub-batch30-96": "requests-429",
+    "pip-batch30-23": "pip-resolution-impossible",
+    "uv-batch30-24": "uv-batch4-65",
+    "unittest-batch30-18": "nose2-batch20-55",
+    "kubernetes-batch30-95": "kubernetes-batch27-22",
+    "urllib-batch30-9": "python-batch28-28",
+    "pytorch-batch30-94": "python-batch28-29",
+    "pytest-batch30-19": "pytest-batch28-73",
+    "pip-batch30-84": "pip-batch28-78",
 }
 
 
