@@ -62,6 +62,9 @@ PRE_CLASSIFIED = "pre-classified"  # the "rule" of a category the report itself 
 DEFAULT_RULE_FILES = ("dtf.json", "gpu.json", "system.json", "network.json", "python.json", "knowledge.json")
 _TRACEBACK_TAIL_CHARS = 3000
 _ERRNO_RE = re.compile(r"\[Errno (-?\d+)\]")
+# A launcher's line for a child it saw die by a signal ("exits with return code = -6", Python's
+# negative returncode): the signal, when the exit status does not already name one.
+_SIGNAL_CODE_RE = re.compile(r"\b(?:exit|return) ?(?:code|status)\s*(?:=|:|of)?\s*-(\d{1,2})\b")
 # Status codes spelled as constants (GEARMAN_JOB_QUEUE_FULL, CUSTATEVEC_STATUS_ARCH_MISMATCH) say
 # in words what happened: the rules also read them as words ("job queue full"), on a line of
 # their own after the text.
@@ -234,6 +237,10 @@ class _Facts:
                 signals.add(-info.exit_code)
             elif 128 < info.exit_code < 192:
                 signals.add(info.exit_code - 128)
+        if not signals and ("code" in text or "status" in text):
+            found = _SIGNAL_CODE_RE.search(text)
+            if found is not None and 0 < int(found.group(1)) < 32:
+                signals.add(int(found.group(1)))
         self.signals = signals
         self.context = info.context or {}
 

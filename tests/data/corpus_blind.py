@@ -301,6 +301,12 @@ SAME_ERROR_AS = {
     "pytorch-batch30-94": "python-batch28-29",
     "pytest-batch30-19": "pytest-batch28-73",
     "pip-batch30-84": "pip-batch28-78",
+    "python-batch32-9": "rmdir-busy",
+    "openai-batch32-79": "openai-batch6-24",
+    "ray-batch32-34": "ray-batch28-53",
+    "jax-batch32-14": "tritonclient-batch29-10",
+    "nvidia-smi-batch32-68": "nvidia-smi-batch29-26",
+    "huggingface_hub-batch32-39": "requests-batch30-79",
 }
 
 

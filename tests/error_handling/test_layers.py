@@ -171,6 +171,15 @@ def test_constant_status_codes_are_also_read_as_words(clf: Classifier) -> None:
         is C.NETWORK_CONNECTION_ERROR
 
 
+def test_a_launchers_negative_return_code_is_the_signal_that_killed_the_child(clf: Classifier) -> None:
+    line = "[launch.py:325:sigkill_handler] ['python3', '-u', 'train.py'] exits with return code = -{}"
+    assert clf.explain({"type": "", "message": line.format(6), "exit_code": 250}) \
+        == (C.WORKER_CRASH_ERROR, "signal-crash")
+    assert clf.classify({"type": "", "message": line.format(9)}) is C.RESOURCE_ALLOCATION_ERROR  # SIGKILL
+    # a plain exit status says nothing of a signal
+    assert clf.classify({"type": "", "message": "Process exits with return code = 1"}) is C.UNKNOWN_ERROR
+
+
 def test_every_shipped_code_maps_to_a_built_in_category() -> None:
     assert CodeTables.shipped().categories() <= {c.value for c in C}
 
