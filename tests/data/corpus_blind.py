@@ -307,6 +307,12 @@ SAME_ERROR_AS = {
     "jax-batch32-14": "tritonclient-batch29-10",
     "nvidia-smi-batch32-68": "nvidia-smi-batch29-26",
     "huggingface_hub-batch32-39": "requests-batch30-79",
+    "pytorch-batch31-71": "cuda-device-assert",
+    "xformers-batch31-36": "xformers-no-operator",
+    "pip-batch31-79": "pip-wheel-build",
+    "kubectl-batch31-100": "flux-batch8-78",
+    "requests-batch31-17": "requests-batch28-15",
+    "conda-batch31-78": "conda-batch30-25",
 }
 
 

@@ -114,6 +114,13 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("the FPGA slot 2 is busy loading an image", C.HARDWARE_AVAILABILITY_ERROR, "k-device-busy"),
     ("TypeError: did not match C++ signature: Foo(int)", C.TEST_EXECUTION_ERROR, "k-bad-input-words"),
     ("object file 'k.o' newer than toolkit (125 vs 122)", C.TEST_DEPENDENCY_ERROR, "k-toolchain-newer"),
+    ("ssh: kex_exchange_identification: read: Connection reset", C.NETWORK_CONNECTION_ERROR, "k-ssh-closed"),
+    ("rsync: [receiver] io timeout after 300 seconds -- exiting", C.NETWORK_TIMEOUT_ERROR, "k-connection-timeout-words"),
+    ("W: Could not find cuda drivers on your machine, GPU will not be used.", C.HARDWARE_AVAILABILITY_ERROR,
+     "k-adapter-missing"),
+    ("Buffer size 8589934592 is greater than the maximum buffer size (2147483648)", C.HARDWARE_CAPABILITY_ERROR,
+     "k-limits-exceeded"),
+    ("Waiting for next available executor on 'gpu-h100'", C.WORKER_OVERLOAD_ERROR, "k-overload-verdicts"),
 ])
 def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
