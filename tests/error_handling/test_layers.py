@@ -263,6 +263,17 @@ def test_training_learns_words_and_a_model_round_trips(tmp_path) -> None:
     assert again.probabilities(probe) == pytest.approx(model.probabilities(probe), abs=1e-3)
 
 
+def test_the_floor_is_where_answering_stops_beating_abstaining() -> None:
+    from error_handling.train_model import best_floor
+    # (p, answer right, label unknown): answering down to 0.6 gains; at 0.55 the label is
+    # unknown_error and the answer wrong, and below that answers are wrong as often as not
+    scored = [(0.99, True, False), (0.9, True, False), (0.8, False, False), (0.7, True, False),
+              (0.6, True, False), (0.55, False, True), (0.52, True, False), (0.51, False, True)]
+    assert best_floor(scored) == 0.6
+    assert best_floor([(0.9, False, True), (0.8, False, True)]) == 1.0  # abstaining is always better
+    assert best_floor([]) == 1.0
+
+
 def test_the_floor_turns_unsure_answers_into_none_and_unknown() -> None:
     model = LinearModel(["a", "b"], [0.0, 0.0], {"w=x": [(0, 3.0)], "w=y": [(1, 3.0)]}, floor=0.9)
     assert model.decide(["w=x"]) == ("a", pytest.approx(0.9526, abs=1e-3))
