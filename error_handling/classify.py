@@ -423,16 +423,21 @@ class Classifier:
             if found is not None and (category := self._registry.get(found[0])) is not None:
                 return category, f"type-word:{found[1]}"
         model = self.model if self._model_arg else None
+        guess: tuple[Enum, str] | None = None
         if model is not None:
-            decided = model.decide(features(info.type or "", info.message or "", info.traceback,
-                                            info.exit_code, info.signal, info.context))
+            label, p = model.predict(features(info.type or "", info.message or "", info.traceback,
+                                              info.exit_code, info.signal, info.context))
             # the model's "unknown_error" is no decision: the weaker rules below may still know
-            if decided is not None and decided[0] != ErrorCategory.UNKNOWN_ERROR.value:
-                category = self._registry.get(decided[0])
+            if p >= model.floor and label != ErrorCategory.UNKNOWN_ERROR.value:
+                category = self._registry.get(label)
                 if category is not None:
-                    return category, f"learned ({decided[1]:.2f})"
+                    guess = category, f"learned ({p:.2f})"
+                    if p >= model.sure:
+                        return guess
         for rule_set in (self._weak, self._last):
             rule = rule_set.decide(facts)
             if rule is not None:
                 return self._resolved[rule.category], rule.name
+        if guess is not None:  # unsure, but more often right than unknown_error would be
+            return guess
         return ErrorCategory.UNKNOWN_ERROR, None

@@ -3,8 +3,10 @@
 Multinomial logistic regression, trained at build time by ``python -m error_handling.train_model``
 on the project's corpus and shipped as ``knowledge/model.json`` (class names, biases, and per
 feature one weight per class, rounded; features whose weights were all negligible left out).
-The classifier consults it only when no confident rule decided; below ``floor`` (the model's
-probability of its best class) the answer is ``unknown_error``. Pure Python, no network; the
+The classifier consults it only when no confident rule decided: at or above ``sure`` (the
+model's probability of its best class) it answers there; below, the weak rules and a user's
+fallback rules go first, and the model answers after them down to ``floor``; below ``floor`` the
+answer is ``unknown_error``. Pure Python, no network; the
 file is read on first use.
 """
 from __future__ import annotations
@@ -27,15 +29,17 @@ class LinearModel:
     row dense (one weight per class), so scoring is column sums done in C, not a loop over pairs.
     """
 
-    __slots__ = ("classes", "bias", "rows", "floor", "meta")
+    __slots__ = ("classes", "bias", "rows", "floor", "sure", "meta")
 
     def __init__(self, classes: Sequence[str], bias: Sequence[float],
                  weights: Mapping[str, Iterable[tuple[int, float]]], *, floor: float = DEFAULT_FLOOR,
-                 meta: Mapping[str, Any] | None = None) -> None:
+                 sure: float | None = None, meta: Mapping[str, Any] | None = None) -> None:
         if len(classes) != len(bias) or not classes:
             raise ValueError("a model needs one bias per class and at least one class")
         if not 0.0 <= floor <= 1.0:
             raise ValueError(f"floor must be in [0, 1], got {floor!r}")
+        if sure is not None and not floor <= sure <= 1.0:
+            raise ValueError(f"sure must be in [floor, 1], got {sure!r}")
         self.classes = tuple(classes)
         self.bias = tuple(float(b) for b in bias)
         n = len(self.classes)
@@ -50,12 +54,13 @@ class LinearModel:
             rows[feature] = tuple(row)
         self.rows = rows
         self.floor = float(floor)
+        self.sure = self.floor if sure is None else float(sure)
         self.meta = dict(meta or {})
 
     @classmethod
     def _from_rows(cls, classes: Sequence[str], bias: Sequence[float], rows: Mapping[str, Sequence[float]],
-                   floor: float, meta: Mapping[str, Any] | None) -> "LinearModel":
-        model = cls(classes, bias, {}, floor=floor, meta=meta)
+                   floor: float, meta: Mapping[str, Any] | None, sure: float | None = None) -> "LinearModel":
+        model = cls(classes, bias, {}, floor=floor, sure=sure, meta=meta)
         n = len(model.classes)
         table = {feature: tuple(row) for feature, row in rows.items()}
         if any(len(row) != n for row in table.values()):
@@ -90,7 +95,7 @@ class LinearModel:
     # -- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "classes": list(self.classes), "bias": list(self.bias), "floor": self.floor,
-                "meta": self.meta,
+                "sure": self.sure, "meta": self.meta,
                 "rows": {f: [round(w, 4) or 0 for w in row] for f, row in sorted(self.rows.items())}}
 
     @classmethod
@@ -100,7 +105,9 @@ class LinearModel:
         classes, rows = data["classes"], data["rows"]
         if not isinstance(rows, Mapping) or not isinstance(classes, list):
             raise ValueError("a model's classes must be a list and its rows a mapping")
-        return cls._from_rows(classes, data["bias"], rows, float(data.get("floor", DEFAULT_FLOOR)), data.get("meta"))
+        sure = data.get("sure")
+        return cls._from_rows(classes, data["bias"], rows, float(data.get("floor", DEFAULT_FLOOR)), data.get("meta"),
+                              None if sure is None else float(sure))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping
 from error_handling.features import features_of
 from error_handling.learned import DEFAULT_FLOOR, MODEL_FILE, LinearModel
 
+SURE_PRECISION = 0.8  # the share of answers above ``sure`` that are right on held-out libraries
 _PRUNE = 0.01  # weights smaller than this change no decision worth the bytes
 
 
@@ -30,13 +31,14 @@ def train(entries: Iterable[Mapping[str, Any]], *, epochs: int = 10, learning_ra
           l2: float = 1e-4, min_patterns: int = 1, floor: float | None = None, seed: int = 11) -> LinearModel:
     """A model from entries with ``category`` (the label) and ``pattern`` (what counts as one error).
 
-    ``floor=None`` calibrates it on libraries left out of an inner 3-fold split of ``entries``
-    (by ``library``): see ``calibrate_floor``.
+    ``floor=None`` calibrates the floor and ``sure`` on libraries left out of an inner 3-fold
+    split of ``entries`` (by ``library``): see ``calibrate_floor``. A given floor is also ``sure``.
     """
     entries = list(entries)
+    sure = None
     if floor is None:
-        floor = calibrate_floor(entries, epochs=epochs, learning_rate=learning_rate, l2=l2,
-                                min_patterns=min_patterns, seed=seed)
+        floor, sure = calibrate_floor(entries, epochs=epochs, learning_rate=learning_rate, l2=l2,
+                                      min_patterns=min_patterns, seed=seed)
     rows = [(features_of(e), str(e["category"]), str(e.get("pattern") or e.get("id") or i))
             for i, e in enumerate(entries)]
     if not rows:
@@ -87,17 +89,22 @@ def train(entries: Iterable[Mapping[str, Any]], *, epochs: int = 10, learning_ra
             table[f] = kept
     meta = {"entries": len(rows), "patterns": len(per_pattern), "features": len(table), "epochs": epochs,
             "libraries": len({e.get("library") for e in entries} - {None})}
-    return LinearModel(classes, bias, table, floor=floor, meta=meta)
+    return LinearModel(classes, bias, table, floor=floor, sure=sure, meta=meta)
 
 
-def calibrate_floor(entries: list[Mapping[str, Any]], **options: Any) -> float:
-    """The confidence floor that makes the most answers right on libraries the model was not
-    trained on (an inner leave-libraries-out split): below it the model abstains, and an
-    abstention (``unknown_error``) is right only where the label is ``unknown_error``; an answer
-    is right where its label is. So the model answers down to where its guesses stop beating
-    abstaining, never below ``DEFAULT_FLOOR``. (Requiring the answers above the floor to be right
-    80% of the time, as before, abstained where the model was still right 60-70% of the time and
-    unknown_error 20-30%: 1.3 points fewer right on the held-out blind batches.)"""
+def calibrate_floor(entries: list[Mapping[str, Any]], **options: Any) -> tuple[float, float]:
+    """(floor, sure) from an inner leave-libraries-out split of ``entries``.
+
+    ``floor`` makes the most answers right on the libraries the model was not trained on: below
+    it the model abstains, and an abstention (``unknown_error``) is right only where the label is
+    ``unknown_error``. So the model answers down to where its guesses stop beating abstaining,
+    never below ``DEFAULT_FLOOR``. (A floor that kept the answers above it right 80% of the time
+    abstained where the model was still right 60-70% of the time and unknown_error 20-30%: 1.3
+    points fewer right on the blind batches held out one at a time.)
+    ``sure`` is where the answers above it are right ``SURE_PRECISION`` of the time: at or above
+    it the model answers ahead of the weak rules and a user's fallback rules; between the floor
+    and it, only after them (as accurate on the held-out batches, and a fallback rule a user
+    wrote is not pre-empted by a guess)."""
     libraries = sorted({str(e.get("library") or e.get("pattern") or "") for e in entries})
     if len(libraries) < 3:
         return DEFAULT_FLOOR
@@ -110,7 +117,14 @@ def calibrate_floor(entries: list[Mapping[str, Any]], **options: Any) -> float:
             if str(e.get("library") or e.get("pattern") or "") in held:
                 label, p = model.predict(features_of(e))
                 scored.append((p, label == e["category"], e["category"] == "unknown_error"))
-    return max(DEFAULT_FLOOR, min(0.95, round(best_floor(scored), 3)))
+    floor = max(DEFAULT_FLOOR, min(0.95, round(best_floor(scored), 3)))
+    scored.sort(reverse=True)
+    sure, right = 1.0, 0
+    for n, (p, ok, _unknown) in enumerate(scored, start=1):
+        right += ok
+        if right / n >= SURE_PRECISION:
+            sure = p
+    return floor, max(floor, min(0.95, round(sure, 3)))
 
 
 def best_floor(scored: list[tuple[float, bool, bool]]) -> float:

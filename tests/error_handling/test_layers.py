@@ -285,6 +285,22 @@ def test_the_floor_turns_unsure_answers_into_none_and_unknown() -> None:
     assert clf.explain({"type": "", "message": "nothing in common"}) == (C.UNKNOWN_ERROR, None)
 
 
+def test_an_unsure_answer_waits_for_the_fallback_rules_and_beats_unknown() -> None:
+    # p(hardware_performance | xylo) = 0.95: sure; with "halfway" too, 0.73: between floor and sure
+    model = LinearModel(["hardware_performance_error", "test_execution_error"], [0.0, 0.0],
+                        {"w=xylo": [(0, 3.0)], "w=halfway": [(1, 2.0)]}, floor=0.6, sure=0.9)
+    with pytest.raises(ValueError, match="sure"):
+        LinearModel(["a"], [0.0], {}, floor=0.6, sure=0.5)
+    clf = Classifier(rules=[], model=model)
+    sure_report, unsure_report = {"type": "", "message": "xylo"}, {"type": "", "message": "xylo halfway"}
+    assert clf.explain(sure_report) == (C.HARDWARE_PERFORMANCE_ERROR, "learned (0.95)")
+    assert clf.explain(unsure_report) == (C.HARDWARE_PERFORMANCE_ERROR, "learned (0.73)")  # nothing else knows
+    clf.add_rule({"name": "late", "category": "worker_crash_error", "message": "xylo"}, first=False)
+    assert clf.explain(unsure_report) == (C.WORKER_CRASH_ERROR, "late")  # the user's fallback goes first
+    assert clf.explain(sure_report) == (C.HARDWARE_PERFORMANCE_ERROR, "learned (0.95)")  # a sure answer before it
+    assert LinearModel.from_dict(model.to_dict()).sure == 0.9
+
+
 def test_the_models_unknown_is_no_decision() -> None:
     sure_unknown = LinearModel(["unknown_error", "test_execution_error"], [0.0, 0.0], {"w=nothing": [(0, 9.0)]}, floor=0.5)
     clf = Classifier(rules=[], model=sure_unknown)
