@@ -313,6 +313,21 @@ SAME_ERROR_AS = {
     "kubectl-batch31-100": "flux-batch8-78",
     "requests-batch31-17": "requests-batch28-15",
     "conda-batch31-78": "conda-batch30-25",
+    "python-batch34-4": "enospc",
+    "python-batch34-7": "enomem-mmap",
+    "python-batch34-10": "rmdir-busy",
+    "python-batch34-14": "mkdir-exists",
+    "python-batch34-80": "shared-object-missing",
+    "amd-smi-batch34-84": "shared-object-missing",
+    "python-batch34-76": "int-invalid-literal",
+    "pip-batch33-79": "pip-resolution-impossible",
+    "linux-kernel-batch33-60": "kernel-segfault",
+    "smartctl-batch34-45": "smartctl-batch4-37",
+    "uv-batch33-80": "uv-batch4-65",
+    "jenkins-batch33-93": "jenkins-batch6-96",
+    "github-actions-batch33-92": "github-actions-runner-batch6-97",
+    "python-batch33-81": "flash-attn-batch29-96",
+    "triton-batch33-71": "triton-batch29-34",
 }
 
 
