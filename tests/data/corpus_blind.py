@@ -328,6 +328,15 @@ SAME_ERROR_AS = {
     "github-actions-batch33-92": "github-actions-runner-batch6-97",
     "python-batch33-81": "flash-attn-batch29-96",
     "triton-batch33-71": "triton-batch29-34",
+    "pytest-batch36-10": "pytest-collect-import",
+    "setuptools-batch36-87": "cannot-import-name",
+    "pytorch-batch36-72": "cuda-illegal-access",
+    "playwright-batch36-34": "playwright-goto-timeout",
+    "gnu-time-batch36-94": "foreman-batch14-100",
+    "requests-batch36-28": "requests-batch28-15",
+    "metal-batch36-93": "metal-batch29-53",
+    "execnet-batch36-65": "execnet-batch30-72",
+    "pytest-batch36-9": "pytest-batch33-82",
 }
 
 
