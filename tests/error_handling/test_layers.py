@@ -76,6 +76,8 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("mce: [Hardware Error]: Machine check events logged; 12 corrected memory errors on DIMM_A1",
      C.HARDWARE_AVAILABILITY_ERROR, "k-hardware-fault"),  # a machine check outranks corrected errors
     ("EDAC MC0: 4 CE memory read error on CPU_SrcID#0 (Correctable ECC)", C.HARDWARE_PERFORMANCE_ERROR,
+     "k-corrected-errors"),
+    ("fan3: speed has stopped, lower critical threshold crossed", C.HARDWARE_PERFORMANCE_ERROR,
      "k-hardware-degraded"),
     ("Detected zombie job: run_eval", C.WORKER_DISCONNECTION_ERROR, "k-agent-lost"),
     ("We stopped hearing from agent build-7.", C.WORKER_DISCONNECTION_ERROR, "k-agent-silent"),
