@@ -107,7 +107,7 @@ def calibrate_floor(entries: list[Mapping[str, Any]], **options: Any) -> tuple[f
     wrote is not pre-empted by a guess)."""
     libraries = sorted({str(e.get("library") or e.get("pattern") or "") for e in entries})
     if len(libraries) < 3:
-        return DEFAULT_FLOOR
+        return DEFAULT_FLOOR, DEFAULT_FLOOR
     scored: list[tuple[float, bool]] = []
     for k in range(3):
         held = {lib for i, lib in enumerate(libraries) if i % 3 == k}

@@ -274,6 +274,10 @@ def test_the_floor_is_where_answering_stops_beating_abstaining() -> None:
     assert best_floor(scored) == 0.6
     assert best_floor([(0.9, False, True), (0.8, False, True)]) == 1.0  # abstaining is always better
     assert best_floor([]) == 1.0
+    # too few libraries to hold any out: the default floor, sure at it too
+    tiny = train([{"category": "test_execution_error", "message": "boom", "type": "", "library": "x"},
+                  {"category": "worker_crash_error", "message": "segv", "type": "", "library": "x"}])
+    assert (tiny.floor, tiny.sure) == (0.5, 0.5)
 
 
 def test_the_floor_turns_unsure_answers_into_none_and_unknown() -> None:
