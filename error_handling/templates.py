@@ -14,16 +14,16 @@ MASK_RE = re.compile(r"^<[A-Z*]+>$")
 _MAX_LINE_CHARS = 2000
 _MAX_TOKENS = 80
 
-# Which line of a multi-line message names the failure, tried in this order.
+# Which line of a multi-line message names the failure, tried in this order; a pattern with a
+# group names the part of the line that does.
 _PRIMARY_LINE_RES = [re.compile(p) for p in (
     r"^E\s+\S",                                       # pytest's explanation lines
-    r'^details = "',                                  # gRPC's status details (after "status = StatusCode.X")
+    r'^details = "(.*?)"?$',                          # gRPC's status details (after "status = StatusCode.X")
     r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
     r"^(?:FAILED|ERROR)\b",                           # pytest summary, pip errors
     r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full)\b:?",  # traceback end
     r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
 )]
-_GRPC_DETAILS = 1
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
 _DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"
@@ -114,9 +114,8 @@ def primary_line(message: str) -> str:
     for index, regex in enumerate(_PRIMARY_LINE_RES):
         found = [ln for ln in lines if regex.search(ln)]
         if found:
-            if index == _GRPC_DETAILS:  # the details' text, not a quoted value to mask
-                return found[0][len('details = "'):].rstrip('"')
-            return found[-1] if index == _TRACEBACK_END else found[0]
+            line = found[-1] if index == _TRACEBACK_END else found[0]
+            return regex.search(line).group(1) if regex.groups else line
     return lines[0]
 
 
