@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -34,6 +35,7 @@ from typing import Iterable, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from error_handling import multigate  # noqa: E402
 from error_handling.classify import Classifier  # noqa: E402
 from error_handling.model import normalize_error  # noqa: E402
 from error_handling.patterns import ErrorAggregator  # noqa: E402
@@ -185,7 +187,9 @@ def _features(entry: dict) -> list[str]:
 
 def speed(entries: list[dict], events: int, passes: int = 3) -> None:
     """Cost at defaults (shipped rules and model): first sight of each report, then repeats.
-    CPU time of this process, best of ``passes`` (the machine is shared: wall time measures the others too)."""
+    CPU time of this process, best of ``passes`` (the machine is shared: wall time measures the others too).
+    With ``DTF_HYPERSCAN=0``, without the multi-regex gate (``error_handling.multigate``): what
+    platforms without Hyperscan get."""
     infos = [normalize_error(as_report(e)) for e in entries]
     contexts = [{"worker_id": f"worker-{i % 7}", "hardware_type": "cuda" if i % 3 else "cpu", "tags": {"model": "bert"}}
                 for i in range(len(infos))]
@@ -198,6 +202,7 @@ def speed(entries: list[dict], events: int, passes: int = 3) -> None:
     for _ in range(passes):
         classifier = Classifier()
         classifier.classify(infos[0])  # read the model file once, outside the timing
+        gated = classifier.warm_up(timeout=60)  # and let the multi-regex gate compile
         # a history that holds every pattern of the corpus: a repeat finds its pattern still held
         aggregator = ErrorAggregator(error_history_size=max(1000, n))
         start = time.process_time()
@@ -213,7 +218,8 @@ def speed(entries: list[dict], events: int, passes: int = 3) -> None:
     start = time.perf_counter()
     Classifier().model  # noqa: B018 - the cost of reading the shipped model
     load_ms = (time.perf_counter() - start) * 1e3
-    print(f"cost (defaults, CPU time, best of {passes}): classify + add_error {first_us:.1f} µs first seen "
+    how = "multi-regex gate" if gated else "gram index, no multi-regex gate"
+    print(f"cost (defaults, {how}, CPU time, best of {passes}): classify + add_error {first_us:.1f} µs first seen "
           f"(target < 100), {repeat_us:.2f} µs repeated (target < 5, {events} events over the last {held} reports); "
           f"shipped model read in {load_ms:.1f} ms")
 
@@ -245,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate(entries, args.folds, args.verbose)
     holdout(sorted((ROOT / "tests" / "data" / "holdout").glob("*.jsonl")))
     speed(entries, args.events)
+    if multigate.available():  # the same run without the gate: what platforms without Hyperscan get
+        os.environ["DTF_HYPERSCAN"] = "0"
+        speed(entries, args.events)
     return 0
 
 

@@ -50,6 +50,7 @@ from error_handling.codes import CodeTables
 from error_handling.features import features
 from error_handling.learned import LinearModel, shipped_model
 from error_handling.model import ErrorInfo, normalize_error
+from error_handling.prefilter import filters_hold
 from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
                                  parse_rules, rules_from_iterable)
 from error_handling.rulesets import RuleSet
@@ -188,7 +189,7 @@ def _class_name(cls: type) -> str:
 class _Facts:
     """What one failure offers to the matchers, computed once per (uncached) classification."""
 
-    __slots__ = ("type_ranks", "mro_len", "text", "lowered", "ascii", "grams", "errno", "exit_code", "signals",
+    __slots__ = ("type_ranks", "mro_len", "text", "lowered", "ascii", "filterable", "grams", "errno", "exit_code", "signals",
                  "context")
 
     def __init__(self, info: ErrorInfo) -> None:
@@ -222,6 +223,7 @@ class _Facts:
         self.text = text
         self.lowered = text.lower()  # for the rules' literal prefilters
         self.ascii = text.isascii()
+        self.filterable = self.ascii or filters_hold(text)  # the literal prefilters hold
         self.grams: frozenset[str] | None = None  # read on first use (error_handling.rulesets.GatedTier)
         errno = info.errno
         if errno is None:
@@ -358,6 +360,14 @@ class Classifier:
             self._groups["last"].extend(rules)
         self._rebuild()
         return rules
+
+    def warm_up(self, timeout: float | None = None) -> bool:
+        """Block until the multi-regex gates have compiled (``error_handling.multigate``; they
+        compile in the background, and classifying meanwhile uses the gram index): True when
+        they all answer, False where they do not run here or ``timeout`` ran out."""
+        gates = [gate for rule_set in (self._first, self._confident, self._weak, self._last)
+                 for gate in rule_set.gates()]
+        return bool(gates) and all(gate.wait(timeout) for gate in gates)
 
     def cache_info(self) -> dict[str, int]:
         """How many distinct failures are cached, and the bound."""

@@ -11,8 +11,7 @@ lower-case ASCII strings, at least one of which occurs, lower-cased, in any text
 matches; or None when no such set of useful length exists. Only contiguous runs of literal
 characters count (each is matched as written, or case-folded under IGNORECASE), alternatives
 contribute their union, optional parts nothing. ``may_match`` applies them to a text, and
-answers True for non-ASCII text (Unicode case folding has pairs such as ``ſ``/``s`` that
-lower-casing does not reproduce).
+answers True for text where they do not hold (``filters_hold``).
 """
 from __future__ import annotations
 
@@ -54,9 +53,20 @@ def _needles_of(tree: list) -> tuple[str, ...] | None:
     return tuple(sorted(found, key=lambda n: (-len(n), n)))
 
 
+# The only characters outside ASCII that IGNORECASE matches to an ASCII letter, and that
+# lower-casing does not turn into it (``İ`` lowers to two characters; ``ı`` and ``ſ`` stay):
+# in a text with none of them, a literal ASCII run of a match is in the lower-cased text.
+_FOLDS_TO_ASCII_RE = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+def filters_hold(text: str) -> bool:
+    """Whether the needles (and grams) may rule a pattern out for ``text``."""
+    return text.isascii() or _FOLDS_TO_ASCII_RE.search(text) is None
+
+
 def may_match(found: tuple[str, ...] | None, text: str, lowered: str) -> bool:
     """False only when the pattern behind ``found`` cannot match ``text``."""
-    if found is None or not text.isascii():
+    if found is None or not filters_hold(text):
         return True
     for needle in found:
         if needle in lowered:

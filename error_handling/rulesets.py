@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Protocol
 
+from error_handling.multigate import MultiGate, coverable
 from error_handling.prefilter import grams, search_pieces, text_grams
 from error_handling.rule import ClassificationRule, Tier
 
@@ -21,6 +22,7 @@ class Facts(Protocol):
     text: str
     lowered: str
     ascii: bool
+    filterable: bool
     grams: frozenset[str] | None
     errno: int | None
     exit_code: int | None
@@ -85,6 +87,10 @@ class RuleSet:
             else:
                 self._plan.append((tier, GatedTier([rule for _order, rule in items])))
 
+    def gates(self) -> list[MultiGate]:
+        """The multi-regex gates of this set's tiers (``error_handling.multigate``), where they run."""
+        return [plan.gate for _tier, plan in self._plan if isinstance(plan, GatedTier) and plan.gate is not None]
+
     def decide(self, facts: Facts) -> ClassificationRule | None:
         for tier, plan in self._plan:
             if tier is Tier.SPECIFIC_TYPE or tier is Tier.GENERIC_TYPE:
@@ -123,9 +129,13 @@ class GatedTier:
     is there (and the few with no gram, and rules that need more than a regex); a piece tried
     still checks its needles, then searches. The first rule with a matching piece wins, as
     without the index.
+
+    Where Hyperscan runs (``error_handling.multigate``), one scan of the text names the pieces
+    that may match instead, and only those (and the rules that need more than a regex, and the
+    pieces it does not cover) are tried, in the same order and by the same searches.
     """
 
-    __slots__ = ("entries", "always", "index")
+    __slots__ = ("entries", "always", "index", "gate", "_uncovered", "_gate_always")
 
     def __init__(self, rules: list[ClassificationRule]) -> None:
         # (rule, needles, search, the piece's other needle sets or None); a rule that needs more
@@ -147,10 +157,38 @@ class GatedTier:
                         self.index.setdefault(gram, []).append(len(self.entries))
                 self.entries.append((rule, found, search, also or None))
         self.always = tuple(always)
+        expressions = []
+        uncovered = []
+        for position, (_rule, _found, search, _also) in enumerate(self.entries):
+            compiled = search.__self__ if search is not None else None
+            if compiled is not None and coverable(compiled.pattern):
+                expressions.append((position, compiled.pattern, compiled.flags))
+            else:
+                uncovered.append(position)
+        self.gate = MultiGate.shared(expressions)
+        self._uncovered = uncovered
+        self._gate_always: tuple[int, ...] | None = None  # once the gate is compiled
+
+    def _gated(self, text: str) -> Iterable[int] | None:
+        """The positions to try, in order, from the gate's scan; None when it cannot tell."""
+        hits = self.gate.hits(text)  # type: ignore[union-attr]
+        if hits is None:
+            return None
+        always = self._gate_always
+        if always is None:
+            always = self._gate_always = tuple(sorted({*self._uncovered, *self.gate.left_out}))  # type: ignore[union-attr]
+        if not hits:
+            return always
+        hits.extend(always)
+        hits.sort()
+        return hits
 
     def decide(self, facts: Facts) -> ClassificationRule | None:
         text, lowered, entries = facts.text, facts.lowered, self.entries
-        if facts.ascii:
+        gated = self._gated(text) if self.gate is not None and facts.ascii else None
+        if gated is not None:
+            order: Iterable[int] = gated
+        elif facts.filterable:
             if facts.grams is None:
                 facts.grams = text_grams(lowered)
             index = self.index
@@ -159,18 +197,18 @@ class GatedTier:
                 positions = set(self.always)
                 for gram in common:
                     positions.update(index[gram])
-                order: Iterable[int] = sorted(positions)
+                order = sorted(positions)
             else:
                 order = self.always
         else:
-            order = range(len(entries))  # the filters hold for ASCII text only (prefilter.may_match)
+            order = range(len(entries))  # the filters do not hold (prefilter.filters_hold)
         for i in order:
             rule, found, search, also = entries[i]
             if search is None:  # needs more than a regex
                 if match(rule, facts) is not None:
                     return rule
                 continue
-            if found is not None and facts.ascii:
+            if found is not None and facts.filterable:
                 for needle in found:  # a plain loop: a generator per piece costs more than the tests
                     if needle in lowered:
                         break

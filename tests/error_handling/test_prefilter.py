@@ -10,7 +10,7 @@ import pytest
 
 from error_handling import ErrorInfo
 from error_handling.classify import Classifier, _Facts, default_rules
-from error_handling.prefilter import (alternatives, hoist_boundary, may_match, needles, pieces, required,
+from error_handling.prefilter import (alternatives, filters_hold, hoist_boundary, may_match, needles, pieces, required,
                                      search_pieces)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
@@ -75,12 +75,18 @@ def test_hoist_boundary(pattern, expected):
             assert (re.search(pattern, text, flags) is None) == (re.search(expected, text, flags) is None), text
 
 
-def test_non_ascii_text_is_never_filtered():
+def test_text_with_a_character_folding_to_ascii_is_never_filtered():
     found = needles("strasse", FLAGS)
     assert not may_match(found, "a quiet lane", "a quiet lane")
-    # 'ſ' (long s) matches 's' case-insensitively; lower() does not turn it into 's'
-    text = "straſſe"
-    assert re.search("strasse", text, FLAGS) and may_match(found, text, text.lower())
+    assert not may_match(found, "a quiet lane → über", "a quiet lane → über")  # other non-ASCII text is
+    assert may_match(found, "die Straße → strasse", "die straße → strasse")
+    # 'ſ' (long s) matches 's' case-insensitively; lower() does not turn it into 's'; nor 'ı'
+    # into 'i', and 'İ' lowers to two characters: no filter may rule a text with them out
+    for text in ("straſſe", "STRASSE with İ", "ſtraße"):
+        assert filters_hold(text) is False
+        assert may_match(found, text, text.lower())
+    assert re.search("strasse", "straſſe", FLAGS)
+    assert re.search("in", "İN", FLAGS) and re.search("in", "ıN", FLAGS) and re.search("k", "\u212a", FLAGS)
 
 
 def _texts() -> list[str]:
@@ -120,6 +126,8 @@ def test_classification_of_the_corpus_is_unchanged_without_prefilters():
                        traceback=r.get("traceback"), exit_code=r.get("exit_code"),
                        signal=r.get("signal"), context=r.get("context") or {}) for r in records]
     infos += [ErrorInfo(type=i.type, message=i.message.upper()) for i in infos[::3]]  # the filters read lower case
+    infos += [ErrorInfo(type=i.type, message=f"→ {i.message}") for i in infos[1::5]]  # non-ASCII, still filtered
+    infos += [ErrorInfo(type=i.type, message=i.message.replace("s", "ſ")) for i in infos[2::5]]  # never filtered
     plain = [copy.copy(rule) for rule in default_rules()]  # the shipped rules are shared: change copies
     for rule in plain:
         object.__setattr__(rule, "needles", None)
