@@ -31,7 +31,7 @@ def table(name: str, timestamps: Iterable[str], id_column: str | None = None,
 EVENTS = table(
     "error_events", ["timestamp"], "event_id", event_id="VARCHAR", timestamp="DOUBLE", task_id="VARCHAR",
     worker_id="VARCHAR", attempt="INTEGER", category="VARCHAR", type="VARCHAR",
-    message="VARCHAR", traceback="VARCHAR", exit_code="INTEGER", signal="INTEGER",
+    message="VARCHAR", traceback="VARCHAR", exit_code="BIGINT", signal="INTEGER",
     hardware_type="VARCHAR", task_type="VARCHAR", pattern_id="VARCHAR", rule="VARCHAR",
     retry="BOOLEAN", retry_delay="DOUBLE", max_retries="INTEGER", outcome="VARCHAR",
     actions="JSON", tags="JSON", context="JSON")

@@ -1,6 +1,8 @@
 """One normalised shape for a failure, whatever it came from (exception or report mapping)."""
 from __future__ import annotations
 
+import math
+
 import traceback as _tb
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping
@@ -59,16 +61,20 @@ def _exc_type_name(exc: BaseException) -> str:
     return f"{mod}.{cls.__qualname__}"
 
 
-def _int_or_none(value: Any) -> int | None:
-    """An int for an int/float (never a bool), else None."""
-    cls = type(value)
-    if cls is int:
-        return value
-    if value is None or cls is bool:
+_EXIT_CODE_LIMIT = 1 << 63  # error_events.exit_code is a BIGINT (Windows NTSTATUS codes pass 2**31)
+_SIGNAL_LIMIT = 1 << 31     # and signal an INTEGER
+
+
+def _int_or_none(value: Any, limit: int) -> int | None:
+    """An int for an int/float (never a bool) in [-limit, limit), else None: a report's number
+    that no column could hold (or infinity, NaN) is no exit status or signal."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value)
-    return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        value = int(value)
+    return int(value) if -limit <= value < limit else None
 
 
 def _from_mapping(error: Mapping[str, Any], context: Mapping[str, Any] | None) -> ErrorInfo:
@@ -96,8 +102,10 @@ def _from_mapping(error: Mapping[str, Any], context: Mapping[str, Any] | None) -
         typ if type(typ) is str else str(typ or ""),
         message if type(message) is str else str(message),
         (tb if type(tb) is str else str(tb)) if tb else None,
-        exit_code if exit_code is None or type(exit_code) is int else _int_or_none(exit_code),
-        sig if sig is None or type(sig) is int else _int_or_none(sig),
+        exit_code if exit_code is None or (type(exit_code) is int and -_EXIT_CODE_LIMIT <= exit_code < _EXIT_CODE_LIMIT)
+        else _int_or_none(exit_code, _EXIT_CODE_LIMIT),
+        sig if sig is None or (type(sig) is int and -_SIGNAL_LIMIT <= sig < _SIGNAL_LIMIT)
+        else _int_or_none(sig, _SIGNAL_LIMIT),
         errno if type(errno) is int else
         (int(errno) if isinstance(errno, int) and not isinstance(errno, bool) else None),
         ctx,

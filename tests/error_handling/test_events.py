@@ -102,6 +102,29 @@ def test_failed_migration_rolls_back(tmp_path):
     assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 1
 
 
+def test_exit_codes_wider_than_32_bits_survive_the_upgrade(tmp_path):
+    # a database made before 004 (exit_code INTEGER) keeps its rows and takes NTSTATUS codes after it
+    before = tmp_path / "before"
+    before.mkdir()
+    for migration in discover()[:3]:
+        (before / migration.path.name).write_text(migration.path.read_text())
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    assert apply_migrations(con, before) == 3
+    con.execute("INSERT INTO error_events (event_id, \"timestamp\", category, exit_code) "
+                "VALUES ('old', now(), 'worker_crash_error', 139)")
+    with pytest.raises(duckdb.ConversionException):
+        con.execute("INSERT INTO error_events (event_id, \"timestamp\", category, exit_code) "
+                    "VALUES ('win', now(), 'worker_crash_error', 3221225477)")
+    assert apply_migrations(con) == LATEST
+    con.execute("INSERT INTO error_events (event_id, \"timestamp\", category, exit_code) "
+                "VALUES ('win', now(), 'worker_crash_error', 3221225477)")
+    assert con.execute("SELECT event_id, exit_code FROM error_events ORDER BY event_id").fetchall() == \
+        [("old", 139), ("win", 3221225477)]
+    indexes = {r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes() "
+                                         "WHERE table_name = 'error_events'").fetchall()}
+    assert len(indexes) == 6
+
+
 @pytest.mark.parametrize("files, message", [
     (["01_short.sql"], "NNN_name"), (["001_a.sql", "001_b.sql"], "share version"),
 ])
@@ -227,14 +250,17 @@ async def test_one_bad_row_costs_only_itself_and_is_set_aside_with_the_reason(tm
     async with DuckDBEventSink(tmp_path / "e.duckdb") as sink:
         sink.submit_event(event(1))
         sink.submit_event(event(2, attempt="not a number"))
-        sink.submit_event(event(3, exit_code=2 ** 40))  # what a hostile worker sent
-        for i in range(4, 40):
+        sink.submit_event(event(3, exit_code=2 ** 64 - 1))  # what a hostile worker sent: no BIGINT
+        sink.submit_event(event(4, exit_code=3221225477))  # 0xC0000005: Windows' access violation
+        for i in range(5, 40):
             sink.submit_event(event(i))
         sink.submit_action(task_id="t-a", action="reassign_task", success=True)
         await sink.flush()
         assert sink.write_errors == 1 and sink.rejected_rows == 2
         rows = await sink.query("SELECT message FROM error_events ORDER BY message")
         assert len(rows) == 37 and {"message": "refused 1"} in rows and {"message": "refused 2"} not in rows
+        assert await sink.query("SELECT exit_code FROM error_events WHERE message = 'refused 4'") == \
+            [{"exit_code": 3221225477}]
         assert (await sink.query("SELECT count(*) AS n FROM recovery_actions")) == [{"n": 1}]
         # The rollups saw exactly the stored events.
         assert (await sink.query("SELECT sum(n) AS n FROM error_pattern_minutes")) == [{"n": 37}]

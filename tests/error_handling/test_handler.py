@@ -451,6 +451,31 @@ def test_decision_and_info_fast_builders_equal_the_dataclass_constructors():
         d.retry = False
 
 
+@pytest.mark.parametrize("value, exit_code, signal", [
+    (137, 137, 137), (137.0, 137, 137), (-9, -9, -9),
+    (3221225477, 3221225477, None),         # an NTSTATUS exit status: no signal number
+    (2 ** 70, None, None), (1e29, None, None),  # what no column holds: a hostile worker's number
+    (float("inf"), None, None), (float("nan"), None, None), ("137", None, None), (True, None, None),
+])
+def test_a_reports_exit_status_and_signal_are_numbers_a_column_holds(value, exit_code, signal):
+    from error_handling.model import normalize_error
+    info = normalize_error({"type": "WorkerCrash", "message": "m", "exit_code": value, "signal": value})
+    assert (info.exit_code, info.signal) == (exit_code, signal)
+
+
+async def test_a_hostile_exit_status_is_stored_without_it(tmp_path):
+    handler = DistributedErrorHandler(event_sink=tmp_path / "e.duckdb")
+    await handler.start()
+    try:
+        decision = await handler.handle_error({"type": "WorkerCrash", "message": "died", "exit_code": 1e29})
+        await handler.handle_error({"type": "WorkerCrash", "message": "died", "exit_code": 3221225477})
+        await handler.flush()
+        rows = await handler.sink.query("SELECT exit_code FROM error_events ORDER BY exit_code NULLS FIRST")
+        assert decision.category is not None and rows == [{"exit_code": None}, {"exit_code": 3221225477}]
+    finally:
+        await handler.stop()
+
+
 async def test_duckdb_rows_and_mapping_rows_store_the_same_event(tmp_path):
     from error_handling.event_tables import EVENT_FIELDS
 
