@@ -167,6 +167,9 @@ class ErrorAggregator:
         self._patterns: OrderedDict[str, _Pattern] = OrderedDict()   # least recently seen first
         self._exact: dict[tuple[str | None, str], _Pattern] = {}
         self._buckets: dict[tuple[str | None, int], dict[str, _Pattern]] = {}
+        # every token of a bucket's patterns, built when first read; kept a superset as patterns
+        # join or turn tokens into wildcards, dropped when one leaves (see _find_other_length)
+        self._bucket_words: dict[tuple[str | None, int], set[str]] = {}
         self._templates: dict[tuple[str, str], str] = {}
         self._held: dict[str, _Held] | None = None  # _held_errors(), until the next error
 
@@ -209,15 +212,15 @@ class ErrorAggregator:
                 best, best_score = candidate, score
         if best is not None and best_score >= threshold:
             best.tokens = [a if a == b else _WILDCARD for a, b in zip(best.tokens, tokens)]
+            words = self._bucket_words.get((category, n))
+            if words is not None:
+                words.add(_WILDCARD)
             return self._remember(best, category, template)
         best, merged = self._find_other_length(category, tokens, wanted)
         if best is not None:
-            key = (category, len(best.tokens))
-            self._buckets[key].pop(best.pattern_id, None)
-            if not self._buckets[key]:
-                del self._buckets[key]
+            self._leave_bucket(best)
             best.tokens = merged
-            self._buckets.setdefault((category, len(merged)), {})[best.pattern_id] = best
+            self._join_bucket(best)
             return self._remember(best, category, template)
         return self._create(pattern_id_for(template, category), category, template, tokens)
 
@@ -240,10 +243,19 @@ class ErrorAggregator:
         for length in range(max(1, n - spread), n + spread + 1):
             if length == n:
                 continue
-            bucket = self._buckets.get((category, length))
+            key = (category, length)
+            bucket = self._buckets.get(key)
             if not bucket:
                 continue
             need = threshold * min(n, length) - 2
+            words = self._bucket_words.get(key)
+            if words is None:
+                words = self._bucket_words[key] = {t for p in bucket.values() for t in p.tokens}
+            if len(wanted & words) < need:
+                # no pattern here shares enough tokens: each would fail the test below, so skip
+                # them all at once, counted as checked as they were one by one
+                checked = min(_MAX_OTHER_LENGTH, checked + len(bucket))
+                continue
             for candidate in reversed(bucket.values()):
                 if checked >= _MAX_OTHER_LENGTH:
                     break
@@ -272,20 +284,32 @@ class ErrorAggregator:
         if pattern is None:
             pattern = _Pattern(pattern_id, category, template, tokens)
             self._patterns[pattern_id] = pattern
-            self._buckets.setdefault((category, len(tokens)), {})[pattern_id] = pattern
+            self._join_bucket(pattern)
             while len(self._patterns) > self.max_patterns:
                 self._evict(next(iter(self._patterns)))
         self._exact[(category, template)] = pattern
         pattern.variants.add(template)
         return pattern
 
+    def _join_bucket(self, pattern: _Pattern) -> None:
+        key = (pattern.category, len(pattern.tokens))
+        self._buckets.setdefault(key, {})[pattern.pattern_id] = pattern
+        words = self._bucket_words.get(key)
+        if words is not None:
+            words.update(pattern.tokens)
+
+    def _leave_bucket(self, pattern: _Pattern) -> None:
+        key = (pattern.category, len(pattern.tokens))
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.pop(pattern.pattern_id, None)
+            if not bucket:
+                del self._buckets[key]
+        self._bucket_words.pop(key, None)  # built again, without its tokens, when next read
+
     def _evict(self, pattern_id: str) -> None:
         pattern = self._patterns.pop(pattern_id)
-        bucket = self._buckets.get((pattern.category, len(pattern.tokens)))
-        if bucket is not None:
-            bucket.pop(pattern_id, None)
-            if not bucket:
-                del self._buckets[(pattern.category, len(pattern.tokens))]
+        self._leave_bucket(pattern)
         for template in pattern.variants:
             if self._exact.get((pattern.category, template)) is pattern:
                 del self._exact[(pattern.category, template)]
@@ -454,6 +478,7 @@ class ErrorAggregator:
         self._patterns.clear()
         self._exact.clear()
         self._buckets.clear()
+        self._bucket_words.clear()
 
 
 def _short(value: Any) -> str:

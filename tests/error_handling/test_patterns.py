@@ -303,6 +303,23 @@ def test_different_codes_never_join_whatever_the_length() -> None:
     assert a != b
 
 
+def test_each_buckets_words_hold_every_token_of_its_patterns() -> None:
+    # the cross-length search skips a bucket whose words share too few tokens with a template:
+    # a bucket's words must hold every token its patterns hold now, through joins, wildcards,
+    # moves between lengths and evictions
+    records = [json.loads(x) for x in CORPUS.read_text(encoding="utf-8").splitlines() if x.strip()]
+    agg = ErrorAggregator(error_history_size=40)
+    for i, rec in enumerate(records[:1500] + records[:300]):
+        agg.add_error({"type": rec.get("type") or "", "message": rec.get("message") or ""}, None,
+                      rec["category"])
+        if i % 50 == 0:
+            for key, words in agg._bucket_words.items():
+                bucket = agg._buckets.get(key, {})
+                assert {t for p in bucket.values() for t in p.tokens} <= words, key
+    assert agg._bucket_words  # the search read them
+    assert all(key in agg._buckets for key in agg._bucket_words)
+
+
 def test_similarity_threshold_keeps_its_meaning_across_lengths() -> None:
     strict = ErrorAggregator(similarity_threshold=1.0)
     a = strict.add_error({"type": "E", "message": "Connection refused by server"})
