@@ -77,6 +77,7 @@ _ERRNO_NUMBERS = {name: getattr(_errno, name) for name in dir(_errno) if name[:1
 # lookbehind tried at every position of the message
 _ERRNO_NAME_RE = re.compile(r"E(?<![\w-]E)[A-Z][A-Z0-9]{2,}(?![\w-])")
 # "torch.cuda.OutOfMemoryError: CUDA out of memory" at the start of a log line or traceback end
+_WRAPPED_TYPE_RE = re.compile(r"^([A-Za-z_][\w.]*)\(([A-Za-z_][\w.]*)\)$")  # Ray's Wrapper(Cause)
 _TYPE_PREFIX_RE = re.compile(
     r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full|Timeout|Expired|Pool))(?::|$)")
 
@@ -202,16 +203,14 @@ class _Facts:
                     self.type_ranks.setdefault(name, rank)
         type_name = info.type or self._type_from_text(info)
         if type_name and classes is None:
-            for name in _type_names(type_name):
-                self.type_ranks.setdefault(name, 0)
-            for rank, base in enumerate(known_bases(type_name), start=1):
-                for name in _type_names(base):
-                    self.type_ranks.setdefault(name, rank)
-            # a bare builtin name (from a report) still knows its bases: ConnectionRefusedError is an OSError
-            builtin = getattr(builtins, type_name.rsplit(".", 1)[-1], None)
-            if isinstance(builtin, type) and issubclass(builtin, BaseException):
-                for rank, cls in enumerate(builtin.__mro__[1:-1], start=1):
-                    self.type_ranks.setdefault(cls.__qualname__, rank)
+            # Ray names a task's failure after its cause, ``ray.exceptions.RayTaskError(KeyError)``,
+            # a class derived from both: the cause's type and bases follow the wrapper's
+            wrapped = _WRAPPED_TYPE_RE.match(type_name) if type_name[-1] == ")" else None
+            if wrapped is None:
+                self._add_type(type_name, 0)
+            else:
+                self._add_type(wrapped.group(1), 0)
+                self._add_type(wrapped.group(2), max(self.type_ranks.values()) + 1)
         self.mro_len = max(self.type_ranks.values(), default=0) + 1
         text = info.message or ""
         if info.traceback:
@@ -245,6 +244,19 @@ class _Facts:
                 signals.add(int(found.group(1)))
         self.signals = signals
         self.context = info.context or {}
+
+    def _add_type(self, type_name: str, first: int) -> None:
+        """``type_name`` at rank ``first``, and its known bases after it."""
+        for name in _type_names(type_name):
+            self.type_ranks.setdefault(name, first)
+        for rank, base in enumerate(known_bases(type_name), start=first + 1):
+            for name in _type_names(base):
+                self.type_ranks.setdefault(name, rank)
+        # a bare builtin name (from a report) still knows its bases: ConnectionRefusedError is an OSError
+        builtin = getattr(builtins, type_name.rsplit(".", 1)[-1], None)
+        if isinstance(builtin, type) and issubclass(builtin, BaseException):
+            for rank, cls in enumerate(builtin.__mro__[1:-1], start=first + 1):
+                self.type_ranks.setdefault(cls.__qualname__, rank)
 
     @staticmethod
     def _type_from_text(info: ErrorInfo) -> str:

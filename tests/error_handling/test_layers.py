@@ -117,6 +117,26 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("TypeError: did not match C++ signature: Foo(int)", C.TEST_EXECUTION_ERROR, "k-bad-input-words"),
     ("object file 'k.o' newer than toolkit (125 vs 122)", C.TEST_DEPENDENCY_ERROR, "k-toolchain-newer"),
     ("ssh: kex_exchange_identification: read: Connection reset", C.NETWORK_CONNECTION_ERROR, "k-ssh-closed"),
+    ('err="failed to resolve reference \\"r.example:5000/ml:cu121\\": net/http: request canceled while waiting for '
+     'connection (Client.Timeout exceeded while awaiting headers)"', C.NETWORK_TIMEOUT_ERROR, "k-http-client-timeout"),
+    ('Failed to pull image "ghcr.io/a/b:1": failed to resolve reference "ghcr.io/a/b:1": dial tcp: lookup ghcr.io on '
+     '10.96.0.10:53: no such host', C.NETWORK_CONNECTION_ERROR, "k-go-dns"),
+    ("exec /usr/local/bin/docker-entrypoint.sh: exec format error\nSTATUS CrashLoopBackOff",
+     C.HARDWARE_CAPABILITY_ERROR, "k-unsupported-here"),
+    ("ValueError(\"type fp8e4nv not supported in this architecture. The supported fp8 dtypes are ('fp8e5')\")",
+     C.HARDWARE_CAPABILITY_ERROR, "k-unsupported-here"),
+    ("prolog: GPU 5 health check: HW Thermal Slowdown active (GPU temp 91 C)\nsrun: job 9 queued and waiting for "
+     "resources", C.HARDWARE_PERFORMANCE_ERROR, "k-thermal-verdict"),
+    ("GPU 3: volatile single-bit ECC error count rose to 1422 in the last 10m (corrected)",
+     C.HARDWARE_PERFORMANCE_ERROR, "k-corrected-ecc"),
+    ("ERROR: Job failed (system failure): wait: remote command exited without exit status or exit signal",
+     C.WORKER_DISCONNECTION_ERROR, "k-ssh-session-lost"),
+    ("Error: Timed out 5000ms waiting for expect(locator).toHaveText(expected)\nExpected string: \"Billing\"",
+     C.TEST_EXECUTION_ERROR, "k-matcher-failures"),
+    ("AssertionError: Timed out retrying after 4000ms: expected '<span.total>' to contain '$90.00'",
+     C.TEST_EXECUTION_ERROR, "k-matcher-failures"),
+    ('Warning  Failed  14s (x5 over 60s)  kubelet  Error: secret "ci-registry-token" not found',
+     C.TEST_CONFIGURATION_ERROR, "k-cluster-config-missing"),
     ("rsync: [receiver] io timeout after 300 seconds -- exiting", C.NETWORK_TIMEOUT_ERROR, "k-connection-timeout-words"),
     ("W: Could not find cuda drivers on your machine, GPU will not be used.", C.HARDWARE_AVAILABILITY_ERROR,
      "k-adapter-missing"),
@@ -126,6 +146,17 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
 ])
 def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
+
+
+@pytest.mark.parametrize("type_name, category", [
+    ("ray.exceptions.RayTaskError(KeyError)", C.TEST_EXECUTION_ERROR),
+    ("ray.exceptions.RayTaskError(ConnectionRefusedError)", C.NETWORK_CONNECTION_ERROR),
+    ("ray.exceptions.RayTaskError(torch.OutOfMemoryError)", C.RESOURCE_ALLOCATION_ERROR),
+])
+def test_a_wrapped_cause_is_read_as_the_type_it_is_derived_from(clf: Classifier, type_name: str,
+                                                                   category: C) -> None:
+    # Ray's RayTaskError(Cause) derives from both: the cause decides where the wrapper says nothing
+    assert clf.classify({"type": type_name, "message": "ray::evaluate_split() (pid=90122, ip=10.0.1.8)"}) == category
 
 
 def test_a_code_the_table_does_not_know_decides_nothing() -> None:
