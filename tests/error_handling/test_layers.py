@@ -137,6 +137,18 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
      C.TEST_EXECUTION_ERROR, "k-matcher-failures"),
     ('Warning  Failed  14s (x5 over 60s)  kubelet  Error: secret "ci-registry-token" not found',
      C.TEST_CONFIGURATION_ERROR, "k-cluster-config-missing"),
+    ("error: [job 4481923] epilog failed status=1:0\ndrain_nodes: node gpu-a17 state set to DRAIN",
+     C.RESOURCE_CLEANUP_ERROR, "k-epilog-failed"),
+    ("error: Failed to download `torch==2.4.1`\n  Caused by: error sending request for url (https://x.example/t.whl)\n"
+     "  Caused by: connection closed before message completed", C.NETWORK_CONNECTION_ERROR, "k-download-connection"),
+    ("NodeName=gpu-c11 Arch=x86_64\n   State=DOWN+NOT_RESPONDING ThreadsPerCore=2", C.WORKER_DISCONNECTION_ERROR,
+     "k-node-not-responding"),
+    ("worker_pool.cc:553: Some workers of the worker process(31234) have not registered within the timeout. The "
+     "process is dead, probably it crashed during start.", C.WORKER_CRASH_ERROR, "k-process-dead-at-start"),
+    ("sbatch: fatal: --mem, --mem-per-cpu, and --mem-per-gpu are mutually exclusive.", C.TEST_CONFIGURATION_ERROR,
+     "k-mutually-exclusive"),
+    ('Error from server (Forbidden): pods "r-5x9wq" is forbidden: User "system:serviceaccount:ci:runner" cannot get '
+     'resource "pods/log" in API group ""', C.TEST_CONFIGURATION_ERROR, "k-rbac-forbidden"),
     ("rsync: [receiver] io timeout after 300 seconds -- exiting", C.NETWORK_TIMEOUT_ERROR, "k-connection-timeout-words"),
     ("W: Could not find cuda drivers on your machine, GPU will not be used.", C.HARDWARE_AVAILABILITY_ERROR,
      "k-adapter-missing"),
@@ -146,6 +158,19 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
 ])
 def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
+
+
+@pytest.mark.parametrize("type_name, message, category, rule", [
+    ("TypeError", "MPS BFloat16 is only supported on MacOS 14 or newer", C.HARDWARE_CAPABILITY_ERROR,
+     "k-os-version-only"),
+    ("CondaHTTPError", "HTTP 503 SERVICE UNAVAILABLE for url <https://conda.example/linux-64/repodata.json>",
+     C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
+    ("websockets.exceptions.ConnectionClosedError", "received 1013 (try again later) server at capacity",
+     C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
+])
+def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, message: str, category: C,
+                                              rule: str) -> None:
+    assert clf.explain({"type": type_name, "message": message}) == (category, rule)
 
 
 @pytest.mark.parametrize("type_name, category", [
