@@ -164,6 +164,28 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
      C.WORKER_DISCONNECTION_ERROR, "k-batch-job-disconnected"),
     ("Unable to reach slave batch server on host <gpu-r2-07>; job status is unknown;", C.WORKER_DISCONNECTION_ERROR,
      "k-batch-job-disconnected"),
+    ("HTTP/1.1 503 Service Unavailable\nserver: envoy\n\nupstream connect error or disconnect/reset before headers. "
+     "retried and the latest reset reason: remote connection failure", C.NETWORK_CONNECTION_ERROR,
+     "k-proxy-upstream-connect"),
+    ("503 Server Error: Service Unavailable\nresponse body: upstream connect error or disconnect/reset before headers. "
+     "reset reason: overflow", C.WORKER_OVERLOAD_ERROR, "overload-message"),  # Envoy's circuit breaker: load
+    ('agent.client: RPC failed to server: method=Catalog.Register error="rpc error making call: i/o deadline reached"',
+     C.NETWORK_TIMEOUT_ERROR, "k-deadline-reached"),
+    ("amdgpu 0000:c1:00.0: amdgpu: SMU: I'm not done with your previous command: SMN_C2PMSG_66:0x00000006",
+     C.HARDWARE_AVAILABILITY_ERROR, "k-gpu-init-failed"),
+    ("$ xpu-smi discovery\nError: Level Zero Initialization Error", C.HARDWARE_AVAILABILITY_ERROR, "k-gpu-init-failed"),
+    ("rocBLAS warning: No paths matched /opt/rocm/lib/rocblas/library/*gfx1103*co.\nrocBLAS error: Could not "
+     "initialize Tensile host: No devices found", C.HARDWARE_CAPABILITY_ERROR, "k-gpu-arch-missing"),
+    ("$ sudo nvidia-smi mig -i 0 -cgi 19,19,19 -C\nNo MIG-supported devices found.", C.HARDWARE_CAPABILITY_ERROR,
+     "k-gpu-arch-missing"),
+    ("1a1 | 06/02/2024 | 11:16:55 | Fan SYS_FAN4 | Lower Critical going low  | Asserted | Reading 600 < Threshold",
+     C.HARDWARE_PERFORMANCE_ERROR, "k-sensor-thresholds"),
+    ("[3] init.cc:1127 NCCL WARN Mismatched NCCL version detected : rank 3 version 21805 rank 0 version 22105",
+     C.TEST_DEPENDENCY_ERROR, "k-version-mismatch-detected"),
+    ("Timeout, server gpu-node-14 not responding.\nConnection to gpu-node-14 closed by remote host.",
+     C.WORKER_DISCONNECTION_ERROR, "k-ssh-session-lost"),
+    ('msg="failed to renew lease ci/workers/w-14 (id=694d8e2b5c1f0b33): etcdserver: too many requests"',
+     C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
     ('Error from server (Forbidden): pods "r-5x9wq" is forbidden: User "system:serviceaccount:ci:runner" cannot get '
      'resource "pods/log" in API group ""', C.TEST_CONFIGURATION_ERROR, "k-rbac-forbidden"),
     ("rsync: [receiver] io timeout after 300 seconds -- exiting", C.NETWORK_TIMEOUT_ERROR, "k-connection-timeout-words"),
