@@ -114,7 +114,7 @@ FORMATS: list[tuple[str, str, str, str, str, tuple[str, ...]]] = [
     # --- NVIDIA Xid (kernel log) ---------------------------------------------------------------------------
     ("nvidia-xid", "", "[{ts}] NVRM: Xid (PCI:{pci}): 48, pid={pid}, name=python, An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 0, subpartition 1.", HA, "xid-48-dbe", ()),
     ("nvidia-xid", "", "[{ts}] NVRM: Xid (PCI:{pci}): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.", HA, "xid-79-fallen-off-bus", ()),
-    ("nvidia-xid", "", "[{ts}] NVRM: Xid (PCI:{pci}): 63, pid='<unknown>', name=<unknown>, Row Remapper: New row ({addr}) Marked for Remapping, reset gpu to activate.", HA, "xid-63", (HP,)),
+    ("nvidia-xid", "", "[{ts}] NVRM: Xid (PCI:{pci}): 63, pid='<unknown>', name=<unknown>, Row Remapper: New row ({addr}) Marked for Remapping, reset gpu to activate.", HP, "xid-63", (HA,)),
     ("nvidia-xid", "", "[{ts}] NVRM: Xid (PCI:{pci}): 64, pid='<unknown>', name=<unknown>, Row Remapper Error: ({addr}) - All reserved rows for bank are remapped", HA, "xid-64", ()),
     ("nvidia-xid", "", "[{ts}] NVRM: Xid (PCI:{pci}): 94, pid={pid}, name=python, Contained: SM (0x1). RST: No, D-RST: No", WC, "xid-94", (HA,)),
     ("nvidia-xid", "", "[{ts}] NVRM: Xid (PCI:{pci}): 95, pid={pid}, name=python, Uncontained: FBHUB. RST: Yes, D-RST: No", HA, "xid-95", ()),

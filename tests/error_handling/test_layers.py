@@ -27,6 +27,11 @@ def clf() -> Classifier:
     ("[ 812.3] NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.", C.HARDWARE_AVAILABILITY_ERROR, "nvidia-xid:79"),
     ("NVRM: Xid (PCI:0000:3b:00): 13, pid=991, name=python, Graphics Exception", C.WORKER_CRASH_ERROR, "nvidia-xid:13"),
     ("NVRM: Xid (PCI:0000:3b:00): 92, pid=1, name=x, High single-bit ECC error rate", C.HARDWARE_PERFORMANCE_ERROR, "nvidia-xid:92"),
+    # a row remapped, pending a reset: the GPU works with degraded memory; a remapper out of rows does not
+    ("NVRM: Xid (PCI:0000:3b:00): 63, pid=1, name=x, Row Remapper: New row (0x0a3f) marked for remapping, reset gpu to "
+     "activate.", C.HARDWARE_PERFORMANCE_ERROR, "nvidia-xid:63"),
+    ("NVRM: Xid (PCI:0000:04:02.0): 64, pid='<unknown>', name=<unknown>, Row Remapper Error: (0xa3f4) - All reserved "
+     "rows for bank are remapped", C.HARDWARE_AVAILABILITY_ERROR, "nvidia-xid:64"),
     ("GPU 3: Error: DCGM_FR_NVLINK_DOWN: link 2 is down", C.HARDWARE_AVAILABILITY_ERROR, "dcgm:DCGM_FR_NVLINK_DOWN"),
     ("cupy_backends.cuda.api.runtime.CUDARuntimeError: cudaErrorInsufficientDriver", C.HARDWARE_CAPABILITY_ERROR, "cuda-runtime:cudaErrorInsufficientDriver"),
     ("operation cuInit(0) failed: CUDA_ERROR_NO_DEVICE", C.HARDWARE_AVAILABILITY_ERROR, "cuda-driver:CUDA_ERROR_NO_DEVICE"),
@@ -184,6 +189,12 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
      C.TEST_DEPENDENCY_ERROR, "k-version-mismatch-detected"),
     ("Timeout, server gpu-node-14 not responding.\nConnection to gpu-node-14 closed by remote host.",
      C.WORKER_DISCONNECTION_ERROR, "k-ssh-session-lost"),
+    ("E   OSError: The temporary directory /tmp/pytest-of-ci is not owned by the current user. Fix this and try again.",
+     C.RESOURCE_CLEANUP_ERROR, "k-tmp-not-owned"),
+    ("/home/runner/work/_temp/3f2c.sh: line 3: nvidia-smi: command not found", C.HARDWARE_AVAILABILITY_ERROR,
+     "k-accelerator-missing"),
+    ("py311: failed with env name py311 conflicting with base python python3.10", C.TEST_CONFIGURATION_ERROR,
+     "k-env-conflict"),
     ('msg="failed to renew lease ci/workers/w-14 (id=694d8e2b5c1f0b33): etcdserver: too many requests"',
      C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
     ('Error from server (Forbidden): pods "r-5x9wq" is forbidden: User "system:serviceaccount:ci:runner" cannot get '
@@ -205,6 +216,8 @@ def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rul
     ("CondaHTTPError", "HTTP 503 SERVICE UNAVAILABLE for url <https://conda.example/linux-64/repodata.json>",
      C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
     ("redis.exceptions.ConnectionError", "max number of clients reached", C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
+    ("lightning_fabric.utilities.exceptions.MisconfigurationException", "`CUDAAccelerator` can not run on your system "
+     "since the accelerator is not available.", C.HARDWARE_AVAILABILITY_ERROR, "k-accelerator-missing"),
     ("subprocess.TimeoutExpired", "Command '['umount', '/mnt/overlay-ci-4471']' timed out after 60 seconds",
      C.RESOURCE_CLEANUP_ERROR, "k-cleanup-command-timeout"),
     ("psutil.TimeoutExpired", "timeout after 30 seconds (pid=88123, name='python3.11')", C.RESOURCE_CLEANUP_ERROR,
