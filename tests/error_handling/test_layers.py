@@ -195,6 +195,15 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
      "k-accelerator-missing"),
     ("py311: failed with env name py311 conflicting with base python python3.10", C.TEST_CONFIGURATION_ERROR,
      "k-env-conflict"),
+    ("WARNING: The NVIDIA Driver was not detected.  GPU functionality will not be available.",
+     C.HARDWARE_AVAILABILITY_ERROR, "k-accelerator-missing"),
+    ("RuntimeError: HIP error: shared object initialization failed", C.HARDWARE_CAPABILITY_ERROR, "k-unsupported-here"),
+    ("sbatch: error: Batch job submission failed: Requested time limit is invalid (missing or exceeds some limit)",
+     C.TEST_CONFIGURATION_ERROR, "k-submission-invalid"),
+    ("HINT: This error might have occurred since this system does not have Windows Long Path support enabled.",
+     C.TEST_CONFIGURATION_ERROR, "k-platform-setting"),
+    ("Sandbox: python3.11(48213) deny(1) file-write-create /Users/runner/Library/Caches/pip/http-v2/a",
+     C.TEST_CONFIGURATION_ERROR, "k-platform-setting"),
     ('msg="failed to renew lease ci/workers/w-14 (id=694d8e2b5c1f0b33): etcdserver: too many requests"',
      C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
     ('Error from server (Forbidden): pods "r-5x9wq" is forbidden: User "system:serviceaccount:ci:runner" cannot get '
@@ -216,6 +225,15 @@ def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rul
     ("CondaHTTPError", "HTTP 503 SERVICE UNAVAILABLE for url <https://conda.example/linux-64/repodata.json>",
      C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
     ("redis.exceptions.ConnectionError", "max number of clients reached", C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
+    ("requests.exceptions.RetryError", "HTTPSConnectionPool(host='hf.example', port=443): Max retries exceeded with url: "
+     "/api/models (Caused by ResponseError('too many 429 error responses'))", C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
+    ("websockets.exceptions.InvalidStatus", "server rejected WebSocket connection: HTTP 502", C.NETWORK_CONNECTION_ERROR,
+     "k-ws-gateway"),
+    ("tensorflow.python.framework.errors_impl.NotFoundError", "Could not find device for node: {{node Erf}} = "
+     "Erf[T=DT_BFLOAT16]", C.HARDWARE_CAPABILITY_ERROR, "k-unsupported-here"),
+    ("ray.exceptions.NodeDiedError", "Task failed due to the node (where this task was running)  was dead or "
+     "unavailable. This can happen if ... raylet crashed unexpectedly (e.g., due to OOM)", C.WORKER_DISCONNECTION_ERROR,
+     "k-node-died"),
     ("lightning_fabric.utilities.exceptions.MisconfigurationException", "`CUDAAccelerator` can not run on your system "
      "since the accelerator is not available.", C.HARDWARE_AVAILABILITY_ERROR, "k-accelerator-missing"),
     ("subprocess.TimeoutExpired", "Command '['umount', '/mnt/overlay-ci-4471']' timed out after 60 seconds",
