@@ -190,8 +190,8 @@ def _class_name(cls: type) -> str:
 class _Facts:
     """What one failure offers to the matchers, computed once per (uncached) classification."""
 
-    __slots__ = ("type_ranks", "mro_len", "text", "lowered", "ascii", "filterable", "grams", "errno", "exit_code", "signals",
-                 "context")
+    __slots__ = ("type_ranks", "mro_len", "text", "lowered", "ascii", "filterable", "grams", "errno", "exit_code",
+                 "signals", "context")
 
     def __init__(self, info: ErrorInfo) -> None:
         self.type_ranks: dict[str, int] = {}

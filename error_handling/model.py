@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-
 import traceback as _tb
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Mapping

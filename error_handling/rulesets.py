@@ -176,7 +176,8 @@ class GatedTier:
             return None
         always = self._gate_always
         if always is None:
-            always = self._gate_always = tuple(sorted({*self._uncovered, *self.gate.left_out}))  # type: ignore[union-attr]
+            left_out = self.gate.left_out  # type: ignore[union-attr]
+            always = self._gate_always = tuple(sorted({*self._uncovered, *left_out}))
         if not hits:
             return always
         hits.extend(always)
