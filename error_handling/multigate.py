@@ -18,7 +18,8 @@ differ the way prefiltering allows: ASCII text without the control characters th
 ``\\s`` matches and PCRE's does not (``covers``), and regexes that read the same in both
 (``coverable``): written in ASCII (a non-ASCII pattern character can match ASCII text under
 IGNORECASE, as ``ſ`` matches ``s``), without Python's ``\\u``/``\\U``/``\\N`` escapes, its
-``{,n}`` repeat (PCRE reads a literal) or brackets PCRE reads as POSIX classes (``[[:alpha:]]``).
+``{,n}`` repeat (PCRE reads a literal), brackets PCRE reads as POSIX classes (``[[:alpha:]]``)
+or the VERBOSE flag.
 Other regexes, and those Hyperscan will not compile, are left out of the automaton and always
 tried, as they were before.
 """
@@ -44,9 +45,10 @@ def available() -> bool:
     return _hs is not None and os.environ.get("DTF_HYPERSCAN", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def coverable(pattern: str) -> bool:
-    """Whether Hyperscan can stand in front of ``pattern`` for ASCII text."""
-    return pattern.isascii() and _READ_OTHERWISE.search(pattern) is None
+def coverable(pattern: str, flags: int = 0) -> bool:
+    """Whether Hyperscan can stand in front of ``pattern`` for ASCII text (never a VERBOSE
+    regex: Hyperscan would read its layout as literal text)."""
+    return pattern.isascii() and not flags & re.VERBOSE and _READ_OTHERWISE.search(pattern) is None
 
 
 def covers(text: str) -> bool:

@@ -161,7 +161,7 @@ class GatedTier:
         uncovered = []
         for position, (_rule, _found, search, _also) in enumerate(self.entries):
             compiled = search.__self__ if search is not None else None
-            if compiled is not None and coverable(compiled.pattern):
+            if compiled is not None and coverable(compiled.pattern, compiled.flags):
                 expressions.append((position, compiled.pattern, compiled.flags))
             else:
                 uncovered.append(position)

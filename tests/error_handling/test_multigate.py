@@ -149,6 +149,7 @@ def test_each_thread_scans_with_its_own_scratch_space():
 ])
 def test_only_regexes_both_engines_read_alike_are_covered(pattern, coverable):
     assert multigate.coverable(pattern) is coverable
+    assert multigate.coverable(pattern, re.VERBOSE) is False  # Hyperscan would read the layout as text
 
 
 def test_the_gate_is_off_when_disabled_or_too_small(monkeypatch):
