@@ -421,7 +421,16 @@ class Classifier:
             self._cache[key] = result
         return result
 
-    def _decide(self, info: ErrorInfo, facts: _Facts) -> tuple[Enum, str | None]:
+    def decided_by_rules(self, info: Any) -> bool:
+        """Whether a rule or a code decides ``info`` before the learned layer would be asked
+        (``error_handling.train_model`` calibrates the model on the reports it does answer)."""
+        if not isinstance(info, ErrorInfo):
+            info = normalize_error(info)
+        return self._before_model(info, _Facts(info)) is not None
+
+    def _before_model(self, info: ErrorInfo, facts: _Facts) -> tuple[Enum, str] | None:
+        """The user's first rules, the code tables, the confident rules, the fallback codes and
+        the words of the type's name, in that order: what decides before the learned layer."""
         rule = self._first.decide(facts)
         if rule is not None:
             return self._resolved[rule.category], rule.name
@@ -444,13 +453,20 @@ class Classifier:
             found = type_word_category(info.type)
             if found is not None and (category := self._registry.get(found[0])) is not None:
                 return category, f"type-word:{found[1]}"
+        return None
+
+    def _decide(self, info: ErrorInfo, facts: _Facts) -> tuple[Enum, str | None]:
+        found = self._before_model(info, facts)
+        if found is not None:
+            return found
         model = self.model if self._model_arg else None
         guess: tuple[Enum, str] | None = None
         if model is not None:
-            label, p = model.predict(features(info.type or "", info.message or "", info.traceback,
-                                              info.exit_code, info.signal, info.context))
-            # the model's "unknown_error" is no decision: the weaker rules below may still know
-            if p >= model.floor and label != ErrorCategory.UNKNOWN_ERROR.value:
+            label, p, doubt = model.assess(features(info.type or "", info.message or "", info.traceback,
+                                                    info.exit_code, info.signal, info.context))
+            # the model's "unknown_error", or its best class with unknown_error close behind, is no
+            # decision: the weaker rules below may still know
+            if p >= model.floor and doubt < model.doubt and label != ErrorCategory.UNKNOWN_ERROR.value:
                 category = self._registry.get(label)
                 if category is not None:
                     guess = category, f"learned ({p:.2f})"

@@ -6,8 +6,10 @@ feature one weight per class, rounded; features whose weights were all negligibl
 The classifier consults it only when no confident rule decided: at or above ``sure`` (the
 model's probability of its best class) it answers there; below, the weak rules and a user's
 fallback rules go first, and the model answers after them down to ``floor``; below ``floor`` the
-answer is ``unknown_error``. Pure Python, no network; the
-file is read on first use.
+answer is ``unknown_error``. Where the model gives ``unknown_error`` itself a probability of
+``doubt`` or more, its best class does not count either: a report that reads like the ones
+nobody could place is not decided by a word it happens to share with a category. Pure Python,
+no network; the file is read on first use.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 DEFAULT_FLOOR = 0.5
+UNKNOWN = "unknown_error"
 MODEL_FILE = "model.json"
 FORMAT = "dtf-linear-model/2"  # rows: per feature one weight per class
 
@@ -29,17 +32,19 @@ class LinearModel:
     row dense (one weight per class), so scoring is column sums done in C, not a loop over pairs.
     """
 
-    __slots__ = ("classes", "bias", "rows", "floor", "sure", "meta")
+    __slots__ = ("classes", "bias", "rows", "floor", "sure", "doubt", "meta", "_unknown")
 
     def __init__(self, classes: Sequence[str], bias: Sequence[float],
                  weights: Mapping[str, Iterable[tuple[int, float]]], *, floor: float = DEFAULT_FLOOR,
-                 sure: float | None = None, meta: Mapping[str, Any] | None = None) -> None:
+                 sure: float | None = None, doubt: float = 1.0, meta: Mapping[str, Any] | None = None) -> None:
         if len(classes) != len(bias) or not classes:
             raise ValueError("a model needs one bias per class and at least one class")
         if not 0.0 <= floor <= 1.0:
             raise ValueError(f"floor must be in [0, 1], got {floor!r}")
         if sure is not None and not floor <= sure <= 1.0:
             raise ValueError(f"sure must be in [floor, 1], got {sure!r}")
+        if not 0.0 < doubt <= 1.0:
+            raise ValueError(f"doubt must be in (0, 1], got {doubt!r}")
         self.classes = tuple(classes)
         self.bias = tuple(float(b) for b in bias)
         n = len(self.classes)
@@ -55,12 +60,15 @@ class LinearModel:
         self.rows = rows
         self.floor = float(floor)
         self.sure = self.floor if sure is None else float(sure)
+        self.doubt = float(doubt)
         self.meta = dict(meta or {})
+        self._unknown = self.classes.index(UNKNOWN) if UNKNOWN in self.classes else None
 
     @classmethod
     def _from_rows(cls, classes: Sequence[str], bias: Sequence[float], rows: Mapping[str, Sequence[float]],
-                   floor: float, meta: Mapping[str, Any] | None, sure: float | None = None) -> "LinearModel":
-        model = cls(classes, bias, {}, floor=floor, sure=sure, meta=meta)
+                   floor: float, meta: Mapping[str, Any] | None, sure: float | None = None,
+                   doubt: float = 1.0) -> "LinearModel":
+        model = cls(classes, bias, {}, floor=floor, sure=sure, doubt=doubt, meta=meta)
         n = len(model.classes)
         table = {feature: tuple(row) for feature, row in rows.items()}
         if any(len(row) != n for row in table.values()):
@@ -87,6 +95,12 @@ class LinearModel:
         best = max(range(len(probs)), key=probs.__getitem__)
         return self.classes[best], probs[best]
 
+    def assess(self, features: Iterable[str]) -> tuple[str, float, float]:
+        """(best class, its probability, the probability of ``unknown_error``; 0 without that class)."""
+        probs = self.probabilities(features)
+        best = max(range(len(probs)), key=probs.__getitem__)
+        return self.classes[best], probs[best], 0.0 if self._unknown is None else probs[self._unknown]
+
     def decide(self, features: Iterable[str]) -> tuple[str, float] | None:
         """The best class when its probability reaches the floor, else None."""
         label, p = self.predict(features)
@@ -95,7 +109,7 @@ class LinearModel:
     # -- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "classes": list(self.classes), "bias": list(self.bias), "floor": self.floor,
-                "sure": self.sure, "meta": self.meta,
+                "sure": self.sure, "doubt": self.doubt, "meta": self.meta,
                 "rows": {f: [round(w, 4) or 0 for w in row] for f, row in sorted(self.rows.items())}}
 
     @classmethod
@@ -107,7 +121,7 @@ class LinearModel:
             raise ValueError("a model's classes must be a list and its rows a mapping")
         sure = data.get("sure")
         return cls._from_rows(classes, data["bias"], rows, float(data.get("floor", DEFAULT_FLOOR)), data.get("meta"),
-                              None if sure is None else float(sure))
+                              None if sure is None else float(sure), float(data.get("doubt", 1.0)))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")

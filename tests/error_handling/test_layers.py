@@ -214,9 +214,39 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("Buffer size 8589934592 is greater than the maximum buffer size (2147483648)", C.HARDWARE_CAPABILITY_ERROR,
      "k-limits-exceeded"),
     ("Waiting for next available executor on 'gpu-h100'", C.WORKER_OVERLOAD_ERROR, "k-overload-verdicts"),
+    # the tool's own verdict is "unknown": no category is better than a guess
+    ("CUDA error: unknown error\nCUDA kernel errors might be asynchronously reported at some other API call",
+     C.UNKNOWN_ERROR, "k-unknown-verdict"),
+    ("[999] Call to cuCtxSynchronize results in CUDA_ERROR_UNKNOWN", C.UNKNOWN_ERROR, "k-unknown-verdict"),
+    ("<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.UNKNOWN\n\tdetails = \"Stream removed\"",
+     C.UNKNOWN_ERROR, "k-unknown-verdict"),
+    ("Catastrophic failure (0x8000FFFF (E_UNEXPECTED))", C.UNKNOWN_ERROR, "k-unknown-verdict"),
+    # ... but a GPU runtime that cannot start is no GPU here
+    ("failed call to cuInit: CUDA_ERROR_UNKNOWN: unknown error", C.HARDWARE_AVAILABILITY_ERROR, "cuda-no-device"),
+    ("Warning  BackoffLimitExceeded  3m  job-controller  Job has reached the specified backoff limit",
+     C.UNKNOWN_ERROR, "k-retries-exhausted"),
+    # a wrapper's bare exit status says nothing of the cause ...
+    ("make[1]: *** [Makefile:214: check-recursive] Error 1\nmake[1]: Leaving directory '/builds/libfoo/tests'",
+     C.UNKNOWN_ERROR, "k-wrapper-exit"),
+    ("005 (4471.000.000) Job terminated.\n\t(1) Normal termination (return value 1)", C.UNKNOWN_ERROR,
+     "k-wrapper-exit"),
+    ("ERROR conda.cli.main_run:execute(125): `conda run python -m pytest` failed. (See above for error)",
+     C.UNKNOWN_ERROR, "k-wrapper-exit"),
+    # ... a signal or a timeout's status does, and so does any message rule about the text before it
+    ("src/gemm.cu:3:10: fatal error: cutlass/gemm.h: No such file or directory\ncompilation terminated.\n"
+     "make[2]: *** [CMakeFiles/x.dir/build.make:131: x] Error 1", C.TEST_DEPENDENCY_ERROR, "k-dependency"),
 ])
 def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
+
+
+@pytest.mark.parametrize("status", [124, 126, 127, 134, 137, 139, 143])
+def test_a_wrappers_telling_exit_status_is_left_to_the_exit_status_rules(clf: Classifier, status: int) -> None:
+    report = {"type": "subprocess.CalledProcessError", "exit_code": status,
+              "message": f"Command '['python', 'bench.py']' returned non-zero exit status {status}."}
+    assert clf.explain(report)[1] != "k-wrapper-exit"
+    assert clf.explain(dict(report, exit_code=1, message=report["message"].replace(str(status), "1"))) == \
+        (C.UNKNOWN_ERROR, "k-wrapper-exit")
 
 
 @pytest.mark.parametrize("type_name, message, category, rule", [
@@ -419,6 +449,45 @@ def test_the_floor_is_where_answering_stops_beating_abstaining() -> None:
     tiny = train([{"category": "test_execution_error", "message": "boom", "type": "", "library": "x"},
                   {"category": "worker_crash_error", "message": "segv", "type": "", "library": "x"}])
     assert (tiny.floor, tiny.sure) == (0.5, 0.5)
+
+
+def test_a_wrong_answer_can_cost_more_than_abstaining() -> None:
+    from error_handling.train_model import best_doubt, best_floor
+    # answering below 0.9 is right once and wrong twice: worth it at no cost, not when a wrong answer costs
+    scored = [(0.9, True, False), (0.7, False, False), (0.6, False, False), (0.5, True, False)]
+    assert best_floor(scored) == 0.5
+    assert best_floor(scored, misroute=0.5) == 0.9
+    # (probability of unknown_error, answer right, label unknown_error) of the answers the floor lets through:
+    # withholding from 0.3 up gains three unknowns for one right answer lost
+    answered = [(0.4, False, True), (0.3, False, True), (0.3, False, True), (0.3, True, False), (0.1, True, False),
+                (0.05, False, False), (0.05, False, False)]
+    assert best_doubt(answered) == 0.3
+    assert best_doubt(answered, misroute=1.0) == 0.05  # the wrong answers at 0.05 are worth withholding too
+    assert best_doubt([(0.2, True, False)]) == 1.0 and best_doubt([]) == 1.0
+
+
+def test_doubt_withholds_an_answer_when_unknown_error_is_close_behind() -> None:
+    # p(test_execution | "halting") = 0.73, p(unknown) = 0.27
+    model = LinearModel(["test_execution_error", "unknown_error", "worker_crash_error"], [0.0, 0.0, -9.0],
+                        {"w=halting": [(0, 2.0), (1, 1.0)]}, floor=0.5, doubt=0.2)
+    clf = Classifier(rules=[], model=model)
+    assert clf.explain({"type": "", "message": "halting"}) == (C.UNKNOWN_ERROR, None)
+    assert model.assess(["w=halting"]) == ("test_execution_error", pytest.approx(0.7310, abs=1e-3),
+                                           pytest.approx(0.2689, abs=1e-3))
+    trusting = LinearModel.from_dict(dict(model.to_dict(), doubt=0.3))
+    assert Classifier(rules=[], model=trusting).explain({"type": "", "message": "halting"}) == \
+        (C.TEST_EXECUTION_ERROR, "learned (0.73)")
+    old = model.to_dict()
+    del old["doubt"]  # a model file from before doubt: never withholds
+    assert LinearModel.from_dict(old).doubt == 1.0
+    with pytest.raises(ValueError, match="doubt"):
+        LinearModel(["a"], [0.0], {}, doubt=0.0)
+
+
+def test_calibration_scores_only_what_the_rules_leave_to_the_model() -> None:
+    clf = Classifier(model=False)
+    assert clf.decided_by_rules({"type": "", "message": "CUDA out of memory. Tried to allocate 2.00 GiB"})
+    assert not clf.decided_by_rules({"type": "", "message": "the frobnicator gave up"})
 
 
 def test_the_floor_turns_unsure_answers_into_none_and_unknown() -> None:
