@@ -225,6 +225,12 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("failed call to cuInit: CUDA_ERROR_UNKNOWN: unknown error", C.HARDWARE_AVAILABILITY_ERROR, "cuda-no-device"),
     ("Warning  BackoffLimitExceeded  3m  job-controller  Job has reached the specified backoff limit",
      C.UNKNOWN_ERROR, "k-retries-exhausted"),
+    ("Internal compiler error:\n/src/libsolidity/codegen/CompilerUtils.cpp(1458): Throw in function moveIntoStack",
+     C.UNKNOWN_ERROR, "k-internal-verdict"),
+    ("(500)\nReason: Internal Server Error\nHTTP response headers: HTTPHeaderDict({'Audit-Id': 'c1e2a3b4'})",
+     C.UNKNOWN_ERROR, "k-internal-verdict"),
+    ("<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.INTERNAL\n\tdetails = \"Received "
+     "RST_STREAM with error code 2\"", C.UNKNOWN_ERROR, "code:grpc-status:INTERNAL"),
     # a wrapper's bare exit status says nothing of the cause ...
     ("make[1]: *** [Makefile:214: check-recursive] Error 1\nmake[1]: Leaving directory '/builds/libfoo/tests'",
      C.UNKNOWN_ERROR, "k-wrapper-exit"),
