@@ -589,3 +589,10 @@ def test_features_split_names_and_know_concepts() -> None:
               "c=cudaErrorMemoryAllocation", "x=-9", "sig=9", "s=call", "k=pytest"):
         assert f in found, f
     assert "memory" in concepts("allocation") and concepts("zzz") == ()
+
+
+def test_the_trainers_misroute_cost_is_checked(tmp_path) -> None:
+    from error_handling.train_model import main
+    with pytest.raises(SystemExit) as exited:
+        main(["--misroute-cost", "-1", "--out", str(tmp_path / "m.json")])
+    assert exited.value.code == 2 and not (tmp_path / "m.json").exists()
