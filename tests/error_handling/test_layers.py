@@ -225,6 +225,32 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("failed call to cuInit: CUDA_ERROR_UNKNOWN: unknown error", C.HARDWARE_AVAILABILITY_ERROR, "cuda-no-device"),
     ("Warning  BackoffLimitExceeded  3m  job-controller  Job has reached the specified backoff limit",
      C.UNKNOWN_ERROR, "k-retries-exhausted"),
+    ("Jenkins: Agent ci-gpu-h100-9x2kd was deleted; cancelling node body\nCould not connect to ci-gpu-h100-9x2kd to "
+     "send interrupt signal to process", C.WORKER_DISCONNECTION_ERROR, "k-agent-deleted"),
+    ("RuntimeError: DataLoader worker (pid 4711) is killed by signal: Bus error. It is possible that dataloader's "
+     "workers are out of shared memory.", C.RESOURCE_ALLOCATION_ERROR, "k-shared-memory-exhausted"),
+    ("Your setup doesn't support bf16/gpu.", C.HARDWARE_CAPABILITY_ERROR, "k-precision-unsupported"),
+    ("terminate called after throwing an instance of 'vk::DeviceLostError'\n  what():  vk::Device::waitIdle: "
+     "ErrorDeviceLost\nAborted (core dumped)", C.HARDWARE_AVAILABILITY_ERROR, "k-vulkan-verdicts"),
+    ("vkCreateDevice failed: VK_ERROR_EXTENSION_NOT_PRESENT", C.HARDWARE_CAPABILITY_ERROR, "k-vulkan-capability"),
+    ("Execution failed for task ':test'.\n> Process 'Gradle Test Executor 1' finished with non-zero exit value 139",
+     C.WORKER_CRASH_ERROR, "k-signal-exit-in-text"),
+    ("[Producer clientId=producer-1] Connection to node 2 (kafka-2.svc/10.0.0.12:9092) could not be established. "
+     "Broker may not be available.", C.NETWORK_CONNECTION_ERROR, "k-broker-unreachable"),
+    ("error MSB3027: Could not copy \"obj\\Release\\App.dll\" to \"bin\\Release\\App.dll\". Exceeded retry count "
+     "of 10. Failed. The file is locked by: \"App (4120)\"", C.RESOURCE_CLEANUP_ERROR, "k-locked-by-another"),
+    ("(error) NOAUTH Authentication required.", C.TEST_CONFIGURATION_ERROR, "k-auth-required"),
+    ("bench.service: Failed to locate executable /opt/bench/bin/run: No such file or directory",
+     C.TEST_CONFIGURATION_ERROR, "k-systemd-exec-missing"),
+    ("qsub: Job exceeds queue resource limits MSG=cannot satisfy queue max mem requirement",
+     C.TEST_CONFIGURATION_ERROR, "k-submission-invalid"),
+    ("Workflow processing has been postponed because too many workflows are already running",
+     C.WORKER_OVERLOAD_ERROR, "k-busy-status"),
+    ("runner.service: State 'final-sigterm' timed out. Killing.", C.RESOURCE_CLEANUP_ERROR, "k-stubborn-processes"),
+    ("npm ERR! code 1\nnpm ERR! path /app/node_modules/canvas\nnpm ERR! command failed", C.UNKNOWN_ERROR,
+     "k-wrapper-exit"),
+    ('{"level":"error","msg":"rpc error: code = Unavailable desc = connection error: desc = \\"transport: '
+     'Error while dialing\\""}', C.NETWORK_CONNECTION_ERROR, "code:grpc-go-status:Unavailable"),
     ("Internal compiler error:\n/src/libsolidity/codegen/CompilerUtils.cpp(1458): Throw in function moveIntoStack",
      C.UNKNOWN_ERROR, "k-internal-verdict"),
     ("(500)\nReason: Internal Server Error\nHTTP response headers: HTTPHeaderDict({'Audit-Id': 'c1e2a3b4'})",
@@ -382,7 +408,7 @@ def test_known_bases_nearest_first() -> None:
     ("requests.exceptions.ReadTimeout", C.NETWORK_TIMEOUT_ERROR),          # base requests.exceptions.Timeout
     ("httpx.PoolTimeout", C.NETWORK_TIMEOUT_ERROR),                         # base httpx.TimeoutException
     ("httpx.ReadError", C.NETWORK_CONNECTION_ERROR),                        # base httpx.NetworkError
-    ("redis.exceptions.BusyLoadingError", C.NETWORK_CONNECTION_ERROR),      # base redis ConnectionError
+    ("redis.exceptions.BusyLoadingError", C.WORKER_OVERLOAD_ERROR),         # its own rule before its base's
     ("click.exceptions.MissingParameter", C.TEST_CONFIGURATION_ERROR),      # base click UsageError
     ("omegaconf.errors.ConfigKeyError", C.TEST_CONFIGURATION_ERROR),
     ("psutil.ZombieProcess", C.RESOURCE_CLEANUP_ERROR),                     # base psutil.NoSuchProcess
