@@ -25,6 +25,18 @@ _PRIMARY_LINE_RES = [re.compile(p) for p in (
     r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
 )]
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
+# Substrings one of which a message must hold for each pattern above to match one of its lines
+# (None: always tried; lower-case needles are looked for in the lower-cased message): a cheap
+# skip of the line-by-line search, exact as long as no case-folding surprise is in the text.
+_PRIMARY_LINE_NEEDS: list[tuple[str, ...] | None] = [
+    None,
+    ('details = "',),
+    ("NVRM: Xid", "Out of memory: Kill", "invoked oom-killer", "oom-kill:"),
+    ("FAILED", "ERROR"),
+    ("Error", "Exception", "Exit", "Interrupt", "Warning", "Full"),
+    ("error", "fail", "fatal", "refused", "denied", "timed out", "killed", "not found", "unable"),
+]
+_FOLD_SURPRISES = ("\u0130", "\u0131", "\u017f", "\u212a")  # İ ı ſ K: match ASCII letters case-insensitively
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
 _DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"
 _LOG_PREFIX_RE = re.compile(
@@ -32,7 +44,8 @@ _LOG_PREFIX_RE = re.compile(
     r"|[A-Z][a-z]{2}\s+\d{1,2}\s+\d\d:\d\d:\d\d\s+\S+\s+kernel:\s*"  # syslog ... host kernel:
     r"|\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\s+(?:[A-Z]+\s+)?)+")
 
-_FIXED_CODE_RE = re.compile(r"(?:(?<=HTTP Error )|\b)(?P<code>[1-5]\d\d)(?=: |, message=| (?:Client|Server) Error)"
+# (urllib's "HTTP Error 404: ..." needs no lookbehind of its own: a digit after a space is at a \b)
+_FIXED_CODE_RE = re.compile(r"\b(?P<code>[1-5]\d\d)(?=: |, message=| (?:Client|Server) Error)"
                             r"|Xid \([^)]*\): (?P<xid>\d+)")
 # digits of fixed codes (HTTP status, Xid) are moved to private-use characters so masks skip them
 _PRIVATE_DIGITS = "".join(chr(0xE000 + i) for i in range(10))
@@ -111,7 +124,17 @@ def primary_line(message: str) -> str:
     lines = [s for s in (ln.strip(_DECORATION) for ln in message.splitlines()) if s]
     if not lines:
         return ""
+    lowered = message.lower()
+    gated = message.isascii() or not any(c in message for c in _FOLD_SURPRISES)
     for index, regex in enumerate(_PRIMARY_LINE_RES):
+        needs = _PRIMARY_LINE_NEEDS[index]
+        if gated and needs is not None:
+            haystack = lowered if index == len(_PRIMARY_LINE_RES) - 1 else message
+            for needle in needs:
+                if needle in haystack:
+                    break
+            else:
+                continue
         found = [ln for ln in lines if regex.search(ln)]
         if found:
             line = found[-1] if index == _TRACEBACK_END else found[0]

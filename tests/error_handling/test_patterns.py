@@ -53,6 +53,14 @@ def test_make_template_prefixes_short_type_and_picks_primary_line() -> None:
     assert make_template(pytest_output) == "E assert <NUM> == <NUM>"
 
 
+def test_the_primary_line_skips_patterns_by_their_words_exactly() -> None:
+    # no line holds a pattern's words: each pattern is skipped, and the first line is the answer
+    assert primary_line("starting up\nall good so far\nbye") == "starting up"
+    assert primary_line("== run ==\nprocess status FAILED\nnext") == "process status FAILED"
+    # a dotless i matches "i" case-insensitively, so a text that holds one is searched line by line
+    assert primary_line("first line\nthe job fa\u0131led here\nlast") == "the job fa\u0131led here"
+
+
 def test_grpc_errors_are_templated_by_their_details() -> None:
     def rpc(code: str, details: str) -> str:
         return (f"<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.{code}\n"
