@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tests.harness import Cluster, wait_until
-from tests.reliability.checks import check_exactly_once, duckdb_report, sqlite_ledger
+from tests.reliability.checks import TERMINAL, check_exactly_once, duckdb_report, sqlite_ledger
 
 COORDINATOR_ARGS = ["--heartbeat-interval", "0.2", "--heartbeat-timeout", "1.5", "--restart-grace", "2",
                     "--lease-grace", "3", "--probation", "1", "--result-aggregator"]
@@ -117,6 +117,12 @@ def run_storm(tmp: Path, *, rounds: int = 20, workers: int = 3, initial: int = 1
         rep.drain_seconds = time.monotonic() - drain_from
         counts = cluster.status()["tasks"]
         rep.final_counts = {s: n for s, n in counts.items() if n}
+        # At rest means written: the API answers from memory, the state file takes each result at
+        # its group commit (the worker is acknowledged only then, and would resend it after a
+        # crash). Under load the last commit can trail the status by a moment: wait for it.
+        state = tmp / "state.sqlite"
+        wait_until(lambda: sum(s in TERMINAL for s in sqlite_ledger(state)["statuses"].values()) >= len(rep.submitted),
+                   15, 0.05, "every terminal task in the state file")
         # A last kill -9 at rest: the files must open cleanly with nobody to tidy them up.
         cluster.kill_coordinator()
         rep.coordinator_kills += 1
