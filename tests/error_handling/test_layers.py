@@ -264,6 +264,16 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("flag provided but not defined: -gpu", C.TEST_CONFIGURATION_ERROR, "k-flag-undefined"),
     ("go: -race is not supported on linux/386", C.HARDWARE_CAPABILITY_ERROR, "k-platform-unsupported"),
     ("pg_ctl: server does not shut down", C.RESOURCE_CLEANUP_ERROR, "k-stubborn-processes"),
+    ("scheduler.py:1089] Sequence group cmpl-42 is preempted by PreemptionMode.RECOMPUTE mode because there is "
+     "not enough KV cache space.", C.WORKER_OVERLOAD_ERROR, "k-kv-cache-preemption"),
+    ("Minimum loss scale reached (0.0001). Your loss is probably exploding.", C.TEST_EXECUTION_ERROR,
+     "k-training-code-verdicts"),
+    ("The checkpoint you are trying to load has model type `gemma9` but Transformers does not recognize this "
+     "architecture.", C.TEST_DEPENDENCY_ERROR, "k-architecture-unknown"),
+    ("Unable to open /dev/kfd read-write: Permission denied\nci is not member of \"render\" group",
+     C.TEST_CONFIGURATION_ERROR, "k-device-group"),
+    ("Graph execution error:\n2 root error(s) found.\n  (0) UNKNOWN:  \n\t [[{{node PyFunc}}]]", C.UNKNOWN_ERROR,
+     "k-unknown-verdict"),
     ("Internal compiler error:\n/src/libsolidity/codegen/CompilerUtils.cpp(1458): Throw in function moveIntoStack",
      C.UNKNOWN_ERROR, "k-internal-verdict"),
     ("(500)\nReason: Internal Server Error\nHTTP response headers: HTTPHeaderDict({'Audit-Id': 'c1e2a3b4'})",
