@@ -278,6 +278,8 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
      C.UNKNOWN_ERROR, "k-internal-verdict"),
     ("(500)\nReason: Internal Server Error\nHTTP response headers: HTTPHeaderDict({'Audit-Id': 'c1e2a3b4'})",
      C.UNKNOWN_ERROR, "k-internal-verdict"),
+    ("Error: command buffer exited with error status.\n\tThe Metal Performance Shaders operations encoded on it may "
+     "not have completed.\n\tError: \n\t(null)\n\tInternal Error", C.UNKNOWN_ERROR, "k-internal-verdict"),
     ("<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.INTERNAL\n\tdetails = \"Received "
      "RST_STREAM with error code 2\"", C.UNKNOWN_ERROR, "code:grpc-status:INTERNAL"),
     # a wrapper's bare exit status says nothing of the cause ...
