@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from error_handling.classify import Classifier
 from error_handling.features import features_of
 from error_handling.learned import DEFAULT_FLOOR, MODEL_FILE, UNKNOWN, LinearModel
 
@@ -126,7 +127,6 @@ def calibrate_floor(entries: list[Mapping[str, Any]], asked: Callable[[Mapping[s
     if len(libraries) < 3:
         return DEFAULT_FLOOR, DEFAULT_FLOOR, 1.0
     if asked is None:  # the model is asked only where the shipped rules and codes decide nothing
-        from error_handling.classify import Classifier
         asked = _not_decided_by(Classifier(model=False))
     rows: list[tuple[float, bool, bool, float, bool]] = []
     for k in range(3):
