@@ -10,33 +10,29 @@ from __future__ import annotations
 
 import re
 
+from error_handling.prefilter import filters_hold
+
 MASK_RE = re.compile(r"^<[A-Z*]+>$")
 _MAX_LINE_CHARS = 2000
 _MAX_TOKENS = 80
 
 # Which line of a multi-line message names the failure, tried in this order; a pattern with a
-# group names the part of the line that does.
-_PRIMARY_LINE_RES = [re.compile(p) for p in (
-    r"^E\s+\S",                                       # pytest's explanation lines
-    r'^details = "(.*?)"?$',                          # gRPC's status details (after "status = StatusCode.X")
-    r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
-    r"^(?:FAILED|ERROR)\b",                           # pytest summary, pip errors
-    r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full)\b:?",  # traceback end
-    r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
+# group names the part of the line that does. Beside each, substrings one of which the message
+# must hold for the pattern to match one of its lines (None: always tried; a case-insensitive
+# pattern's are looked for in the lower-cased message): a cheap skip of the line-by-line search,
+# exact where the prefilters hold (``prefilter.filters_hold``).
+_PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None]] = [(re.compile(p), needs) for p, needs in (
+    (r"^E\s+\S", None),                                # pytest's explanation lines
+    (r'^details = "(.*?)"?$', ('details = "',)),        # gRPC's status details (after "status = StatusCode.X")
+    (r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
+     ("NVRM: Xid", "Out of memory: Kill", "invoked oom-killer", "oom-kill:")),
+    (r"^(?:FAILED|ERROR)\b", ("FAILED", "ERROR")),      # pytest summary, pip errors
+    (r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full)\b:?",  # traceback end
+     ("Error", "Exception", "Exit", "Interrupt", "Warning", "Full")),
+    (r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
+     ("error", "fail", "fatal", "refused", "denied", "timed out", "killed", "not found", "unable")),
 )]
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
-# Substrings one of which a message must hold for each pattern above to match one of its lines
-# (None: always tried; lower-case needles are looked for in the lower-cased message): a cheap
-# skip of the line-by-line search, exact as long as no case-folding surprise is in the text.
-_PRIMARY_LINE_NEEDS: list[tuple[str, ...] | None] = [
-    None,
-    ('details = "',),
-    ("NVRM: Xid", "Out of memory: Kill", "invoked oom-killer", "oom-kill:"),
-    ("FAILED", "ERROR"),
-    ("Error", "Exception", "Exit", "Interrupt", "Warning", "Full"),
-    ("error", "fail", "fatal", "refused", "denied", "timed out", "killed", "not found", "unable"),
-]
-_FOLD_SURPRISES = ("\u0130", "\u0131", "\u017f", "\u212a")  # İ ı ſ K: match ASCII letters case-insensitively
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
 _DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"
 _LOG_PREFIX_RE = re.compile(
@@ -124,12 +120,11 @@ def primary_line(message: str) -> str:
     lines = [s for s in (ln.strip(_DECORATION) for ln in message.splitlines()) if s]
     if not lines:
         return ""
-    lowered = message.lower()
-    gated = message.isascii() or not any(c in message for c in _FOLD_SURPRISES)
-    for index, regex in enumerate(_PRIMARY_LINE_RES):
-        needs = _PRIMARY_LINE_NEEDS[index]
+    gated = filters_hold(message)
+    lowered = message.lower() if gated else message
+    for index, (regex, needs) in enumerate(_PRIMARY_LINES):
         if gated and needs is not None:
-            haystack = lowered if index == len(_PRIMARY_LINE_RES) - 1 else message
+            haystack = lowered if regex.flags & re.IGNORECASE else message
             for needle in needs:
                 if needle in haystack:
                     break

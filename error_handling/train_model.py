@@ -128,19 +128,18 @@ def calibrate_floor(entries: list[Mapping[str, Any]], asked: Callable[[Mapping[s
         return DEFAULT_FLOOR, DEFAULT_FLOOR, 1.0
     if asked is None:  # the model is asked only where the shipped rules and codes decide nothing
         asked = _not_decided_by(Classifier(model=False))
-    rows: list[tuple[float, bool, bool, float, bool]] = []
+    rows: list[tuple[float, bool, bool, float]] = []  # (p, right, label unknown, p of unknown_error)
     for k in range(3):
         held = {lib for i, lib in enumerate(libraries) if i % 3 == k}
         fitted = [e for e in entries if str(e.get("library") or e.get("pattern") or "") not in held]
         model = train(fitted, floor=DEFAULT_FLOOR, **options)
         for e in entries:
-            if str(e.get("library") or e.get("pattern") or "") in held:
+            if str(e.get("library") or e.get("pattern") or "") in held and asked(e):
                 label, p, unknown = model.assess(features_of(e))
-                rows.append((p, label == e["category"], e["category"] == UNKNOWN, unknown if label != UNKNOWN else 0.0,
-                             asked is None or asked(e)))
-    scored = [(p, ok, unknown) for p, ok, unknown, _d, inside in rows if inside]
+                rows.append((p, label == e["category"], e["category"] == UNKNOWN, unknown if label != UNKNOWN else 0.0))
+    scored = [(p, ok, unknown) for p, ok, unknown, _d in rows]
     floor = max(DEFAULT_FLOOR, min(0.95, round(best_floor(scored, misroute), 3)))
-    answered = [(d, ok, unknown) for p, ok, unknown, d, inside in rows if inside and p >= floor and d > 0.0]
+    answered = [(d, ok, unknown) for p, ok, unknown, d in rows if p >= floor and d > 0.0]
     doubt = max(0.001, round(best_doubt(answered, misroute), 3))
     scored.sort(reverse=True)
     sure, right = 1.0, 0
@@ -151,13 +150,13 @@ def calibrate_floor(entries: list[Mapping[str, Any]], asked: Callable[[Mapping[s
     return floor, max(floor, min(0.95, round(sure, 3))), doubt
 
 
-def _not_decided_by(classifier: Any) -> Callable[[Mapping[str, Any]], bool]:
+_REPORT_KEYS = ("type", "message", "traceback", "exit_code", "signal", "context")
+
+
+def _not_decided_by(classifier: Classifier) -> Callable[[Mapping[str, Any]], bool]:
     def asked(entry: Mapping[str, Any]) -> bool:
         return not classifier.decided_by_rules({k: entry.get(k) for k in _REPORT_KEYS})
     return asked
-
-
-_REPORT_KEYS = ("type", "message", "traceback", "exit_code", "signal", "context")
 
 
 def best_floor(scored: list[tuple[float, bool, bool]], misroute: float = 0.0) -> float:
