@@ -218,6 +218,12 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("CUDA error: unknown error\nCUDA kernel errors might be asynchronously reported at some other API call",
      C.UNKNOWN_ERROR, "k-unknown-verdict"),
     ("[999] Call to cuCtxSynchronize results in CUDA_ERROR_UNKNOWN", C.UNKNOWN_ERROR, "k-unknown-verdict"),
+    ("INTERNAL: Mosaic failed to compile TPU kernel: unsupported op", C.UNKNOWN_ERROR, "code:absl-status:INTERNAL"),
+    ("XlaRuntimeError: RESOURCE_EXHAUSTED: Failed to reserve the arena for compilation", C.RESOURCE_ALLOCATION_ERROR,
+     "code:absl-status:RESOURCE_EXHAUSTED"),
+    ("INTERNAL: Failed to execute XLA Runtime executable: run time error: custom call 'xla.gpu.func.launch' failed: "
+     "CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered", C.WORKER_CRASH_ERROR,
+     "code:cuda-driver:CUDA_ERROR_ILLEGAL_ADDRESS"),
     ("<_InactiveRpcError of RPC that terminated with:\n\tstatus = StatusCode.UNKNOWN\n\tdetails = \"Stream removed\"",
      C.UNKNOWN_ERROR, "k-unknown-verdict"),
     ("Catastrophic failure (0x8000FFFF (E_UNEXPECTED))", C.UNKNOWN_ERROR, "k-unknown-verdict"),
@@ -289,6 +295,23 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
      "k-wrapper-exit"),
     ("ERROR conda.cli.main_run:execute(125): `conda run python -m pytest` failed. (See above for error)",
      C.UNKNOWN_ERROR, "k-wrapper-exit"),
+    ("2024-06-02 11:21:10,004 INFO exited: api (exit status 2; not expected)", C.UNKNOWN_ERROR, "k-wrapper-exit"),
+    ("11:02:07 web.1    | exited with code 1\n11:02:07 system   | sending SIGTERM to all processes", C.UNKNOWN_ERROR,
+     "k-wrapper-exit"),
+    ("[0] vite exited with code 2", C.UNKNOWN_ERROR, "k-wrapper-exit"),
+    ('TaskRun unit-r-2x failed: "step-unit-tests" exited with code 1 (image: "ci-runner:3")', C.UNKNOWN_ERROR,
+     "k-wrapper-exit"),
+    # a tool's whole verdict is that it failed, or does not know why
+    ("ERROR: Repository has unknown error (repository=org/app)", C.UNKNOWN_ERROR, "k-bare-verdict"),
+    ("lxc-start: ci-7: lxc_start.c: main: 306 The container failed to start", C.UNKNOWN_ERROR, "k-bare-verdict"),
+    (" * ERROR: nginx failed to start", C.UNKNOWN_ERROR, "k-bare-verdict"),
+    ("[Errno 524] Unknown error 524", C.UNKNOWN_ERROR, "k-bare-verdict"),
+    # ... a signal or a timeout's status does, and so does any message rule about the text before it
+    ("bench-1 exited with code 139", C.WORKER_CRASH_ERROR, "k-signal-exit-in-text"),
+    ("Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error", C.HARDWARE_AVAILABILITY_ERROR,
+     "gpu-hardware-fault"),
+    # test runners print their verdicts in capitals; a CI system's "failed: <step>" is no test verdict
+    ("FAIL: test_parse (tests.test_io.ParseTest)", C.TEST_EXECUTION_ERROR, "k-test-framework-fail"),
     # ... a signal or a timeout's status does, and so does any message rule about the text before it
     ("src/gemm.cu:3:10: fatal error: cutlass/gemm.h: No such file or directory\ncompilation terminated.\n"
      "make[2]: *** [CMakeFiles/x.dir/build.make:131: x] Error 1", C.TEST_DEPENDENCY_ERROR, "k-dependency"),
