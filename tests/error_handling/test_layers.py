@@ -128,7 +128,7 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
     ("ssh: kex_exchange_identification: read: Connection reset", C.NETWORK_CONNECTION_ERROR, "k-ssh-closed"),
     ('err="failed to resolve reference \\"r.example:5000/ml:cu121\\": net/http: request canceled while waiting for '
      'connection (Client.Timeout exceeded while awaiting headers)"', C.NETWORK_TIMEOUT_ERROR, "k-http-client-timeout"),
-    ('Failed to pull image "ghcr.io/a/b:1": failed to resolve reference "ghcr.io/a/b:1": dial tcp: lookup ghcr.io on '
+    ('Failed to pull image "cr.example.org/a/b:1": failed to resolve reference "cr.example.org/a/b:1": dial tcp: lookup cr.example.org on '
      '10.96.0.10:53: no such host', C.NETWORK_CONNECTION_ERROR, "k-go-dns"),
     ("exec /usr/local/bin/docker-entrypoint.sh: exec format error\nSTATUS CrashLoopBackOff",
      C.HARDWARE_CAPABILITY_ERROR, "k-unsupported-here"),
@@ -158,8 +158,8 @@ def test_a_windows_exit_status_alone_is_read_from_the_code_table(clf: Classifier
      "k-mutually-exclusive"),
     ("trainer-0:412:498 [2] include/shm.h:48 NCCL WARN Error: failed to extend /dev/shm/nccl-pQk2Lm to 9637892 bytes",
      C.RESOURCE_ALLOCATION_ERROR, "k-shm-extend"),
-    ('Failed to pull image "nvcr.io/nvidia/tritonserver:24.05-py3": rpc error: code = Unknown desc = Error response '
-     'from daemon: Get "https://nvcr.io/v2/": net/http: TLS handshake timeout', C.NETWORK_TIMEOUT_ERROR,
+    ('Failed to pull image "gpu-images.example.org/nvidia/tritonserver:24.05-py3": rpc error: code = Unknown desc = Error response '
+     'from daemon: Get "https://gpu-images.example.org/v2/": net/http: TLS handshake timeout', C.NETWORK_TIMEOUT_ERROR,
      "k-http-client-timeout"),
     ("gcs_rpc_client.h:212: Failed to connect to GCS at address 10.4.7.2:6379 within 60 seconds.",
      C.NETWORK_TIMEOUT_ERROR, "k-connect-within"),
@@ -365,6 +365,53 @@ def test_a_wrappers_telling_exit_status_is_left_to_the_exit_status_rules(clf: Cl
 ])
 def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, message: str, category: C,
                                               rule: str) -> None:
+    assert clf.explain({"type": type_name, "message": message}) == (category, rule)
+
+
+@pytest.mark.parametrize("type_name, message, category, rule", [
+    ("", "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\nReading the configuration file, at line 3\n>>> "
+     "'maxmemory 2gb extra'\nBad directive or wrong number of arguments",
+     C.TEST_CONFIGURATION_ERROR, "k-config-file-fatal"),
+    ("", "ERROR: [2] bootstrap checks failed. You must address the points described in the following [2] "
+     "lines before starting Elasticsearch.",
+     C.TEST_CONFIGURATION_ERROR, "k-config-file-fatal"),
+    ("", "Message: no such element: Unable to locate element: "
+     "{\"method\":\"xpath\",\"selector\":\"//button[@id='save']\"}",
+     C.TEST_EXECUTION_ERROR, "k-element-missing"),
+    ("", "Error: Connection terminated unexpectedly",
+     C.NETWORK_CONNECTION_ERROR, "k-connection-terminated"),
+    ("AxiosError", "timeout of 10000ms exceeded\n  code: 'ECONNABORTED'",
+     C.NETWORK_TIMEOUT_ERROR, "k-axios-timeout"),
+    ("", "[o.e.c.s.MasterService] [es-0] node-left[{es-data-1}{a1b2}{10.0.0.9:9300}] reason: disconnected",
+     C.WORKER_DISCONNECTION_ERROR, "k-member-left"),
+    ("", "1:X 02 Jun 2024 09:12:44.001 # +sdown master db 10.0.0.5 6379",
+     C.WORKER_DISCONNECTION_ERROR, "k-member-left"),
+    ("", "dependency failed to start: container app-db-1 exited (1)",
+     C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "verifying example.org/x/net@v0.23.0: checksum mismatch\n\tdownloaded: h1:abc=\n\tgo.sum:     h1:def=",
+     C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "> Could not resolve all files for configuration ':lib:testRuntimeClasspath'.\n   > Could not find "
+     "org.example:core-lib:1.2.0.",
+     C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "failed to pull and unpack image \"ci.example.org/app:7\": no match for platform in manifest: not found",
+     C.HARDWARE_CAPABILITY_ERROR, "k-unsupported-here"),
+    ("", "[ERROR] [MY-010259] [Server] Another process with pid 88 is using unix socket file.",
+     C.RESOURCE_CLEANUP_ERROR, "k-locked-by-another"),
+    ("", "E11000 duplicate key error collection: app.users index: name_1 dup key: { name: \"x\" }",
+     C.TEST_EXECUTION_ERROR, "k-constraint"),
+    ("httpx.HTTPStatusError", "Server error '500 Internal Server Error' for url 'https://api.example.org/v1/runs'",
+     C.UNKNOWN_ERROR, "k-internal-verdict"),
+    ("urllib3.exceptions.ProxyError", "Unable to connect to proxy: Tunnel connection failed: 407 Proxy Authentication Required"
+     "Unable to connect to proxy: Tunnel connection failed: 407 Proxy Authentication Required",
+     C.TEST_CONFIGURATION_ERROR, "k-auth-required"),
+    ("", "3b:00.0 3D controller: NVIDIA Corporation GA100 [A100 PCIe 40GB] (rev ff)",
+     C.HARDWARE_AVAILABILITY_ERROR, "k-device-off-bus"),
+    ("", "[gw2] [ 17%] FAILED tests/test_io.py::test_read",
+     C.TEST_EXECUTION_ERROR, "pytest-failure"),
+])
+def test_services_and_fleet_rules(clf: Classifier, type_name: str, message: str, category: C, rule: str) -> None:
+    """Services' own verdicts (config refused at start, a member dropped, a constraint broken) and
+    the fleet's (a device off the bus, a proxy wanting credentials, a bare 500), each by its wording."""
     assert clf.explain({"type": type_name, "message": message}) == (category, rule)
 
 
