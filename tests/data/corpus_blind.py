@@ -694,7 +694,7 @@ SAME_ERROR_AS = {
     "kernel-batch50-36": "linux-kernel-batch43-47",
     "kernel-batch50-46": "linux-kernel-batch29-28",
     "kubectl-batch50-24": "kubectl-batch29-84",
-    "kubectl-batch51-66": "kubectl-batch50-6",
+    "kubectl-batch51-66": "kubernetes-batch27-60",
     "locust-batch51-58": "locust-batch4-44",
     "asyncio-batch50-19": "asyncio-connect-call-failed",
     "aiohttp-batch51-34": "aiohttp-cannot-connect",
@@ -746,6 +746,9 @@ SAME_ERROR_AS = {
     "websockets-batch50-75": "websockets-invalid-uri",
     "wgpu-batch50-29": "wgpu-batch27-17",
     "jax-batch50-65": "module-not-found",
+    "kubectl-batch50-6": "kubernetes-batch27-60",
+    "kubectl-batch50-48": "kubernetes-batch29-30",
+    "maven-surefire-batch51-27": "maven-surefire-batch47-18",
 }
 
 
