@@ -41,7 +41,9 @@ _LOG_PREFIX_RE = re.compile(
     r"|\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\s+(?:[A-Z]+\s+)?)+")
 
 # (urllib's "HTTP Error 404: ..." needs no lookbehind of its own: a digit after a space is at a \b)
-_FIXED_CODE_RE = re.compile(r"\b(?P<code>[1-5]\d\d)(?=: |, message=| (?:Client|Server) Error)"
+# (and httpx's quoted '503 Service Unavailable': a status with its reason, then the quote)
+_FIXED_CODE_RE = re.compile(r"\b(?P<code>[1-5]\d\d)(?=: |, message=| (?:Client|Server) Error"
+                            r"| [A-Z][a-z]+(?: [A-Za-z-]+)*')"
                             r"|Xid \([^)]*\): (?P<xid>\d+)")
 # digits of fixed codes (HTTP status, Xid) are moved to private-use characters so masks skip them
 _PRIVATE_DIGITS = "".join(chr(0xE000 + i) for i in range(10))
@@ -52,6 +54,9 @@ _UNPROTECT = str.maketrans(_PRIVATE_DIGITS, "0123456789")
 _ARGV_RE = re.compile(r"""'?\[(?:(?:'[^'\n]*'|"[^"\n]*")(?:, )?)+\]'?""")
 _QUOTED_RE = re.compile(r"""(?<![\w\\])'([^'\n]{0,200})'(?!\w)|(?<![\w\\])"([^"\n]{0,200})"(?!\w)""")
 _PHRASE_RE = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")
+# an HTTP status quoted with its reason, as httpx prints it ('429 Too Many Requests'): the fixed
+# code (its digits protected by then) and words that tell errors apart
+_STATUS_PHRASE_RE = re.compile("[\ue000-\ue009]{3} [A-Za-z][A-Za-z -]*")
 
 _FILE_SUFFIXES = ("py", "pyc", "json", "toml", "ya?ml", "txt", "cfg", "ini", "log", "sh", "csv", "dat", "cu", "cpp",
                   "c", "h")
@@ -147,7 +152,7 @@ def _protect_code(match: re.Match[str]) -> str:
 def _mask_quoted(match: re.Match[str]) -> str:
     inner = match.group(1) if match.group(1) is not None else match.group(2)
     # 'Too Many Requests' is fixed text that tells errors apart; 'torch', '/tmp/x' are parameters
-    if " " in inner and _PHRASE_RE.fullmatch(inner):
+    if " " in inner and (_PHRASE_RE.fullmatch(inner) or _STATUS_PHRASE_RE.fullmatch(inner)):
         return match.group(0)
     return "<STR>"
 
