@@ -408,6 +408,16 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
      C.HARDWARE_AVAILABILITY_ERROR, "k-device-off-bus"),
     ("", "[gw2] [ 17%] FAILED tests/test_io.py::test_read",
      C.TEST_EXECUTION_ERROR, "pytest-failure"),
+    ("", "ERROR tests/test_api.py::test_login - TypeError: create() got an unexpected keyword argument 'ttl'",
+     C.TEST_EXECUTION_ERROR, "pytest-failure"),
+    ("", "ERROR tests/test_db.py::test_x - ConnectionRefusedError: [Errno 111] Connection refused",
+     C.NETWORK_CONNECTION_ERROR, "errno-connection"),
+    ("KeyError", "'DATASET_ROOT'", C.TEST_CONFIGURATION_ERROR, "k-env-var-missing"),
+    ("KeyError", "'model'", C.TEST_EXECUTION_ERROR, "test-raised"),
+    ("", "Fatal Python error: init_fs_encoding: failed to get the Python codec of the filesystem encoding\n"
+     "ModuleNotFoundError: No module named 'encodings'", C.TEST_CONFIGURATION_ERROR, "k-python-home-broken"),
+    ("", "[ WARN:0@0.02] global cap_v4l.cpp:997 open VIDEOIO(V4L2:/dev/video1): can't open camera by index",
+     C.HARDWARE_AVAILABILITY_ERROR, "k-camera-absent"),
 ])
 def test_services_and_fleet_rules(clf: Classifier, type_name: str, message: str, category: C, rule: str) -> None:
     """Services' own verdicts (config refused at start, a member dropped, a constraint broken) and
