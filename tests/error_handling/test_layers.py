@@ -381,7 +381,7 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
     ("", "Error: Connection terminated unexpectedly",
      C.NETWORK_CONNECTION_ERROR, "k-connection-terminated"),
     ("AxiosError", "timeout of 10000ms exceeded\n  code: 'ECONNABORTED'",
-     C.NETWORK_TIMEOUT_ERROR, "k-axios-timeout"),
+     C.NETWORK_TIMEOUT_ERROR, "k-client-timeout"),
     ("", "[o.e.c.s.MasterService] [es-0] node-left[{es-data-1}{a1b2}{10.0.0.9:9300}] reason: disconnected",
      C.WORKER_DISCONNECTION_ERROR, "k-member-left"),
     ("", "1:X 02 Jun 2024 09:12:44.001 # +sdown master db 10.0.0.5 6379",
@@ -417,7 +417,23 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
     ("", "Fatal Python error: init_fs_encoding: failed to get the Python codec of the filesystem encoding\n"
      "ModuleNotFoundError: No module named 'encodings'", C.TEST_CONFIGURATION_ERROR, "k-python-home-broken"),
     ("", "[ WARN:0@0.02] global cap_v4l.cpp:997 open VIDEOIO(V4L2:/dev/video1): can't open camera by index",
-     C.HARDWARE_AVAILABILITY_ERROR, "k-camera-absent"),
+     C.HARDWARE_AVAILABILITY_ERROR, "k-device-absent"),
+    ("", "ERROR: (gcloud.compute.tpus.tpu-vm.create) Quota 'TPUV4PodPerProjectPerZone' exhausted. Limit 8 in zone "
+     "us-central2-b", C.RESOURCE_ALLOCATION_ERROR, "k-resource-verdicts"),
+    ("", "[Rank:1] FATAL ERROR :: MODULE:PT_DEVMEM Allocation failed for size::2147483648 (2048)MB",
+     C.RESOURCE_ALLOCATION_ERROR, "k-resource-verdicts"),
+    ("", "[opencl_init] opencl is not available on this system", C.HARDWARE_AVAILABILITY_ERROR, "k-device-absent"),
+    ("RuntimeError", "Failed to infer device type", C.HARDWARE_AVAILABILITY_ERROR, "k-device-absent"),
+    ("", "curl: (28) Failed to connect to mirror.internal port 443 after 10002 ms: Timeout was reached",
+     C.NETWORK_TIMEOUT_ERROR, "k-client-timeout"),
+    ("", "curl: (7) Couldn't connect to server", C.NETWORK_CONNECTION_ERROR, "k-connection-terminated"),
+    ("tensorflow.python.framework.errors_impl.InvalidArgumentError", "Unable to find a context_id matching the "
+     "specified one (42). Perhaps the worker was restarted, or the context was GC'd?", C.WORKER_DISCONNECTION_ERROR,
+     "k-worker-restarted"),
+    ("", "ERROR: accuracy 74.9% is below the required target 75.6%", C.TEST_EXECUTION_ERROR, "k-accuracy-target-missed"),
+    ("", "[TRT] [E] 1: Serialization assertion failed. Version tag does not match. Current Version: 236",
+     C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "Error code:\n\t10 | AMDSMI_STATUS_NO_PERM - Permission denied", C.TEST_CONFIGURATION_ERROR, "k-device-group"),
 ])
 def test_services_and_fleet_rules(clf: Classifier, type_name: str, message: str, category: C, rule: str) -> None:
     """Services' own verdicts (config refused at start, a member dropped, a constraint broken) and
