@@ -413,7 +413,8 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
     ("", "ERROR tests/test_db.py::test_x - ConnectionRefusedError: [Errno 111] Connection refused",
      C.NETWORK_CONNECTION_ERROR, "errno-connection"),
     ("KeyError", "'DATASET_ROOT'", C.TEST_CONFIGURATION_ERROR, "k-env-var-missing"),
-    ("KeyError", "'model'", C.TEST_EXECUTION_ERROR, "test-raised"),
+    ("KeyError", "'CI_SHARD_INDEX'", C.TEST_CONFIGURATION_ERROR, "k-env-var-missing"),
+    ("KeyError", "'input_ids'", C.TEST_EXECUTION_ERROR, "test-raised"),  # a lower-case key is the code's
     ("", "Fatal Python error: init_fs_encoding: failed to get the Python codec of the filesystem encoding\n"
      "ModuleNotFoundError: No module named 'encodings'", C.TEST_CONFIGURATION_ERROR, "k-python-home-broken"),
     ("", "[ WARN:0@0.02] global cap_v4l.cpp:997 open VIDEOIO(V4L2:/dev/video1): can't open camera by index",
