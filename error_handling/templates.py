@@ -56,7 +56,7 @@ _QUOTED_RE = re.compile(r"""(?<![\w\\])'([^'\n]{0,200})'(?!\w)|(?<![\w\\])"([^"\
 _PHRASE_RE = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")
 # an HTTP status quoted with its reason, as httpx prints it ('429 Too Many Requests'): the fixed
 # code (its digits protected by then) and words that tell errors apart
-_STATUS_PHRASE_RE = re.compile("[\ue000-\ue009]{3} [A-Za-z][A-Za-z -]*")
+_STATUS_PHRASE_RE = re.compile(f"[{_PRIVATE_DIGITS}]{{3}} [A-Za-z][A-Za-z -]*")
 
 _FILE_SUFFIXES = ("py", "pyc", "json", "toml", "ya?ml", "txt", "cfg", "ini", "log", "sh", "csv", "dat", "cu", "cpp",
                   "c", "h")
