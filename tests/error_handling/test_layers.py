@@ -435,6 +435,27 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
     ("", "[TRT] [E] 1: Serialization assertion failed. Version tag does not match. Current Version: 236",
      C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
     ("", "Error code:\n\t10 | AMDSMI_STATUS_NO_PERM - Permission denied", C.TEST_CONFIGURATION_ERROR, "k-device-group"),
+    ("", "INFO  [SessionTracker:ZooKeeperServer@610] - Expiring session 0x2000b1c9e5a0003, timeout of 30000ms "
+     "exceeded", C.WORKER_DISCONNECTION_ERROR, "k-member-left"),
+    ("", "Error response from daemon: rpc error: code = Unavailable desc = The swarm does not have a leader.",
+     C.WORKER_DISCONNECTION_ERROR, "k-member-left"),
+    ("java.io.IOException", "Backing channel 'gpu-agent-3' is disconnected.\nCaused by: java.io.IOException: "
+     "Connection aborted", C.WORKER_DISCONNECTION_ERROR, "k-agent-channel-closed"),
+    ("execnet.gateway_base.HostNotFound", "ssh=gpu-07.internal//python=python3", C.NETWORK_CONNECTION_ERROR,
+     "lib-connection-types"),
+    ("Error", "WebSocket was closed before the connection was established", C.NETWORK_CONNECTION_ERROR,
+     "k-connection-terminated"),
+    ("aiohttp.client_exceptions.WSServerHandshakeError", "503, message='Invalid response status', "
+     "url=URL('wss://coord.internal/ws')", C.NETWORK_CONNECTION_ERROR, "k-ws-gateway"),
+    ("", "The zone 'projects/ci/zones/eu-west4-a' does not have enough resources available to fulfill the request.",
+     C.RESOURCE_ALLOCATION_ERROR, "k-resource-verdicts"),
+    ("", "kinit: Clock skew too great while getting initial credentials", C.TEST_CONFIGURATION_ERROR, "k-clock-skew"),
+    ("", "Failed to start runner.service: Unit runner.service has a bad unit file setting.",
+     C.TEST_CONFIGURATION_ERROR, "k-config-file-fatal"),
+    ("", "no matching manifest for linux/arm64/v8 in the manifest list entries", C.HARDWARE_CAPABILITY_ERROR,
+     "k-unsupported-here"),
+    ("", "JobState=PENDING Reason=DependencyNeverSatisfied Dependency=afterok:4419118(failed)",
+     C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
 ])
 def test_services_and_fleet_rules(clf: Classifier, type_name: str, message: str, category: C, rule: str) -> None:
     """Services' own verdicts (config refused at start, a member dropped, a constraint broken) and
