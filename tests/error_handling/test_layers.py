@@ -412,9 +412,6 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
      C.TEST_EXECUTION_ERROR, "pytest-failure"),
     ("", "ERROR tests/test_db.py::test_x - ConnectionRefusedError: [Errno 111] Connection refused",
      C.NETWORK_CONNECTION_ERROR, "errno-connection"),
-    ("KeyError", "'DATASET_ROOT'", C.TEST_CONFIGURATION_ERROR, "k-env-var-missing"),
-    ("KeyError", "'CI_SHARD_INDEX'", C.TEST_CONFIGURATION_ERROR, "k-env-var-missing"),
-    ("KeyError", "'input_ids'", C.TEST_EXECUTION_ERROR, "test-raised"),  # a lower-case key is the code's
     ("", "Fatal Python error: init_fs_encoding: failed to get the Python codec of the filesystem encoding\n"
      "ModuleNotFoundError: No module named 'encodings'", C.TEST_CONFIGURATION_ERROR, "k-python-home-broken"),
     ("", "[ WARN:0@0.02] global cap_v4l.cpp:997 open VIDEOIO(V4L2:/dev/video1): can't open camera by index",
@@ -456,11 +453,47 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
      "k-unsupported-here"),
     ("", "JobState=PENDING Reason=DependencyNeverSatisfied Dependency=afterok:4419118(failed)",
      C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "[TRT] [E] 10: Could not find any implementation for node /attn/MatMul due to insufficient workspace.",
+     C.RESOURCE_ALLOCATION_ERROR, "k-resource-verdicts"),
+    ("", "ptxas /tmp/x.ptx, line 5; fatal   : Unsupported .version 8.5; current version is '8.1'",
+     C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "'sm_120' is not a recognized processor for this target (ignoring processor)", C.HARDWARE_CAPABILITY_ERROR,
+     "k-unsupported-here"),
+    ("RuntimeError", "Expected is_sm80 || is_sm90 to be true, but got false.", C.HARDWARE_CAPABILITY_ERROR,
+     "k-unsupported-here"),
+    ("", "Cannot use FlashAttention-2 backend for Volta and Turing GPUs.", C.HARDWARE_CAPABILITY_ERROR,
+     "k-unsupported-here"),
+    ("ValueError", "torch.cuda.is_available() should be True but is False. xformers' memory efficient attention is "
+     "only available for GPU", C.HARDWARE_AVAILABILITY_ERROR, "k-device-absent"),
+    ("huggingface_hub.errors.LocalEntryNotFoundError", "Cannot find the requested files in the local cache and "
+     "outgoing traffic has been disabled.", C.TEST_CONFIGURATION_ERROR, "k-offline-mode"),
+    ("sklearn.exceptions.ConvergenceWarning", "lbfgs failed to converge (status=1):\nSTOP: TOTAL NO. of ITERATIONS "
+     "REACHED LIMIT.", C.TEST_EXECUTION_ERROR, "lib-test-types"),
+    ("torch._dynamo.exc.Unsupported", "call_function BuiltinVariable(open) [ConstantVariable(str)] {}",
+     C.TEST_EXECUTION_ERROR, "lib-test-types"),
+    ("ray.exceptions.ActorUnavailableError", "The actor 8f3c is unavailable: RpcError: Socket closed.",
+     C.WORKER_DISCONNECTION_ERROR, "k-remote-worker-types"),
+    # CUDA's libdevice, missing from the toolkit, is no device missing
+    ("tensorflow.python.framework.errors_impl.InternalError", "libdevice not found at ./libdevice.10.bc",
+     C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
 ])
 def test_services_and_fleet_rules(clf: Classifier, type_name: str, message: str, category: C, rule: str) -> None:
     """Services' own verdicts (config refused at start, a member dropped, a constraint broken) and
     the fleet's (a device off the bus, a proxy wanting credentials, a bare 500), each by its wording."""
     assert clf.explain({"type": type_name, "message": message}) == (category, rule)
+
+
+@pytest.mark.parametrize("message, counted", [
+    ("===== 1 failed, 212 passed, 3 skipped in 4.1s =====", True),
+    ("1 failed in 0.02s", True),
+    ("Test Suites: 1 failed, 37 passed, 38 total", True),
+    ("[LightGBM] [Warning] Connecting to rank 2 failed, waiting for 1720 milliseconds", False),
+    ("Launch attempt 1 failed, retrying...", False),
+])
+def test_a_test_summary_counts_failures_and_a_numbered_thing_that_failed_does_not(
+        clf: Classifier, message: str, counted: bool) -> None:
+    assert (clf.explain({"type": "", "message": message})[1] == "pytest-failure") is counted
+
 
 
 @pytest.mark.parametrize("type_name, category", [
