@@ -476,6 +476,35 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
     # CUDA's libdevice, missing from the toolkit, is no device missing
     ("tensorflow.python.framework.errors_impl.InternalError", "libdevice not found at ./libdevice.10.bc",
      C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "The installed version of bitsandbytes was compiled without GPU support.", C.TEST_DEPENDENCY_ERROR,
+     "k-dependency-verdicts"),
+    ("", "An NVIDIA GPU may be present on this machine, but a CUDA-enabled jaxlib is not installed. Falling back to "
+     "cpu.", C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "[81:81:0516/101503.774:ERROR:gpu_process_host.cc(991)] GPU process exited unexpectedly: exit_code=139",
+     C.WORKER_CRASH_ERROR, "k-signal-exit-in-text"),
+    ("", "[metal::malloc] Attempting to allocate 34359738368 bytes which is greater than the maximum allowed buffer "
+     "size of 22906503168 bytes.", C.RESOURCE_ALLOCATION_ERROR, "k-resource-verdicts"),
+    ("ray.exceptions.ActorDiedError", "The actor died unexpectedly before finishing this task.\nThe actor is dead "
+     "because its worker process has died. There are some potential root causes. (1) The process is killed by "
+     "SIGKILL by OOM killer due to high memory usage.", C.WORKER_CRASH_ERROR, "k-ray-worker-died"),
+    ("", "/bin/sh: ./tools/swiftgen: Bad CPU type in executable", C.HARDWARE_CAPABILITY_ERROR, "k-unsupported-here"),
+    ("java.lang.UnsatisfiedLinkError", "libcodec.so: cannot open shared object file (Possible cause: can't load AMD "
+     "64 .so on a AARCH64 platform)", C.HARDWARE_CAPABILITY_ERROR, "k-unsupported-here"),
+    ("", "Remote Execution Failure:\nUnavailable: Worker {\"hostname\":\"bb-7\"} disappeared while task was executing",
+     C.WORKER_DISCONNECTION_ERROR, "k-member-left"),
+    ("", " ERR_PNPM_OUTDATED_LOCKFILE  Cannot install with \"frozen-lockfile\" because pnpm-lock.yaml is not up to "
+     "date", C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("", "No test matches the given testcase filter `Category=Smoke` in /src/Api.Tests.dll", C.TEST_CONFIGURATION_ERROR,
+     "k-test-selection-empty"),
+    ("", "error MSB4181: The \"VSTest\" task returned false but did not log an error.", C.UNKNOWN_ERROR,
+     "k-bare-verdict"),
+    ("", "Jest did not exit one second after the test run has completed.", C.RESOURCE_CLEANUP_ERROR,
+     "k-stubborn-processes"),
+    ("", "[ERROR] Could not resolve dependencies for project a:b:jar:1: Could not transfer artifact c:d:pom:2 from/to "
+     "nexus (https://nexus.example.org/): Connect to nexus.example.org:443 failed: Connect timed out",
+     C.NETWORK_TIMEOUT_ERROR, "k-transfer-timed-out"),
+    ("", "[ERROR] Could not transfer artifact c:d:pom:2 from/to nexus (https://nexus.example.org/): Connect to "
+     "nexus.example.org:443 failed: Connection refused", C.NETWORK_CONNECTION_ERROR, "k-transfer-refused"),
 ])
 def test_services_and_fleet_rules(clf: Classifier, type_name: str, message: str, category: C, rule: str) -> None:
     """Services' own verdicts (config refused at start, a member dropped, a constraint broken) and
