@@ -21,11 +21,6 @@ from error_handling.model import ErrorInfo
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
 
 
-@pytest.fixture(scope="module")
-def clf() -> Classifier:
-    return Classifier()
-
-
 CASES = [
     # GPU stacks
     ("torch.cuda.OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity; "

@@ -8,11 +8,6 @@ from error_handling.categories import ErrorCategory as C
 from error_handling.classify import Classifier
 
 
-@pytest.fixture(scope="module")
-def clf() -> Classifier:
-    return Classifier()
-
-
 # general knowledge: phrases many tools share, each checked on wording from tools the rule was
 # not written from (the rule names are in rules/knowledge.json)
 @pytest.mark.parametrize("message, category, rule", [

@@ -16,11 +16,6 @@ from error_handling.learned import LinearModel, shipped_model
 from error_handling.train_model import train
 
 
-@pytest.fixture(scope="module")
-def clf() -> Classifier:
-    return Classifier()
-
-
 # -- code tables ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, category, code", [
