@@ -170,7 +170,7 @@ class ErrorAggregator:
         # every token of a bucket's patterns, built when first read; kept a superset as patterns
         # join or turn tokens into wildcards, dropped when one leaves (see _find_other_length)
         self._bucket_words: dict[tuple[str | None, int], set[str]] = {}
-        self._templates: dict[tuple[str, str], str] = {}
+        self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()  # oldest first (see Classifier._cache)
         self._held: dict[str, _Held] | None = None  # _held_errors(), until the next error
 
     def __len__(self) -> int:
@@ -184,7 +184,7 @@ class ErrorAggregator:
             template = make_template(message, error_type)
             if self._template_cache_size:
                 if len(self._templates) >= self._template_cache_size:
-                    self._templates.pop(next(iter(self._templates)))
+                    self._templates.popitem(last=False)
                 self._templates[key] = template
         return template
 

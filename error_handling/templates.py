@@ -83,7 +83,6 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"-?\d+(?:\.\d+)*", 0, "<NUM>"),
     (r"<(NUM|HEX|SIZE|IP)>(?:[\s,;:x*/-]+<\1>)+", 0, r"<\1>"),  # variable-length lists
 )]
-_WS_RE = re.compile(r"\s+")
 _DIGIT_RE = re.compile(r"\d")
 
 # What each mask cannot match without (same order as _MASKS): whether it needs a digit, and
@@ -162,19 +161,28 @@ def make_template(message: str, error_type: str | None = None) -> str:
     IPs/ports, quoted values, timestamps) in the primary line; prefix the short type name."""
     line = primary_line(message or "")[:_MAX_LINE_CHARS]
     has_digit = _DIGIT_RE.search(line) is not None
+    protected = False
     if has_digit or ":" in line:  # every log prefix has a digit or "kernel:"
         line = _LOG_PREFIX_RE.sub("", line)
     if has_digit:
+        before = line
         line = _FIXED_CODE_RE.sub(_protect_code, line)
+        protected = line is not before
     if "[" in line:
         line = _ARGV_RE.sub("<ARGS>", line)
     if "'" in line or '"' in line:
         line = _QUOTED_RE.sub(_mask_quoted, line)
+    lowered = None  # line.lower(), while the line is unchanged
     for sub, replacement, digit, needs, folded, gate in _MASK_PLAN:
         if digit and not has_digit:
             continue
         if needs:
-            haystack = line.lower() if folded else line
+            if folded:
+                if lowered is None:
+                    lowered = line.lower()
+                haystack = lowered
+            else:
+                haystack = line
             for needle in needs:
                 if needle in haystack:
                     break
@@ -182,12 +190,13 @@ def make_template(message: str, error_type: str | None = None) -> str:
                 continue
         if gate is not None and gate(line) is None:
             continue
-        line = sub(replacement, line)
-    line = line.translate(_UNPROTECT)
-    tokens = _WS_RE.split(line.strip())
-    if len(tokens) > _MAX_TOKENS:
-        tokens = tokens[:_MAX_TOKENS]
-    text = " ".join(t for t in tokens if t)
+        masked = sub(replacement, line)
+        if masked is not line:  # (a substitution that matched nothing returns its input)
+            line, lowered = masked, None
+    if protected:
+        line = line.translate(_UNPROTECT)
+    tokens = line.split()  # on runs of whitespace, as regex \s knows it (str.isspace)
+    text = " ".join(tokens[:_MAX_TOKENS] if len(tokens) > _MAX_TOKENS else tokens)
     if error_type:
         short = error_type.rsplit(".", 1)[-1]
         if not text.startswith(short):
