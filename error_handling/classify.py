@@ -70,7 +70,9 @@ _SIGNAL_CODE_RE = re.compile(r"\b(?:exit|return) ?(?:code|status)\s*(?:=|:|of)?\
 # Status codes spelled as constants (GEARMAN_JOB_QUEUE_FULL, CUSTATEVEC_STATUS_ARCH_MISMATCH) say
 # in words what happened: the rules also read them as words ("job queue full"), on a line of
 # their own after the text.
-_CONSTANT_CODE_RE = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+){2,}\b")
+# (the word boundary before the first capital written as a lookbehind after it: a regex that
+# starts with a character class lets the search skip to the next capital)
+_CONSTANT_CODE_RE = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z0-9]*(?:_[A-Z0-9]+){2,}\b")
 # An errno's symbolic name in the text (Node's "connect ECONNREFUSED", "error ENOSPC", Go's and
 # Rust's wrapped errors) is the same fact as its number.
 _ERRNO_NUMBERS = {name: getattr(_errno, name) for name in dir(_errno) if name[:1] == "E" and name.isupper()}

@@ -78,6 +78,32 @@ def type_words(name: str) -> list[str]:
     return [w.lower() for w in _WORD_RE.findall(name)]
 
 
+_TOKEN_FEATURES: dict[str, tuple[str, ...]] = {}
+_TOKEN_FEATURES_SIZE = 4096  # tokens, process-wide (as the concepts); past it their features are worked out each time
+
+
+def _token_features(token: str) -> tuple[str, ...]:
+    """What one token of the text adds: its word, the words inside a CamelCase or camelCase
+    name (OutOfMemoryError, cudaErrorNoDevice name the error), and their concepts."""
+    out: list[str] = []
+    word = token.lower()
+    if word not in _STOP and len(word) >= 2:
+        out.append(f"w={word}")
+        out.extend(f"C={concept}" for concept in concepts(word))
+        if not token.islower() and not token.isupper():
+            parts = _WORD_RE.findall(token)
+            if len(parts) > 1:
+                for part in parts:
+                    if len(part) > 1:
+                        part = part.lower()
+                        out.append(f"w={part}")
+                        out.extend(f"C={concept}" for concept in concepts(part))
+    found = tuple(out)
+    if len(_TOKEN_FEATURES) < _TOKEN_FEATURES_SIZE:
+        _TOKEN_FEATURES[token] = found
+    return found
+
+
 def features(type_name: str, message: str, traceback: str | None, exit_code: int | None,
              signal: int | None, context: Mapping[str, Any] | None) -> list[str]:
     """The distinct feature strings of one failure."""
@@ -105,21 +131,10 @@ def features(type_name: str, message: str, traceback: str | None, exit_code: int
     else:
         out.add("T=")
     for token in _TOKEN_RE.findall(text):
-        word = token.lower()
-        if word in _STOP or len(word) < 2:
-            continue
-        out.add(f"w={word}")
-        for concept in concepts(word):
-            out.add(f"C={concept}")
-        if not token.islower() and not token.isupper():
-            parts = _WORD_RE.findall(token)
-            if len(parts) > 1:  # OutOfMemoryError, cudaErrorNoDevice: the words inside name the error
-                for part in parts:
-                    if len(part) > 1:
-                        part = part.lower()
-                        out.add(f"w={part}")
-                        for concept in concepts(part):
-                            out.add(f"C={concept}")
+        found = _TOKEN_FEATURES.get(token)
+        if found is None:
+            found = _token_features(token)
+        out.update(found)
     for code in _CODE_RE.findall(text):
         out.add(f"c={code}")
     if exit_code is not None:

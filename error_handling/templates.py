@@ -9,6 +9,7 @@ in their parameters get the same template, which is what the pattern grouping bu
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from error_handling.prefilter import filters_hold
 
@@ -21,8 +22,10 @@ _MAX_TOKENS = 80
 # must hold for the pattern to match one of its lines (None: always tried; a case-insensitive
 # pattern's are looked for in the lower-cased message): a cheap skip of the line-by-line search,
 # exact where the prefilters hold (``prefilter.filters_hold``).
-_PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None]] = [(re.compile(p), needs) for p, needs in (
-    (r"^E\s+\S", None),                                # pytest's explanation lines
+# Each is searched once over the message's lines joined by newlines (MULTILINE: ^ and $ at each
+# line), none able to match across a newline, so the first match is in the first line that has one.
+_PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None]] = [(re.compile(p, re.M), needs) for p, needs in (
+    (r"^E[^\S\n]+\S", None),                            # pytest's explanation lines
     (r'^details = "(.*?)"?$', ('details = "',)),        # gRPC's status details (after "status = StatusCode.X")
     (r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
      ("NVRM: Xid", "Out of memory: Kill", "invoked oom-killer", "oom-kill:")),
@@ -45,6 +48,9 @@ _LOG_PREFIX_RE = re.compile(
 _FIXED_CODE_RE = re.compile(r"\b(?P<code>[1-5]\d\d)(?=: |, message=| (?:Client|Server) Error"
                             r"| [A-Z][a-z]+(?: [A-Za-z-]+)*')"
                             r"|Xid \([^)]*\): (?P<xid>\d+)")
+# what a status code's match needs (a regex that starts with a character class: the search skips to
+# the next digit 1-5), or "Xid (": most lines with digits hold neither
+_FIXED_CODE_GATE = re.compile(r"[1-5]\d\d(?:: |, message=| [A-Z])")
 # digits of fixed codes (HTTP status, Xid) are moved to private-use characters so masks skip them
 _PRIVATE_DIGITS = "".join(chr(0xE000 + i) for i in range(10))
 _PROTECT = str.maketrans("0123456789", _PRIVATE_DIGITS)
@@ -52,7 +58,8 @@ _UNPROTECT = str.maketrans(_PRIVATE_DIGITS, "0123456789")
 
 # argv lists as Python prints them (CalledProcessError, TimeoutExpired): their length is a parameter too
 _ARGV_RE = re.compile(r"""'?\[(?:(?:'[^'\n]*'|"[^"\n]*")(?:, )?)+\]'?""")
-_QUOTED_RE = re.compile(r"""(?<![\w\\])'([^'\n]{0,200})'(?!\w)|(?<![\w\\])"([^"\n]{0,200})"(?!\w)""")
+# (each branch starts with its quote, the lookbehind after it: the search skips from quote to quote)
+_QUOTED_RE = re.compile(r"""'(?<![\w\\]')([^'\n]{0,200})'(?!\w)|"(?<![\w\\]")([^"\n]{0,200})"(?!\w)""")
 _PHRASE_RE = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")
 # an HTTP status quoted with its reason, as httpx prints it ('429 Too Many Requests'): the fixed
 # code (its digits protected by then) and words that tell errors apart
@@ -78,9 +85,13 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"\b[\w.-]+(?:/[\w.-]+)*\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
     (r"\b((?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
     (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I, "<HEX>"),
-    (r"\d+(?:\.\d+)?\s?(?:[KMGTPE]i?B|[kK]B|bytes)\b", 0, "<SIZE>"),
-    (r"\d+(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|seconds?|minutes?|mins?|hours?)\b", 0, "<DUR>"),
-    (r"-?\d+(?:\.\d+)*", 0, "<NUM>"),
+    # (\d\d* for \d+ here and below: a regex that starts with a character class lets the search
+    # skip to the next digit instead of trying a match at every position)
+    (r"\d\d*(?:\.\d+)?\s?(?:[KMGTPE]i?B|[kK]B|bytes)\b", 0, "<SIZE>"),
+    (r"\d\d*(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|seconds?|minutes?|mins?|hours?)\b", 0, "<DUR>"),
+    # -?\d+(?:\.\d+)*, written to start with a character class (the search skips to the next
+    # digit or minus): a minus must be followed by digits, a digit by any more of them
+    (r"[-\d](?:(?<=-)\d+|(?<!-)\d*)(?:\.\d+)*", 0, "<NUM>"),
     (r"<(NUM|HEX|SIZE|IP)>(?:[\s,;:x*/-]+<\1>)+", 0, r"<\1>"),  # variable-length lists
 )]
 _DIGIT_RE = re.compile(r"\d")
@@ -88,32 +99,48 @@ _DIGIT_RE = re.compile(r"\d")
 # What each mask cannot match without (same order as _MASKS): whether it needs a digit, and
 # substrings one of which must be present. Skipping a regex that cannot match saves most of a
 # cold template's cost; the masks never add digits, so "no digit" holds for the whole line.
-_MASK_NEEDS: list[tuple[bool, tuple[str, ...], str | None]] = [  # needles in lower case are looked for case-folded
+_ID_GATE_RE = re.compile(r"(?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:][\w-]*\d")
+
+
+def _may_hold_id(line: str) -> bool:
+    # case-sensitive on the lower-cased line, which for ASCII is what IGNORECASE reads
+    return not line.isascii() or _ID_GATE_RE.search(line.lower()) is not None
+
+
+def _may_hold_run(line: str) -> bool:
+    for mask in ("<NUM>", "<HEX>", "<SIZE>", "<IP>"):
+        if line.count(mask) > 1:
+            return True
+    return False
+
+
+_MASK_NEEDS: list[tuple[bool, tuple[str, ...], Any]] = [  # needles in lower case are looked for case-folded
     (True, (":",), r"-\d\d-\d"),                     # timestamp with date
     (True, (":",), r":\d\d:\d"),                     # time of day
     (False, ("://",), None),                         # URL
     (False, ("-",), None),                           # uuid
-    (False, (":",), r"(?i)pci:|:[0-9a-f]{2}:[0-9a-f]{2}\."),  # PCI
+    (False, (":",), ":(?:(?<=[Pp][Cc][Ii\u0130\u0131]:)|[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.)"),  # PCI (what IGNORECASE reads)
     (False, ("@",), None),                           # user@host
-    (False, (".", ":"), r"(?i)\.\d{1,3}\.\d|\[[0-9a-f:]*:|::1"),  # IP (dotted quad, [v6], ::1)
+    (False, (".", ":"), r"\.\d{1,3}\.\d|\[[0-9a-fA-F:]*:|::1"),  # IP (dotted quad, [v6], ::1)
     (False, ("0x", "0X"), None),                     # 0x hex
     (False, ("host", "Host", "HOST"), None),         # host names: after "host"
     (False, tuple(f".{tld}" for tld in _TLDS), None),  # dotted names under a common suffix
     (False, ("/", "\\"), None),                      # paths
     (False, (".",), r"\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b"),  # file names
-    (True, _ID_WORDS, None),                         # ids (need a digit and one of the words, any case)
+    (True, _ID_WORDS, _may_hold_id),                 # ids (need a digit and one of the words, any case)
     (True, (), r"[0-9a-fA-F]{8}"),                   # long hex
     (True, ("B", "bytes"), None),                    # sizes
     (True, (), None),                                # durations
     (True, (), None),                                # numbers
-    (False, ("<",), None),                           # runs of the same mask
+    (False, ("<",), _may_hold_run),                  # runs of one mask: one of them twice
 ]
 # The third column: a plain regex every match of the mask contains, searched before the mask (a
 # mask that starts with a lookbehind, a class or an alternation is tried at every position of
-# the line; these start with a literal where they can, so the scan jumps from one to the next).
+# the line; these start with a literal where they can, so the scan jumps from one to the next),
+# or a function of the line that is false only when the mask cannot match.
 assert len(_MASK_NEEDS) == len(_MASKS)
 _MASK_PLAN = [(regex.sub, replacement, digit, needs, bool(regex.flags & re.IGNORECASE) and all(n.islower() for n in needs),
-               re.compile(gate).search if gate else None)
+               gate if callable(gate) else re.compile(gate).search if gate else None)
               for (regex, replacement), (digit, needs, gate) in zip(_MASKS, _MASK_NEEDS)]
 
 
@@ -124,6 +151,7 @@ def primary_line(message: str) -> str:
     lines = [s for s in (ln.strip(_DECORATION) for ln in message.splitlines()) if s]
     if not lines:
         return ""
+    text = "\n".join(lines)
     gated = filters_hold(message)
     lowered = message.lower() if gated else message
     for index, (regex, needs) in enumerate(_PRIMARY_LINES):
@@ -134,11 +162,21 @@ def primary_line(message: str) -> str:
                     break
             else:
                 continue
-        found = [ln for ln in lines if regex.search(ln)]
-        if found:
-            line = found[-1] if index == _TRACEBACK_END else found[0]
-            return regex.search(line).group(1) if regex.groups else line
+        found = regex.search(text)
+        if found is None:
+            continue
+        if index == _TRACEBACK_END:  # the last line that names an exception: the one raised
+            for found in regex.finditer(text, found.end()):
+                pass
+            return _line_at(text, found.start())
+        return found.group(1) if regex.groups else _line_at(text, found.start())
     return lines[0]
+
+
+def _line_at(text: str, position: int) -> str:
+    """The line of ``text`` (lines joined by newlines) that holds ``position``."""
+    end = text.find("\n", position)
+    return text[text.rfind("\n", 0, position) + 1:end if end >= 0 else len(text)]
 
 
 def _protect_code(match: re.Match[str]) -> str:
@@ -164,7 +202,7 @@ def make_template(message: str, error_type: str | None = None) -> str:
     protected = False
     if has_digit or ":" in line:  # every log prefix has a digit or "kernel:"
         line = _LOG_PREFIX_RE.sub("", line)
-    if has_digit:
+    if has_digit and ("Xid (" in line or _FIXED_CODE_GATE.search(line) is not None):
         before = line
         line = _FIXED_CODE_RE.sub(_protect_code, line)
         protected = line is not before
@@ -188,7 +226,7 @@ def make_template(message: str, error_type: str | None = None) -> str:
                     break
             else:
                 continue
-        if gate is not None and gate(line) is None:
+        if gate is not None and not gate(line):
             continue
         masked = sub(replacement, line)
         if masked is not line:  # (a substitution that matched nothing returns its input)
