@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
-from error_handling.similarity import (align, align_bound, similarity as _similarity, similarity_bound, token_counts,
+from error_handling.similarity import (align, align_bound, similarity as _similarity, token_counts,
                                        traceback_fingerprint)
 from error_handling.templates import make_template, primary_line
 
@@ -205,7 +205,12 @@ class ErrorAggregator:
             shape = candidate.shape
             if shape is None or shape[0] is not candidate.tokens:
                 shape = candidate.reshape()
-            if similarity_bound(shape[2], wanted & shape[1]) / n < threshold:
+            # similarity_bound, inline (a call per candidate costs as much as the sum)
+            pattern_counts = shape[2]
+            bound = pattern_counts.get("<>", 0)
+            for token in wanted & shape[1]:
+                bound += pattern_counts.get(token, 0)
+            if bound / n < threshold:
                 continue  # too few positions can be equal: below the threshold whatever the order
             score = _similarity(candidate.tokens, tokens)
             if score > best_score:
@@ -240,17 +245,20 @@ class ErrorAggregator:
         best: _Pattern | None = None
         best_score, best_merged = 0.0, tokens
         checked = 0
+        buckets, bucket_words = self._buckets, self._bucket_words
         for length in range(max(1, n - spread), n + spread + 1):
+            if checked >= _MAX_OTHER_LENGTH:
+                break  # no candidate is looked at past the cap
             if length == n:
                 continue
             key = (category, length)
-            bucket = self._buckets.get(key)
+            bucket = buckets.get(key)
             if not bucket:
                 continue
-            need = threshold * min(n, length) - 2
-            words = self._bucket_words.get(key)
+            need = threshold * (n if n < length else length) - 2
+            words = bucket_words.get(key)
             if words is None:
-                words = self._bucket_words[key] = {t for p in bucket.values() for t in p.tokens}
+                words = bucket_words[key] = {t for p in bucket.values() for t in p.tokens}
             if len(wanted & words) < need:
                 # no pattern here shares enough tokens: each would fail the test below, so skip
                 # them all at once, counted as checked as they were one by one

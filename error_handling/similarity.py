@@ -78,16 +78,19 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
     for i in range(n - 1, -1, -1):
         row, below = dp[i], dp[i + 1]
         a = pattern_tokens[i]
+        # (x if x > y else y: the builtin max parses keywords on every call, a cost per cell)
         if a == WILDCARD:  # never aligned itself (_aligns)
             for j in range(m - 1, -1, -1):
-                row[j] = max(below[j], row[j + 1])
+                x, y = below[j], row[j + 1]
+                row[j] = x if x > y else y
             continue
         a_mask = _is_mask(a)
         for j in range(m - 1, -1, -1):  # _aligns, with the masks worked out once per token
             if a == tokens[j] or (a_mask and masks[j]):
                 row[j] = below[j + 1] + 1
             else:
-                row[j] = max(below[j], row[j + 1])
+                x, y = below[j], row[j + 1]
+                row[j] = x if x > y else y
     merged: list[str] = []
     aligned = runs = 0
     gap_a: list[str] = []

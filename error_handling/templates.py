@@ -130,7 +130,7 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...], Any]] = [  # needles in lower cas
     (True, _ID_WORDS, _may_hold_id),                 # ids (need a digit and one of the words, any case)
     (True, (), r"[0-9a-fA-F]{8}"),                   # long hex
     (True, ("B", "bytes"), None),                    # sizes
-    (True, (), None),                                # durations
+    (True, (), r"\d\s?[munshµ]"),                   # durations: a digit, then a unit's first letter
     (True, (), None),                                # numbers
     (False, ("<",), _may_hold_run),                  # runs of one mask: one of them twice
 ]
