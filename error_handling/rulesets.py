@@ -13,6 +13,8 @@ from error_handling.multigate import MultiGate, coverable
 from error_handling.prefilter import grams, search_pieces, text_grams
 from error_handling.rule import ClassificationRule, Tier
 
+_INDEXED_FROM = 64  # pieces: a tier with fewer tries each (needles first) without reading the grams
+
 
 class Facts(Protocol):
     """What one failure offers to the matchers (``error_handling.classify._Facts``)."""
@@ -189,6 +191,8 @@ class GatedTier:
         gated = self._gated(text) if self.gate is not None and facts.ascii else None
         if gated is not None:
             order: Iterable[int] = gated
+        elif len(entries) < _INDEXED_FROM:
+            order = range(len(entries))  # a few pieces: their needles are cheaper than the text's grams
         elif facts.filterable:
             if facts.grams is None:
                 facts.grams = text_grams(lowered)
