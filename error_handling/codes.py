@@ -45,17 +45,25 @@ class CodeTable:
         self.needles = tuple(needles or ())  # substrings one of which the text must hold (a cheap skip)
         self.description = description
 
+    def may_hold(self, text: str) -> bool:
+        """False when ``text`` holds none of the needles (no code of this table can be in it)."""
+        if not self.needles:
+            return True
+        for needle in self.needles:  # a plain loop: cheaper than a generator per table
+            if needle in text:
+                return True
+        return False
+
     def find(self, text: str, fallback: bool = False) -> tuple[str, str] | None:
         """(code, category) of the first known code in ``text`` (of the fallback codes with ``fallback``)."""
+        if not (self.fallback if fallback else self.codes) or not self.may_hold(text):
+            return None
+        return self._search(text, fallback)
+
+    def _search(self, text: str, fallback: bool) -> tuple[str, str] | None:
         codes = self.fallback if fallback else self.codes
         if not codes:
             return None
-        if self.needles:
-            for needle in self.needles:  # a plain loop: cheaper than a generator per table
-                if needle in text:
-                    break
-            else:
-                return None
         for regex in self.regexes:
             for match in regex.finditer(text):
                 code = next((g for g in match.groups() if g is not None), None)
@@ -67,6 +75,9 @@ class CodeTable:
 class CodeTables:
     def __init__(self, tables: list[CodeTable]) -> None:
         self.tables = tables
+        # the tables whose needles the last text held: the classifier asks about one text twice
+        # (decisive codes, then fallback codes), so the needles are looked for once
+        self._last: tuple[str, tuple[CodeTable, ...]] | None = None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> "CodeTables":
@@ -86,8 +97,14 @@ class CodeTables:
 
     def decide(self, text: str, fallback: bool = False) -> tuple[str, str, str] | None:
         """(category, table name, code) or None; with ``fallback``, of the catch-all codes only."""
-        for table in self.tables:
-            found = table.find(text, fallback)
+        last = self._last
+        if last is not None and last[0] is text:
+            candidates = last[1]
+        else:
+            candidates = tuple(table for table in self.tables if table.may_hold(text))
+            self._last = (text, candidates)
+        for table in candidates:
+            found = table._search(text, fallback)
             if found is not None:
                 return found[1], table.name, found[0]
         return None
