@@ -72,7 +72,7 @@ _TLDS = ("com", "org", "net", "io", "ai", "dev", "local", "internal", "lan", "cl
 
 _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r in (
     (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", 0, "<TS>"),
-    (r"\b\d\d:\d\d:\d\d(?:\.\d+)?\b", 0, "<TS>"),
+    (r"\d(?<!\w\d)\d:\d\d:\d\d(?:\.\d+)?\b", 0, "<TS>"),  # \b\d\d:..., the \b as a lookbehind
     (r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.I, "<URL>"),
     (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I, "<UUID>"),
     (r"\bPCI:[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}(?:\.[0-7])?|\b[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\b", re.I, "<PCI>"),
@@ -118,13 +118,13 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...], Any]] = [  # needles in lower cas
     (True, (":",), r"-\d\d-\d"),                     # timestamp with date
     (True, (":",), r":\d\d:\d"),                     # time of day
     (False, ("://",), None),                         # URL
-    (False, ("-",), None),                           # uuid
+    (False, ("-",), r"-[0-9a-fA-F]{4}-"),            # uuid
     (False, (":",), ":(?:(?<=[Pp][Cc][Ii\u0130\u0131]:)|[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.)"),  # PCI (what IGNORECASE reads)
     (False, ("@",), None),                           # user@host
     (False, (".", ":"), r"\.\d{1,3}\.\d|\[[0-9a-fA-F:]*:|::1"),  # IP (dotted quad, [v6], ::1)
     (False, ("0x", "0X"), None),                     # 0x hex
     (False, ("host", "Host", "HOST"), None),         # host names: after "host"
-    (False, tuple(f".{tld}" for tld in _TLDS), None),  # dotted names under a common suffix
+    (False, (".",), r"\.(?:" + "|".join(_TLDS) + ")"),  # dotted names under a common suffix
     (False, ("/", "\\"), None),                      # paths
     (False, (".",), r"\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b"),  # file names
     (True, _ID_WORDS, _may_hold_id),                 # ids (need a digit and one of the words, any case)
