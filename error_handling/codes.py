@@ -74,10 +74,17 @@ class CodeTable:
 
 class CodeTables:
     def __init__(self, tables: list[CodeTable]) -> None:
-        self.tables = tables
+        self.tables = tuple(tables)
         # the tables whose needles the last text held: the classifier asks about one text twice
         # (decisive codes, then fallback codes), so the needles are looked for once
         self._last: tuple[str, tuple[CodeTable, ...]] | None = None
+        # each needle once, with the tables (by position) it lets through; tables without needles always
+        self._always = frozenset(i for i, t in enumerate(tables) if not t.needles)
+        by_needle: dict[str, set[int]] = {}
+        for i, table in enumerate(tables):
+            for needle in table.needles:
+                by_needle.setdefault(needle, set()).add(i)
+        self._needles = tuple(by_needle.items())
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> "CodeTables":
@@ -101,7 +108,12 @@ class CodeTables:
         if last is not None and last[0] is text:
             candidates = last[1]
         else:
-            candidates = tuple(table for table in self.tables if table.may_hold(text))
+            held = set(self._always)
+            for needle, positions in self._needles:
+                if needle in text:
+                    held |= positions
+            tables = self.tables
+            candidates = tuple(tables[i] for i in sorted(held))
             self._last = (text, candidates)
         for table in candidates:
             found = table._search(text, fallback)

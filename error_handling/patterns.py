@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
-from error_handling.similarity import (align, align_bound, similarity as _similarity, token_counts,
+from error_handling.similarity import (align, align_bound, min_common, similarity as _similarity, token_counts,
                                        traceback_fingerprint)
 from error_handling.templates import make_template, primary_line
 
@@ -245,6 +245,7 @@ class ErrorAggregator:
         best: _Pattern | None = None
         best_score, best_merged = 0.0, tokens
         checked = 0
+        least = 0  # min_common, once counts are worked out
         buckets, bucket_words = self._buckets, self._bucket_words
         for length in range(max(1, n - spread), n + spread + 1):
             if checked >= _MAX_OTHER_LENGTH:
@@ -264,6 +265,20 @@ class ErrorAggregator:
                 # them all at once, counted as checked as they were one by one
                 checked = min(_MAX_OTHER_LENGTH, checked + len(bucket))
                 continue
+            if _WILDCARD not in words:
+                # no pattern here has a wildcard, so each must pass align_bound, which needs
+                # min_common tokens in common; the bucket's words (every mask counted as present)
+                # bound what any of them has in common: too few, and all fail it at once
+                if counts is None:
+                    counts = token_counts(tokens)
+                    least = min_common(n, threshold)
+                shared = counts.get("<>", 0)
+                for token, k in counts.items():
+                    if token in words:
+                        shared += k
+                if shared < least:
+                    checked = min(_MAX_OTHER_LENGTH, checked + len(bucket))
+                    continue
             for candidate in reversed(bucket.values()):
                 if checked >= _MAX_OTHER_LENGTH:
                     break
@@ -277,6 +292,7 @@ class ErrorAggregator:
                 if not shape[3]:
                     if counts is None:
                         counts = token_counts(tokens)
+                        least = min_common(n, threshold)
                     bound = align_bound(shape[2], counts, length, n)
                     if bound < threshold or bound <= best_score:
                         continue

@@ -140,10 +140,11 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
 def token_counts(tokens: list[str]) -> dict[str, int]:
     """How often each token occurs, every mask and wildcard counted as one token, ``"<>"``."""
     counts: dict[str, int] = {}
+    get = counts.get
     for t in tokens:
-        if _is_mask(t):
+        if t[-1:] == ">" and _is_mask(t):  # (most tokens end otherwise: no call for them)
             t = "<>"
-        counts[t] = counts.get(t, 0) + 1
+        counts[t] = get(t, 0) + 1
     return counts
 
 
@@ -169,6 +170,27 @@ def align_bound(pattern_counts: dict[str, int], counts: dict[str, int], n: int, 
         return 0.0
     runs = -(-(max(n, m) - common) // _MAX_PARAMETER_TOKENS)
     return common / (common + runs)
+
+
+_MIN_COMMON: dict[tuple[int, float], int] = {}
+
+
+def min_common(n: int, threshold: float) -> int:
+    """The fewest tokens in common (as ``align_bound`` counts them) with which a template of
+    ``n`` tokens can reach ``threshold`` against a pattern of any other length without a
+    wildcard: the bound only grows with them, and the longer of the two lengths is at least ``n``."""
+    key = (n, threshold)
+    found = _MIN_COMMON.get(key)
+    if found is None:
+        found = n + 1  # none reaches it
+        for common in range(1, n + 1):
+            runs = -(-(n - common) // _MAX_PARAMETER_TOKENS)
+            if common / (common + runs) >= threshold:
+                found = common
+                break
+        if len(_MIN_COMMON) < 4096:
+            _MIN_COMMON[key] = found
+    return found
 
 
 _FRAME_RE = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)', re.M)

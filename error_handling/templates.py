@@ -24,7 +24,8 @@ _MAX_TOKENS = 80
 # exact where the prefilters hold (``prefilter.filters_hold``).
 # Each is searched once over the message's lines joined by newlines (MULTILINE: ^ and $ at each
 # line), none able to match across a newline, so the first match is in the first line that has one.
-_PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None]] = [(re.compile(p, re.M), needs) for p, needs in (
+_PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None, bool]] = [
+    (regex, needs, bool(regex.flags & re.IGNORECASE)) for regex, needs in ((re.compile(p, re.M), needs) for p, needs in (
     (r"^E[^\S\n]+\S", None),                            # pytest's explanation lines
     (r'^details = "(.*?)"?$', ('details = "',)),        # gRPC's status details (after "status = StatusCode.X")
     (r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
@@ -34,7 +35,7 @@ _PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None]] = [(re.comp
      ("Error", "Exception", "Exit", "Interrupt", "Warning", "Full")),
     (r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
      ("error", "fail", "fatal", "refused", "denied", "timed out", "killed", "not found", "unable")),
-)]
+))]
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
 _DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"
@@ -153,10 +154,15 @@ def primary_line(message: str) -> str:
         return ""
     text = "\n".join(lines)
     gated = filters_hold(message)
-    lowered = message.lower() if gated else message
-    for index, (regex, needs) in enumerate(_PRIMARY_LINES):
+    lowered = None
+    for index, (regex, needs, folded) in enumerate(_PRIMARY_LINES):
         if gated and needs is not None:
-            haystack = lowered if regex.flags & re.IGNORECASE else message
+            if folded:
+                if lowered is None:
+                    lowered = message.lower()
+                haystack = lowered
+            else:
+                haystack = message
             for needle in needs:
                 if needle in haystack:
                     break
