@@ -366,6 +366,9 @@ class DuckDBEventSink:
             log.error("duckdb_sink_write_failed", error=repr(exc), rows=rows + events)
             self._salvage(con, buffers, spool.path if spool is not None else None)
         else:
+            # committed: no longer pending, before they count as written (a reader that sees
+            # them written must not still see them pending)
+            self._in_flight = 0
             self.written[EVENTS.name] += events
             for name, table_rows in buffers.items():
                 self.written[name] += len(table_rows)
@@ -432,6 +435,7 @@ class DuckDBEventSink:
                         half = len(part) // 2
                         stack += [part[half:], part[:half]]
                 else:
+                    self._in_flight = max(0, self._in_flight - len(part))  # as in _write
                     self.written[name] += len(part)
 
     def _set_aside(self, table: str, row: Any, exc: Exception) -> None:
