@@ -56,9 +56,7 @@ class CodeTable:
 
     def find(self, text: str, fallback: bool = False) -> tuple[str, str] | None:
         """(code, category) of the first known code in ``text`` (of the fallback codes with ``fallback``)."""
-        if not (self.fallback if fallback else self.codes) or not self.may_hold(text):
-            return None
-        return self._search(text, fallback)
+        return self._search(text, fallback) if self.may_hold(text) else None
 
     def _search(self, text: str, fallback: bool) -> tuple[str, str] | None:
         codes = self.fallback if fallback else self.codes

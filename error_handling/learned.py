@@ -138,10 +138,10 @@ class LinearModel:
 _SHIPPED: tuple[Any, LinearModel] | None = None  # (the file's identity, the model read from it)
 
 
-def shipped_model() -> LinearModel | None:
+def shipped_model(fresh: bool = False) -> LinearModel | None:
     """The model shipped with the package, or None when it was not built. Read once per process
     (some 70 ms for its 1.3 MB) and shared by every classifier while the file is unchanged: a
-    model is never changed after it is built."""
+    model is never changed after it is built. ``fresh``: read the file again (and share that)."""
     global _SHIPPED
     package = resources.files("error_handling.knowledge")
     file = package.joinpath(MODEL_FILE)
@@ -153,7 +153,7 @@ def shipped_model() -> LinearModel | None:
     except OSError:  # not a plain file (a zipped package): read it each time
         identity = None
     shared = _SHIPPED
-    if identity is not None and shared is not None and shared[0] == identity:
+    if not fresh and identity is not None and shared is not None and shared[0] == identity:
         return shared[1]
     model = LinearModel.from_dict(json.loads(file.read_text(encoding="utf-8")))
     if identity is not None:

@@ -240,12 +240,12 @@ class ErrorAggregator:
         """The most similar pattern of another length (``align``), if it reaches the threshold."""
         n = len(tokens)
         spread = max(4, n // 2)
-        counts: dict[str, int] | None = None
         threshold = self.similarity_threshold
+        counts = token_counts(tokens)
+        least = min_common(n, threshold)
         best: _Pattern | None = None
         best_score, best_merged = 0.0, tokens
         checked = 0
-        least = 0  # min_common, once counts are worked out
         buckets, bucket_words = self._buckets, self._bucket_words
         for length in range(max(1, n - spread), n + spread + 1):
             if checked >= _MAX_OTHER_LENGTH:
@@ -269,9 +269,6 @@ class ErrorAggregator:
                 # no pattern here has a wildcard, so each must pass align_bound, which needs
                 # min_common tokens in common; the bucket's words (every mask counted as present)
                 # bound what any of them has in common: too few, and all fail it at once
-                if counts is None:
-                    counts = token_counts(tokens)
-                    least = min_common(n, threshold)
                 shared = counts.get("<>", 0)
                 for token, k in counts.items():
                     if token in words:
@@ -290,9 +287,6 @@ class ErrorAggregator:
                 if len(wanted & shape[1]) < need:
                     continue
                 if not shape[3]:
-                    if counts is None:
-                        counts = token_counts(tokens)
-                        least = min_common(n, threshold)
                     bound = align_bound(shape[2], counts, length, n)
                     if bound < threshold or bound <= best_score:
                         continue
