@@ -190,6 +190,45 @@ def _class_name(cls: type) -> str:
     return cls.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{cls.__qualname__}"
 
 
+def _add_type(ranks: dict[str, int], type_name: str, first: int) -> None:
+    """``type_name`` at rank ``first``, and its known bases after it."""
+    for name in _type_names(type_name):
+        ranks.setdefault(name, first)
+    for rank, base in enumerate(known_bases(type_name), start=first + 1):
+        for name in _type_names(base):
+            ranks.setdefault(name, rank)
+    # a bare builtin name (from a report) still knows its bases: ConnectionRefusedError is an OSError
+    builtin = getattr(builtins, type_name.rsplit(".", 1)[-1], None)
+    if isinstance(builtin, type) and issubclass(builtin, BaseException):
+        for rank, cls in enumerate(builtin.__mro__[1:-1], start=first + 1):
+            ranks.setdefault(cls.__qualname__, rank)
+
+
+_TYPE_FACTS: OrderedDict[str, tuple[dict[str, int], int]] = OrderedDict()
+_TYPE_FACTS_SIZE = 256  # type names, process-wide, oldest dropped first (a fleet raises a few dozen)
+
+
+def _type_facts(type_name: str) -> tuple[dict[str, int], int]:
+    """The ranks of a type named in a report (itself, then its known bases) and how many ranks
+    there are: the same for every report of that type, so worked out once (shared, read-only)."""
+    found = _TYPE_FACTS.get(type_name)
+    if found is None:
+        ranks: dict[str, int] = {}
+        # Ray names a task's failure after its cause, ``ray.exceptions.RayTaskError(KeyError)``,
+        # a class derived from both: the cause's type and bases follow the wrapper's
+        wrapped = _WRAPPED_TYPE_RE.match(type_name) if type_name[-1] == ")" else None
+        if wrapped is None:
+            _add_type(ranks, type_name, 0)
+        else:
+            _add_type(ranks, wrapped.group(1), 0)
+            _add_type(ranks, wrapped.group(2), max(ranks.values()) + 1)
+        found = (ranks, max(ranks.values(), default=0) + 1)
+        if len(_TYPE_FACTS) >= _TYPE_FACTS_SIZE:
+            _TYPE_FACTS.popitem(last=False)
+        _TYPE_FACTS[type_name] = found
+    return found
+
+
 class _Facts:
     """What one failure offers to the matchers, computed once per (uncached) classification."""
 
@@ -198,23 +237,17 @@ class _Facts:
 
     def __init__(self, info: ErrorInfo) -> None:
         self.type_ranks: dict[str, int] = {}
-        classes: list[type] | None = None
         if info.exception is not None:
-            classes = list(type(info.exception).__mro__[:-1])
-            for rank, cls in enumerate(classes):
+            for rank, cls in enumerate(type(info.exception).__mro__[:-1]):
                 for name in _type_names(_class_name(cls)):
                     self.type_ranks.setdefault(name, rank)
-        type_name = info.type or self._type_from_text(info)
-        if type_name and classes is None:
-            # Ray names a task's failure after its cause, ``ray.exceptions.RayTaskError(KeyError)``,
-            # a class derived from both: the cause's type and bases follow the wrapper's
-            wrapped = _WRAPPED_TYPE_RE.match(type_name) if type_name[-1] == ")" else None
-            if wrapped is None:
-                self._add_type(type_name, 0)
+            self.mro_len = max(self.type_ranks.values(), default=0) + 1
+        else:
+            type_name = info.type or self._type_from_text(info)
+            if type_name:
+                self.type_ranks, self.mro_len = _type_facts(type_name)
             else:
-                self._add_type(wrapped.group(1), 0)
-                self._add_type(wrapped.group(2), max(self.type_ranks.values()) + 1)
-        self.mro_len = max(self.type_ranks.values(), default=0) + 1
+                self.mro_len = 1
         text = info.message or ""
         if info.traceback:
             text = f"{text}\n{traceback_essence(info.traceback[-_TRACEBACK_TAIL_CHARS:])}"
@@ -247,19 +280,6 @@ class _Facts:
                 signals.add(int(found.group(1)))
         self.signals = signals
         self.context = info.context or {}
-
-    def _add_type(self, type_name: str, first: int) -> None:
-        """``type_name`` at rank ``first``, and its known bases after it."""
-        for name in _type_names(type_name):
-            self.type_ranks.setdefault(name, first)
-        for rank, base in enumerate(known_bases(type_name), start=first + 1):
-            for name in _type_names(base):
-                self.type_ranks.setdefault(name, rank)
-        # a bare builtin name (from a report) still knows its bases: ConnectionRefusedError is an OSError
-        builtin = getattr(builtins, type_name.rsplit(".", 1)[-1], None)
-        if isinstance(builtin, type) and issubclass(builtin, BaseException):
-            for rank, cls in enumerate(builtin.__mro__[1:-1], start=first + 1):
-                self.type_ranks.setdefault(cls.__qualname__, rank)
 
     @staticmethod
     def _type_from_text(info: ErrorInfo) -> str:
