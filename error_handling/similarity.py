@@ -40,16 +40,6 @@ def _is_code(token: str) -> bool:
     return known
 
 
-def _tokens_match(a: str, b: str) -> bool:
-    return a == b or a == WILDCARD or (_is_mask(a) and _is_mask(b))
-
-
-def _aligns(a: str, b: str) -> bool:
-    # In an alignment a wildcard stands for a run, not one token: it is never aligned itself
-    # but absorbs the (short) run facing it.
-    return a != WILDCARD and (a == b or (_is_mask(a) and _is_mask(b)))
-
-
 def similarity(pattern_tokens: list[str], tokens: list[str]) -> float:
     same = 0
     for a, b in zip(pattern_tokens, tokens):
@@ -73,24 +63,36 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
     error code in it (SIGSEGV, ENOSPC, Xid 79) makes the similarity 0.
     """
     n, m = len(pattern_tokens), len(tokens)
-    dp = [[0] * (m + 1) for _ in range(n + 1)]
-    masks = [_is_mask(t) for t in tokens]
+    # The longest-common-subsequence table, dp[i][j] for pattern_tokens[i:] and tokens[j:], bit-
+    # parallel (Allison-Dix, Hyyro): one integer per row instead of m cells. Read backwards, the
+    # tokens of ``tokens`` are bits 0..m-1 (tokens[j] at bit m-1-j); after the pattern's last t
+    # tokens, ``rows[t]`` has a 0 bit where the table grows by one along the row, so
+    # dp[n-t][j] = (m - j) - popcount(rows[t] & (2**(m-j) - 1)). Any relation works as "equal":
+    # here two tokens align when equal or both masks, and a pattern's wildcard never aligns itself
+    # (it absorbs the run facing it), each pattern token's as a mask of the bits it aligns with.
+    at: dict[str, int] = {}
+    masks = 0
+    for j, t in enumerate(tokens):
+        bit = 1 << (m - 1 - j)
+        at[t] = at.get(t, 0) | bit
+        if t[-1:] == ">" and _is_mask(t):
+            masks |= bit
+    full = (1 << m) - 1
+    row = full
+    rows = [row]
+    aligns = [0] * n  # per pattern token, the bits of the tokens it aligns with
     for i in range(n - 1, -1, -1):
-        row, below = dp[i], dp[i + 1]
         a = pattern_tokens[i]
-        # (x if x > y else y: the builtin max parses keywords on every call, a cost per cell)
-        if a == WILDCARD:  # never aligned itself (_aligns)
-            for j in range(m - 1, -1, -1):
-                x, y = below[j], row[j + 1]
-                row[j] = x if x > y else y
-            continue
-        a_mask = _is_mask(a)
-        for j in range(m - 1, -1, -1):  # _aligns, with the masks worked out once per token
-            if a == tokens[j] or (a_mask and masks[j]):
-                row[j] = below[j + 1] + 1
-            else:
-                x, y = below[j], row[j + 1]
-                row[j] = x if x > y else y
+        if a != WILDCARD:  # a wildcard is never aligned itself: its row is the one below
+            match = at.get(a, 0)
+            if masks and _is_mask(a):
+                match |= masks
+            if match:
+                aligns[i] = match
+                u = row & match
+                row = ((row + u) | (row - u)) & full
+        rows.append(row)
+    low = [(1 << k) - 1 for k in range(m + 1)]
     merged: list[str] = []
     aligned = runs = 0
     gap_a: list[str] = []
@@ -116,19 +118,26 @@ def align(pattern_tokens: list[str], tokens: list[str]) -> tuple[float, list[str
 
     i = j = 0
     while i < n and j < m:
-        a, b = pattern_tokens[i], tokens[j]
-        if _aligns(a, b) and dp[i][j] == dp[i + 1][j + 1] + 1:
+        # with k = m - j tokens left: dp[i][j], dp[i+1][j], and one step right of each, which
+        # differs from it by the row's bit k-1
+        k = m - j
+        bit = 1 << (k - 1)
+        row, below = rows[n - i], rows[n - i - 1]
+        here = k - (row & low[k]).bit_count()
+        down = k - (below & low[k]).bit_count()
+        if aligns[i] & bit and here == (down if below & bit else down - 1) + 1:
             if not close():
                 return 0.0, pattern_tokens
+            a, b = pattern_tokens[i], tokens[j]
             merged.append(a if a == b else WILDCARD)
             aligned += 1
             i += 1
             j += 1
-        elif dp[i + 1][j] >= dp[i][j + 1]:
-            gap_a.append(a)
+        elif down >= (here if row & bit else here - 1):
+            gap_a.append(pattern_tokens[i])
             i += 1
         else:
-            gap_b.append(b)
+            gap_b.append(tokens[j])
             j += 1
     gap_a.extend(pattern_tokens[i:])
     gap_b.extend(tokens[j:])
