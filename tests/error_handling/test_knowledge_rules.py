@@ -440,6 +440,19 @@ def test_general_rules_that_override_the_type(clf: Classifier, type_name: str, m
      C.NETWORK_TIMEOUT_ERROR, "k-transfer-timed-out"),
     ("", "[ERROR] Could not transfer artifact c:d:pom:2 from/to nexus (https://nexus.example.org/): Connect to "
      "nexus.example.org:443 failed: Connection refused", C.NETWORK_CONNECTION_ERROR, "k-transfer-refused"),
+    # the suite ran and fell short of its coverage floor: the tests' verdict
+    ("", "FAIL Required test coverage of 90% not reached. Total coverage: 84.12%", C.TEST_EXECUTION_ERROR,
+     "k-coverage-under"),
+    # a collective or peer waited for past a watchdog's limit, whatever the tool calls it
+    ("", "[W ProcessGroup.cpp:88] Rank 3 has been waiting for the other ranks' allgather for more than 300 seconds",
+     C.NETWORK_TIMEOUT_ERROR, "k-waited-past-limit"),
+    ("", "Not running job nightly.gemm: it requires 2 slots but only 1 open slot is available in pool gpu",
+     C.WORKER_OVERLOAD_ERROR, "k-no-open-slots"),
+    ("", "0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector.", C.TEST_CONFIGURATION_ERROR,
+     "k-no-node-matches-selector"),
+    # a client's connection pool ran dry: load, whatever the timeout type says
+    ("sqlalchemy.exc.TimeoutError", "QueuePool limit of size 20 overflow 0 reached, connection timed out, timeout "
+     "10.00", C.WORKER_OVERLOAD_ERROR, "k-pool-shedding"),
 ])
 def test_services_and_fleet_rules(clf: Classifier, type_name: str, message: str, category: C, rule: str) -> None:
     """Services' own verdicts (config refused at start, a member dropped, a constraint broken) and
