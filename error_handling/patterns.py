@@ -10,7 +10,9 @@ become ``<*>`` in the pattern's shown template. When no pattern of its length is
 patterns of nearby lengths are aligned with it (``similarity.align``: longest common subsequence, as
 Spell does; a run of differing tokens is one differing parameter and one ``<*>``), with the
 same threshold on aligned / (aligned + differing runs). Templates that differ in an error code
-(SIGSEGV, ENOSPC, a CONSTANT_NAME, a number masking kept: Xid 79, HTTP 503) never join.
+(SIGSEGV, ENOSPC, a CONSTANT_NAME, a number masking kept: Xid 79, HTTP 503) never join, nor
+does a template that would leave more than half of a pattern's tokens ``<*>`` (merge after merge
+would otherwise wear a pattern down to wildcards that every template of its length matches).
 Otherwise it founds a new pattern.
 
 Pattern ids are ``"pat-" + blake2b(category, founding template)``: the same failure gets the same
@@ -72,6 +74,16 @@ def pattern_id_for(template: str, category: str | None = None) -> str:
     """Stable id of the pattern founded by ``template`` (in ``category``)."""
     digest = blake2b(f"{category or ''}\x1f{template}".encode(), digest_size=8).hexdigest()
     return f"pat-{digest}"
+
+
+def _informative(pattern_tokens: list[str], tokens: list[str]) -> bool:
+    """Whether joining ``tokens`` leaves the pattern at most half wildcards: merge after merge,
+    each at the threshold, would otherwise wear a pattern down to ``<*> <*> <*>``, which every
+    template of its length then joins."""
+    wildcards = 0
+    for a, b in zip(pattern_tokens, tokens):
+        wildcards += a != b or a == _WILDCARD  # (the merged token: a if a == b else <*>)
+    return wildcards * 2 <= len(tokens)
 
 
 class _Pattern:
@@ -213,7 +225,7 @@ class ErrorAggregator:
             if bound / n < threshold:
                 continue  # too few positions can be equal: below the threshold whatever the order
             score = _similarity(candidate.tokens, tokens)
-            if score > best_score:
+            if score > best_score and _informative(candidate.tokens, tokens):
                 best, best_score = candidate, score
         if best is not None and best_score >= threshold:
             best.tokens = [a if a == b else _WILDCARD for a, b in zip(best.tokens, tokens)]
@@ -291,7 +303,7 @@ class ErrorAggregator:
                     if bound < threshold or bound <= best_score:
                         continue
                 score, merged = align(candidate.tokens, tokens)
-                if score > best_score:
+                if score > best_score and merged.count(_WILDCARD) * 2 <= len(merged):
                     best, best_score, best_merged = candidate, score, merged
         if best is not None and best_score >= threshold:
             return best, best_merged

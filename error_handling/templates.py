@@ -176,6 +176,8 @@ def primary_line(message: str) -> str:
                 pass
             return _line_at(text, found.start())
         return found.group(1) if regex.groups else _line_at(text, found.start())
+    if lines[0].endswith("Traceback (most recent call last):"):
+        return lines[-1]  # an exception no line above named (MissingSchema, InvalidStatus): Python prints it last
     return lines[0]
 
 
