@@ -35,7 +35,6 @@ TEST_EXECUTION_ERROR, 2 → TEST_CONFIGURATION_ERROR unless the output shows an 
 """
 from __future__ import annotations
 
-import builtins
 import errno as _errno
 import functools
 import json
@@ -55,6 +54,7 @@ from error_handling.prefilter import filters_hold
 from error_handling.rule import (GENERIC_TYPE_NAMES, ClassificationRule, Tier, load_rules_file,
                                  parse_rules, rules_from_iterable)
 from error_handling.rulesets import RuleSet
+from error_handling.type_knowledge import type_facts, type_names, type_word_category
 
 __all__ = ["ClassificationRule", "Classifier", "Tier", "default_rules", "GENERIC_TYPE_NAMES",
            "PRE_CLASSIFIED"]
@@ -80,7 +80,6 @@ _ERRNO_NUMBERS = {name: getattr(_errno, name) for name in dir(_errno) if name[:1
 # lookbehind tried at every position of the message
 _ERRNO_NAME_RE = re.compile(r"E(?<![\w-]E)[A-Z][A-Z0-9]{2,}(?![\w-])")
 # "torch.cuda.OutOfMemoryError: CUDA out of memory" at the start of a log line or traceback end
-_WRAPPED_TYPE_RE = re.compile(r"^([A-Za-z_][\w.]*)\(([A-Za-z_][\w.]*)\)$")  # Ray's Wrapper(Cause)
 _TYPE_PREFIX_RE = re.compile(
     r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full|Timeout|Expired|Pool))(?::|$)")
 
@@ -103,48 +102,6 @@ def _shipped_rules() -> tuple[ClassificationRule, ...]:
 
 _WEAK_TIERS = frozenset({Tier.GENERIC_TYPE, Tier.CONTEXT})
 _MODEL_CONTEXT_KEYS = ("stage", "task_type")
-
-
-def _load_bases() -> dict[str, tuple[str, ...]]:
-    text = resources.files("error_handling.knowledge").joinpath("bases.json").read_text(encoding="utf-8")
-    return {k: tuple(v) for k, v in json.loads(text)["bases"].items()}
-
-
-_BASES: dict[str, tuple[str, ...]] | None = None
-_TYPE_WORDS: dict[str, str] | None = None
-_TYPE_WORD_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
-_NAMELESS = frozenset({"error", "exception", "exc", "err", "base", "runtime", "value", "type", "os", "io"})
-
-
-def type_word_category(type_name: str) -> tuple[str, str] | None:
-    """(category, word) when the words of the class name name exactly one category."""
-    global _TYPE_WORDS
-    if _TYPE_WORDS is None:
-        text = resources.files("error_handling.knowledge").joinpath("type_words.json").read_text(encoding="utf-8")
-        _TYPE_WORDS = json.loads(text)["words"]
-    package, _, short = type_name.rpartition(".")
-    # a library's own name in its exception classes says nothing (networkx's NetworkXNoPath)
-    library = package.split(".", 1)[0].lstrip("_").lower()
-    found: dict[str, str] = {}
-    for word in _TYPE_WORD_RE.findall(short):
-        word = word.lower()
-        if word in _NAMELESS or (library and library.startswith(word)):
-            continue
-        category = _TYPE_WORDS.get(word)
-        if category is not None:
-            found.setdefault(category, word)
-    if len(found) != 1:
-        return None
-    category, word = next(iter(found.items()))
-    return category, word
-
-
-def known_bases(qualified: str) -> tuple[str, ...]:
-    """Bases of a library exception type named in a report (``knowledge/bases.json``), nearest first."""
-    global _BASES
-    if _BASES is None:
-        _BASES = _load_bases()
-    return _BASES.get(qualified, ())
 
 
 _FRAMES_KEPT = 2  # indented lines kept before each exception line: the innermost frame and its code
@@ -179,54 +136,9 @@ def _errno_by_name(message: str) -> int | None:
     return None
 
 
-def _type_names(qualified: str) -> list[str]:
-    """``a.b.C`` -> ``["a.b.C", "b.C", "C"]``: rules may name a type by any dotted suffix."""
-    parts = qualified.split(".")
-    return [".".join(parts[i:]) for i in range(len(parts))]
-
-
 def _class_name(cls: type) -> str:
     mod = cls.__module__
     return cls.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{cls.__qualname__}"
-
-
-def _add_type(ranks: dict[str, int], type_name: str, first: int) -> None:
-    """``type_name`` at rank ``first``, and its known bases after it."""
-    for name in _type_names(type_name):
-        ranks.setdefault(name, first)
-    for rank, base in enumerate(known_bases(type_name), start=first + 1):
-        for name in _type_names(base):
-            ranks.setdefault(name, rank)
-    # a bare builtin name (from a report) still knows its bases: ConnectionRefusedError is an OSError
-    builtin = getattr(builtins, type_name.rsplit(".", 1)[-1], None)
-    if isinstance(builtin, type) and issubclass(builtin, BaseException):
-        for rank, cls in enumerate(builtin.__mro__[1:-1], start=first + 1):
-            ranks.setdefault(cls.__qualname__, rank)
-
-
-_TYPE_FACTS: OrderedDict[str, tuple[dict[str, int], int]] = OrderedDict()
-_TYPE_FACTS_SIZE = 256  # type names, process-wide, oldest dropped first (a fleet raises a few dozen)
-
-
-def _type_facts(type_name: str) -> tuple[dict[str, int], int]:
-    """The ranks of a type named in a report (itself, then its known bases) and how many ranks
-    there are: the same for every report of that type, so worked out once (shared, read-only)."""
-    found = _TYPE_FACTS.get(type_name)
-    if found is None:
-        ranks: dict[str, int] = {}
-        # Ray names a task's failure after its cause, ``ray.exceptions.RayTaskError(KeyError)``,
-        # a class derived from both: the cause's type and bases follow the wrapper's
-        wrapped = _WRAPPED_TYPE_RE.match(type_name) if type_name[-1] == ")" else None
-        if wrapped is None:
-            _add_type(ranks, type_name, 0)
-        else:
-            _add_type(ranks, wrapped.group(1), 0)
-            _add_type(ranks, wrapped.group(2), max(ranks.values()) + 1)
-        found = (ranks, max(ranks.values(), default=0) + 1)
-        if len(_TYPE_FACTS) >= _TYPE_FACTS_SIZE:
-            _TYPE_FACTS.popitem(last=False)
-        _TYPE_FACTS[type_name] = found
-    return found
 
 
 class _Facts:
@@ -239,13 +151,13 @@ class _Facts:
         self.type_ranks: dict[str, int] = {}
         if info.exception is not None:
             for rank, cls in enumerate(type(info.exception).__mro__[:-1]):
-                for name in _type_names(_class_name(cls)):
+                for name in type_names(_class_name(cls)):
                     self.type_ranks.setdefault(name, rank)
             self.mro_len = max(self.type_ranks.values(), default=0) + 1
         else:
             type_name = info.type or self._type_from_text(info)
             if type_name:
-                self.type_ranks, self.mro_len = _type_facts(type_name)
+                self.type_ranks, self.mro_len = type_facts(type_name)
             else:
                 self.mro_len = 1
         text = info.message or ""

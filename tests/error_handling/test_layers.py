@@ -9,11 +9,12 @@ from importlib import resources
 import pytest
 
 from error_handling.categories import ErrorCategory as C
-from error_handling.classify import ClassificationRule, Classifier, known_bases
+from error_handling.classify import ClassificationRule, Classifier
 from error_handling.codes import CodeTable, CodeTables
 from error_handling.features import concepts, features
 from error_handling.learned import LinearModel, shipped_model
 from error_handling.train_model import train
+from error_handling.type_knowledge import known_bases
 
 
 # -- code tables ------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from error_handling.categories import ErrorCategory as C
-from error_handling.classify import Classifier, type_word_category
+from error_handling.classify import Classifier
+from error_handling.type_knowledge import type_word_category
 
 
 @pytest.mark.parametrize("type_name, expected", [
