@@ -76,14 +76,11 @@ def pattern_id_for(template: str, category: str | None = None) -> str:
     return f"pat-{digest}"
 
 
-def _informative(pattern_tokens: list[str], tokens: list[str]) -> bool:
-    """Whether joining ``tokens`` leaves the pattern at most half wildcards: merge after merge,
+def _informative(merged: list[str]) -> bool:
+    """Whether a pattern's tokens after a join are at most half wildcards: merge after merge,
     each at the threshold, would otherwise wear a pattern down to ``<*> <*> <*>``, which every
     template of its length then joins."""
-    wildcards = 0
-    for a, b in zip(pattern_tokens, tokens):
-        wildcards += a != b or a == _WILDCARD  # (the merged token: a if a == b else <*>)
-    return wildcards * 2 <= len(tokens)
+    return merged.count(_WILDCARD) * 2 <= len(merged)
 
 
 class _Pattern:
@@ -211,6 +208,7 @@ class ErrorAggregator:
         bucket = self._buckets.setdefault((category, n), {})
         best: _Pattern | None = None
         best_score = 0.0
+        best_merged = tokens
         for checked, candidate in enumerate(reversed(bucket.values())):
             if checked >= _MAX_CANDIDATES:
                 break
@@ -225,10 +223,12 @@ class ErrorAggregator:
             if bound / n < threshold:
                 continue  # too few positions can be equal: below the threshold whatever the order
             score = _similarity(candidate.tokens, tokens)
-            if score > best_score and _informative(candidate.tokens, tokens):
-                best, best_score = candidate, score
+            if score > best_score:
+                merged = [a if a == b else _WILDCARD for a, b in zip(candidate.tokens, tokens)]
+                if _informative(merged):
+                    best, best_score, best_merged = candidate, score, merged
         if best is not None and best_score >= threshold:
-            best.tokens = [a if a == b else _WILDCARD for a, b in zip(best.tokens, tokens)]
+            best.tokens = best_merged
             words = self._bucket_words.get((category, n))
             if words is not None:
                 words.add(_WILDCARD)
@@ -303,7 +303,7 @@ class ErrorAggregator:
                     if bound < threshold or bound <= best_score:
                         continue
                 score, merged = align(candidate.tokens, tokens)
-                if score > best_score and merged.count(_WILDCARD) * 2 <= len(merged):
+                if score > best_score and _informative(merged):
                     best, best_score, best_merged = candidate, score, merged
         if best is not None and best_score >= threshold:
             return best, best_merged
