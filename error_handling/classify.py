@@ -73,6 +73,9 @@ _SIGNAL_CODE_RE = re.compile(r"\b(?:exit|return) ?(?:code|status)\s*(?:=|:|of)?\
 # (the word boundary before the first capital written as a lookbehind after it: a regex that
 # starts with a character class lets the search skip to the next capital)
 _CONSTANT_CODE_RE = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z0-9]*(?:_[A-Z0-9]+){2,}\b")
+# what every such constant holds, starting with a literal (a scan from one "_" to the next): most
+# texts with an underscore hold only snake_case names, and skip the search above
+_CONSTANT_CODE_GATE = re.compile(r"_[A-Z0-9]+_[A-Z0-9]")
 # An errno's symbolic name in the text (Node's "connect ECONNREFUSED", "error ENOSPC", Go's and
 # Rust's wrapped errors) is the same fact as its number.
 _ERRNO_NUMBERS = {name: getattr(_errno, name) for name in dir(_errno) if name[:1] == "E" and name.isupper()}
@@ -163,7 +166,7 @@ class _Facts:
         text = info.message or ""
         if info.traceback:
             text = f"{text}\n{traceback_essence(info.traceback[-_TRACEBACK_TAIL_CHARS:])}"
-        if "_" in text:
+        if "_" in text and _CONSTANT_CODE_GATE.search(text) is not None:
             codes = _CONSTANT_CODE_RE.findall(text)
             if codes:
                 text = f"{text}\n{' '.join(dict.fromkeys(codes)).replace('_', ' ').lower()}"

@@ -16,7 +16,16 @@ from typing import Any, Mapping
 
 _WORD_RE = re.compile(r"[A-Za-z][a-z]+|[A-Z]{2,}(?![a-z])")
 _TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z_]{1,40}")
-_CODE_RE = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]{2,}\b|\b(?:cuda|hip|nccl)[A-Z]\w+|\bSIG[A-Z]{2,6}\b|\bE[A-Z]{3,9}\b")
+# Codes: CONSTANT_NAMES, cudaErrorX/hipErrorX/ncclX names, signal names, errno names. Each kind
+# matches a whole word, so the codes of a text are the union of the kinds' matches: each kind is
+# searched only where the text holds what it needs, by a regex that starts with a character or a
+# literal (the search skips to the next candidate instead of trying a word boundary everywhere).
+_CODE_RES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
+    (("_",), re.compile(r"[A-Z](?<!\w[A-Z])[A-Z0-9]*_[A-Z0-9_]{2,}\b")),
+    (("cuda", "hip", "nccl"), re.compile(r"\b(?:cuda|hip|nccl)[A-Z]\w+")),
+    (("SIG",), re.compile(r"SIG(?<!\wSIG)[A-Z]{2,6}\b")),
+    (("E",), re.compile(r"E(?<!\wE)[A-Z]{3,9}\b")),
+)
 _TYPE_IN_TEXT_RE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Timeout|Full|Failed))(?::|$)", re.M)
 _MESSAGE_CHARS = 600
 _STOP = frozenset({"the", "of", "to", "in", "on", "at", "is", "for", "and", "or", "an", "be", "by", "it", "as",
@@ -130,13 +139,17 @@ def features(type_name: str, message: str, traceback: str | None, exit_code: int
                 out.add(f"tc={concept}")
     else:
         out.add("T=")
-    for token in _TOKEN_RE.findall(text):
+    for token in set(_TOKEN_RE.findall(text)):  # (each distinct token once: the features are a set)
         found = _TOKEN_FEATURES.get(token)
         if found is None:
             found = _token_features(token)
         out.update(found)
-    for code in _CODE_RE.findall(text):
-        out.add(f"c={code}")
+    for needles, regex in _CODE_RES:
+        for needle in needles:
+            if needle in text:
+                for code in regex.findall(text):
+                    out.add(f"c={code}")
+                break
     if exit_code is not None:
         out.add(f"x={exit_code}")
         if exit_code < 0 or 128 < exit_code < 192:

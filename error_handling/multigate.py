@@ -13,6 +13,10 @@ Where Hyperscan is missing (it ships wheels for Linux x86-64 and macOS), disable
 Compiling some fifteen hundred regexes takes about a second; it runs once per process and set of
 regexes, on a background thread (the compiler releases the GIL), so nothing waits for it.
 
+A rule set's tiers share one gate (``TierGate``: each tier's regexes numbered within it, the
+tier's number in the high bits of the id): the text is scanned once for all of them, and each
+tier reads its share of that scan.
+
 The prefilter holds for text in which Python's and Hyperscan's readings of a regex can only
 differ the way prefiltering allows: ASCII text without the control characters that Python's
 ``\\s`` matches and PCRE's does not (``covers``), and regexes that read the same in both
@@ -36,6 +40,7 @@ except ImportError:  # pragma: no cover - platforms without a wheel
     _hs = None
 
 MIN_PATTERNS = 64  # fewer regexes: the gram index is as fast, and a compile costs a thread
+GROUP_SHIFT = 20  # an id's bits above this: which TierGate's regex it is; below: its position there
 _READ_OTHERWISE = re.compile(r"\\[uUN]|\{,|\[[:=.]")  # see coverable
 _UNCOVERED_CONTROLS = ("\x0b", "\x1c", "\x1d", "\x1e", "\x1f")  # what Python's \s matches and PCRE's not
 
@@ -93,6 +98,7 @@ class MultiGate:
         self.error: str | None = None
         self._db: Any = None
         self._local = threading.local()
+        self._last: tuple[str, dict[int, list[int]]] | None = None  # (text, grouped hits): see grouped
         self._done = threading.Event()
         threading.Thread(target=self._build, name="dtf-multigate", daemon=True).start()
 
@@ -150,6 +156,68 @@ class MultiGate:
         found: list[int] = []
         db.scan(text.encode("ascii"), match_event_handler=_collect, context=found, scratch=scratch)
         return found
+
+
+    def grouped(self, text: str) -> dict[int, list[int]] | None:
+        """``hits`` by group (``GROUP_SHIFT``), positions within each; the last text's answer is
+        kept, so the tiers of a rule set that ask about one text in turn scan it once."""
+        last = self._last  # (one read: another thread may replace it meanwhile, never half of it)
+        if last is not None and last[0] is text:
+            return last[1]
+        found = self.hits(text)
+        if found is None:
+            return None
+        groups: dict[int, list[int]] = {}
+        mask = (1 << GROUP_SHIFT) - 1
+        for expression_id in found:
+            group = groups.get(expression_id >> GROUP_SHIFT)
+            if group is None:
+                group = groups[expression_id >> GROUP_SHIFT] = []
+            group.append(expression_id & mask)
+        self._last = (text, groups)
+        return groups
+
+
+class TierGate:
+    """One group's share of a gate compiled for several (a rule set's tiers): the same questions
+    as ``MultiGate``, about this group's regexes, numbered by their position in the group."""
+
+    __slots__ = ("gate", "group", "expressions")
+
+    def __init__(self, gate: MultiGate, group: int, expressions: Sequence[tuple[int, str, int]]) -> None:
+        self.gate = gate
+        self.group = group
+        self.expressions = tuple(expressions)  # (position, pattern, flags)
+
+    @staticmethod
+    def combine(groups: Sequence[Sequence[tuple[int, str, int]]]) -> tuple[tuple[int, str, int], ...]:
+        """The expressions of several groups as one gate's, each id carrying its group."""
+        return tuple((group << GROUP_SHIFT | position, pattern, flags)
+                     for group, expressions in enumerate(groups) for position, pattern, flags in expressions)
+
+    @property
+    def left_out(self) -> tuple[int, ...]:
+        return tuple(i & ((1 << GROUP_SHIFT) - 1) for i in self.gate.left_out if i >> GROUP_SHIFT == self.group)
+
+    @property
+    def ready(self) -> bool:
+        return self.gate.ready
+
+    @property
+    def error(self) -> str | None:
+        return self.gate.error
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.gate.wait(timeout)
+
+    def hits(self, text: str) -> list[int] | None:
+        """Positions of this group's regexes that may match ``text`` (a list of the caller's own),
+        or None when the gate cannot tell."""
+        groups = self.gate.grouped(text)
+        if groups is None:
+            return None
+        found = groups.get(self.group)
+        return [] if found is None else found.copy()
 
 
 def _collect(expression_id: int, _start: int, _end: int, _flags: int, found: list[int]) -> None:

@@ -203,7 +203,7 @@ class ErrorAggregator:
             return pattern
         tokens = template.split(" ")
         n = len(tokens)
-        wanted = set(tokens)
+        wanted = frozenset(tokens)
         threshold = self.similarity_threshold
         bucket = self._buckets.setdefault((category, n), {})
         best: _Pattern | None = None
@@ -233,13 +233,16 @@ class ErrorAggregator:
             if words is not None:
                 words.add(_WILDCARD)
             return self._remember(best, category, template)
-        best, merged = self._find_other_length(category, tokens, wanted)
+        counts = token_counts(tokens)
+        best, merged = self._find_other_length(category, tokens, wanted, counts)
         if best is not None:
             self._leave_bucket(best)
             best.tokens = merged
             self._join_bucket(best)
             return self._remember(best, category, template)
-        return self._create(pattern_id_for(template, category), category, template, tokens)
+        # a new pattern: its shape is what this search already worked out
+        return self._create(pattern_id_for(template, category), category, template, tokens,
+                            (tokens, wanted, counts, _WILDCARD in wanted))
 
     def _remember(self, pattern: _Pattern, category: str | None, template: str) -> _Pattern:
         if len(pattern.variants) < _MAX_VARIANTS:
@@ -247,13 +250,13 @@ class ErrorAggregator:
             self._exact[(category, template)] = pattern
         return pattern
 
-    def _find_other_length(self, category: str | None, tokens: list[str],
-                           wanted: set[str]) -> tuple[_Pattern | None, list[str]]:
-        """The most similar pattern of another length (``align``), if it reaches the threshold."""
+    def _find_other_length(self, category: str | None, tokens: list[str], wanted: frozenset[str],
+                           counts: dict[str, int]) -> tuple[_Pattern | None, list[str]]:
+        """The most similar pattern of another length (``align``), if it reaches the threshold;
+        ``wanted`` and ``counts`` are the template's tokens as a set and their ``token_counts``."""
         n = len(tokens)
         spread = max(4, n // 2)
         threshold = self.similarity_threshold
-        counts = token_counts(tokens)
         least = min_common(n, threshold)
         best: _Pattern | None = None
         best_score, best_merged = 0.0, tokens
@@ -309,10 +312,12 @@ class ErrorAggregator:
             return best, best_merged
         return None, tokens
 
-    def _create(self, pattern_id: str, category: str | None, template: str, tokens: list[str]) -> _Pattern:
+    def _create(self, pattern_id: str, category: str | None, template: str, tokens: list[str],
+                shape: tuple[list[str], frozenset[str], dict[str, int], bool] | None = None) -> _Pattern:
         pattern = self._patterns.get(pattern_id)
         if pattern is None:
             pattern = _Pattern(pattern_id, category, template, tokens)
+            pattern.shape = shape
             self._patterns[pattern_id] = pattern
             self._join_bucket(pattern)
             while len(self._patterns) > self.max_patterns:

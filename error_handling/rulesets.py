@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Protocol
 
-from error_handling.multigate import MultiGate, coverable
+from error_handling.multigate import MultiGate, TierGate, coverable
 from error_handling.prefilter import grams, search_pieces, text_grams
 from error_handling.rule import ClassificationRule, Tier
 
@@ -88,10 +88,16 @@ class RuleSet:
                 self._plan.append((tier, (by_type, by_errno)))
             else:
                 self._plan.append((tier, GatedTier([rule for _order, rule in items])))
+        # one gate for all the tiers' regexes: a text is scanned once, each tier reads its share
+        gated = [plan for _tier, plan in self._plan if isinstance(plan, GatedTier) and plan.expressions]
+        self._gate = MultiGate.shared(TierGate.combine([tier.expressions for tier in gated]))
+        if self._gate is not None:
+            for group, tier in enumerate(gated):
+                tier.gate = TierGate(self._gate, group, tier.expressions)
 
     def gates(self) -> list[MultiGate]:
-        """The multi-regex gates of this set's tiers (``error_handling.multigate``), where they run."""
-        return [plan.gate for _tier, plan in self._plan if isinstance(plan, GatedTier) and plan.gate is not None]
+        """The multi-regex gate of this set's tiers (``error_handling.multigate``), where it runs."""
+        return [] if self._gate is None else [self._gate]
 
     def decide(self, facts: Facts) -> ClassificationRule | None:
         for tier, plan in self._plan:
@@ -132,12 +138,13 @@ class GatedTier:
     still checks its needles, then searches. The first rule with a matching piece wins, as
     without the index.
 
-    Where Hyperscan runs (``error_handling.multigate``), one scan of the text names the pieces
-    that may match instead, and only those (and the rules that need more than a regex, and the
-    pieces it does not cover) are tried, in the same order and by the same searches.
+    Where Hyperscan runs (``error_handling.multigate``), one scan of the text (shared with the rule
+    set's other tiers: ``multigate.TierGate``) names the pieces that may match instead, and only
+    those (and the rules that need more than a regex, and the pieces it does not cover) are
+    tried, in the same order and by the same searches.
     """
 
-    __slots__ = ("entries", "always", "index", "gate", "_uncovered", "_gate_always")
+    __slots__ = ("entries", "always", "index", "expressions", "gate", "_uncovered", "_gate_always")
 
     def __init__(self, rules: list[ClassificationRule]) -> None:
         # (rule, needles, search, the piece's other needle sets or None); a rule that needs more
@@ -167,7 +174,8 @@ class GatedTier:
                 expressions.append((position, compiled.pattern, compiled.flags))
             else:
                 uncovered.append(position)
-        self.gate = MultiGate.shared(expressions)
+        self.expressions = tuple(expressions)  # (position, pattern, flags) of the pieces a gate can cover
+        self.gate: TierGate | MultiGate | None = None  # set by the rule set, where a gate runs
         self._uncovered = uncovered
         self._gate_always: tuple[int, ...] | None = None  # once the gate is compiled
 
