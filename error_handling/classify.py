@@ -66,7 +66,9 @@ _TRACEBACK_TAIL_CHARS = 3000
 _ERRNO_RE = re.compile(r"\[Errno (-?\d+)\]")
 # A launcher's line for a child it saw die by a signal ("exits with return code = -6", Python's
 # negative returncode): the signal, when the exit status does not already name one.
-_SIGNAL_CODE_RE = re.compile(r"\b(?:exit|return) ?(?:code|status)\s*(?:=|:|of)?\s*-(\d{1,2})\b")
+# (each branch starts with its letter, the word boundary before it a lookbehind after it: the search
+# skips from one e or r to the next instead of trying a boundary at every position)
+_SIGNAL_CODE_RE = re.compile(r"(?:e(?<!\we)xit|r(?<!\wr)eturn) ?(?:code|status)\s*(?:=|:|of)?\s*-(\d{1,2})\b")
 # Status codes spelled as constants (GEARMAN_JOB_QUEUE_FULL, CUSTATEVEC_STATUS_ARCH_MISMATCH) say
 # in words what happened: the rules also read them as words ("job queue full"), on a line of
 # their own after the text.

@@ -83,6 +83,9 @@ class CodeTables:
             for needle in table.needles:
                 by_needle.setdefault(needle, set()).add(i)
         self._needles = tuple(by_needle.items())
+        # whether a text holds any needle at all, in one search (most texts hold none): only those
+        # that do are read needle by needle
+        self._any_needle = re.compile("|".join(re.escape(n) for n in by_needle)) if by_needle else None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> "CodeTables":
@@ -107,9 +110,10 @@ class CodeTables:
             candidates = last[1]
         else:
             held = set(self._always)
-            for needle, positions in self._needles:
-                if needle in text:
-                    held |= positions
+            if self._any_needle is not None and self._any_needle.search(text) is not None:
+                for needle, positions in self._needles:
+                    if needle in text:
+                        held |= positions
             tables = self.tables
             candidates = tuple(tables[i] for i in sorted(held))
             self._last = (text, candidates)

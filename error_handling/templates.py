@@ -24,18 +24,24 @@ _MAX_TOKENS = 80
 # exact where the prefilters hold (``prefilter.filters_hold``).
 # Each is searched once over the message's lines joined by newlines (MULTILINE: ^ and $ at each
 # line), none able to match across a newline, so the first match is in the first line that has one.
-_PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None, bool]] = [
-    (regex, needs, bool(regex.flags & re.IGNORECASE)) for regex, needs in ((re.compile(p, re.M), needs) for p, needs in (
-    (r"^E[^\S\n]+\S", None),                            # pytest's explanation lines
-    (r'^details = "(.*?)"?$', ('details = "',)),        # gRPC's status details (after "status = StatusCode.X")
-    (r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
-     ("NVRM: Xid", "Out of memory: Kill", "invoked oom-killer", "oom-kill:")),
-    (r"^(?:FAILED|ERROR)\b", ("FAILED", "ERROR")),      # pytest summary, pip errors
-    (r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full)\b:?",  # traceback end
-     ("Error", "Exception", "Exit", "Interrupt", "Warning", "Full")),
-    (r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
-     ("error", "fail", "fatal", "refused", "denied", "timed out", "killed", "not found", "unable")),
-))]
+# A case-insensitive pattern may carry a case-sensitive twin for ASCII text, searched in the
+# lower-cased text (the same positions): written to start with a character, so the search skips to
+# candidates instead of trying a word boundary at every position (under IGNORECASE it cannot).
+_PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None, bool, re.Pattern[str] | None]] = [
+    (re.compile(p, re.M), needs, bool(re.compile(p).flags & re.IGNORECASE), re.compile(twin, re.M) if twin else None)
+    for p, needs, twin in (
+        (r"E(?<![^\n]E)[^\S\n]+\S", None, None),        # pytest's explanation lines (^E, the ^ after the E)
+        (r'^details = "(.*?)"?$', ('details = "',), None),  # gRPC's status details (after "status = StatusCode.X")
+        (r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
+         ("NVRM: Xid", "Out of memory: Kill", "invoked oom-killer", "oom-kill:"), None),
+        (r"^(?:FAILED|ERROR)\b", ("FAILED", "ERROR"), None),  # pytest summary, pip errors
+        (r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Full)\b:?",  # traceback end
+         ("Error", "Exception", "Exit", "Interrupt", "Warning", "Full"), None),
+        (r"(?i)\b(?:error|failed|failure|fatal|refused|denied|timed out|killed|not found|unable)\b",
+         ("error", "fail", "fatal", "refused", "denied", "timed out", "killed", "not found", "unable"),
+         r"(?:e(?<!\we)rror|f(?<!\wf)(?:ailed|ailure|atal)|r(?<!\wr)efused|d(?<!\wd)enied|t(?<!\wt)imed out"
+         r"|k(?<!\wk)illed|n(?<!\wn)ot found|u(?<!\wu)nable)\b"),
+    )]
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
 _DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"
@@ -58,7 +64,9 @@ _PROTECT = str.maketrans("0123456789", _PRIVATE_DIGITS)
 _UNPROTECT = str.maketrans(_PRIVATE_DIGITS, "0123456789")
 
 # argv lists as Python prints them (CalledProcessError, TimeoutExpired): their length is a parameter too
-_ARGV_RE = re.compile(r"""'?\[(?:(?:'[^'\n]*'|"[^"\n]*")(?:, )?)+\]'?""")
+# ('?\[ written as two branches, each starting with its character: the search skips to the next)
+_ARGV_ITEMS = r"""(?:(?:'[^'\n]*'|"[^"\n]*")(?:, )?)+\]'?"""
+_ARGV_RE = re.compile(rf"""'\[{_ARGV_ITEMS}|\[{_ARGV_ITEMS}""")
 # (each branch starts with its quote, the lookbehind after it: the search skips from quote to quote)
 _QUOTED_RE = re.compile(r"""'(?<![\w\\]')([^'\n]{0,200})'(?!\w)|"(?<![\w\\]")([^"\n]{0,200})"(?!\w)""")
 _PHRASE_RE = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]")
@@ -115,6 +123,11 @@ def _may_hold_run(line: str) -> bool:
     return False
 
 
+# eight hex characters in a row, one of them a digit (as every long hex the mask takes has), found
+# from the digit (the search skips from digit to digit; most words hold hex letters, few digits)
+_HEX_WINDOW_WITH_DIGIT = "[0-9](?:" + "|".join(
+    f"(?<=[0-9a-fA-F]{{{8 - after}}})" + (f"[0-9a-fA-F]{{{after}}}" if after else "") for after in range(8)) + ")"
+
 _MASK_NEEDS: list[tuple[bool, tuple[str, ...], Any]] = [  # needles in lower case are looked for case-folded
     (True, (":",), r"-\d\d-\d"),                     # timestamp with date
     (True, (":",), r":\d\d:\d"),                     # time of day
@@ -129,7 +142,7 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...], Any]] = [  # needles in lower cas
     (False, ("/", "\\"), None),                      # paths
     (False, (".",), r"\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b"),  # file names
     (True, _ID_WORDS, _may_hold_id),                 # ids (need a digit and one of the words, any case)
-    (True, (), r"[0-9a-fA-F]{8}"),                   # long hex
+    (True, (), _HEX_WINDOW_WITH_DIGIT),               # long hex (a run of 8 with a digit in it)
     (True, ("B", "bytes"), None),                    # sizes
     (True, (), r"\d\s?[munshµ]"),                   # durations: a digit, then a unit's first letter
     (True, (), None),                                # numbers
@@ -140,9 +153,26 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...], Any]] = [  # needles in lower cas
 # the line; these start with a literal where they can, so the scan jumps from one to the next),
 # or a function of the line that is false only when the mask cannot match.
 assert len(_MASK_NEEDS) == len(_MASKS)
-_MASK_PLAN = [(regex.sub, replacement, digit, needs, bool(regex.flags & re.IGNORECASE) and all(n.islower() for n in needs),
+assert all(twin is None or not regex.groups for regex, _needs, _folded, twin in _PRIMARY_LINES)
+
+# The path mask without its Windows branch, for lines without ":\" (where that branch cannot
+# match): each branch starts with its character, the lookbehind after it, so the search skips
+# from one "/" or "." to the next instead of trying the lookbehind at every position.
+_PATH_INDEX = 10
+_PATH_TAIL = r"[\w.@%+~-]+(?:/[\w.@%+~-]*)*"
+_UNIX_PATH_RE = re.compile(rf"/(?<![\w/.<>-]/){_PATH_TAIL}|\.(?<![\w/.<>-]\.)\.?/{_PATH_TAIL}")
+assert _MASKS[_PATH_INDEX][0].pattern.endswith(r"|(?<![\w/.<>-])(?:\.{1,2})?/" + _PATH_TAIL)
+
+
+def _sub_path(replacement: str, line: str) -> str:
+    regex = _MASKS[_PATH_INDEX][0] if ":\\" in line else _UNIX_PATH_RE
+    return regex.sub(replacement, line)
+
+
+_MASK_PLAN = [(_sub_path if index == _PATH_INDEX else regex.sub, replacement, digit, needs,
+               bool(regex.flags & re.IGNORECASE) and all(n.islower() for n in needs),
                gate if callable(gate) else re.compile(gate).search if gate else None)
-              for (regex, replacement), (digit, needs, gate) in zip(_MASKS, _MASK_NEEDS)]
+              for index, ((regex, replacement), (digit, needs, gate)) in enumerate(zip(_MASKS, _MASK_NEEDS))]
 
 
 def primary_line(message: str) -> str:
@@ -155,7 +185,9 @@ def primary_line(message: str) -> str:
     text = "\n".join(lines)
     gated = filters_hold(message)
     lowered = None
-    for index, (regex, needs, folded) in enumerate(_PRIMARY_LINES):
+    ascii_text = text.isascii()
+    lowered_text = None
+    for index, (regex, needs, folded, twin) in enumerate(_PRIMARY_LINES):
         if gated and needs is not None:
             if folded:
                 if lowered is None:
@@ -168,7 +200,12 @@ def primary_line(message: str) -> str:
                     break
             else:
                 continue
-        found = regex.search(text)
+        if twin is not None and ascii_text:
+            if lowered_text is None:
+                lowered_text = text.lower()
+            found = twin.search(lowered_text)
+        else:
+            found = regex.search(text)
         if found is None:
             continue
         if index == _TRACEBACK_END:  # the last line that names an exception: the one raised
@@ -208,7 +245,9 @@ def make_template(message: str, error_type: str | None = None) -> str:
     line = primary_line(message or "")[:_MAX_LINE_CHARS]
     has_digit = _DIGIT_RE.search(line) is not None
     protected = False
-    if has_digit or ":" in line:  # every log prefix has a digit or "kernel:"
+    first = line[:1]
+    # every log prefix has a digit or "kernel:", and starts with "[", a capital or a digit
+    if (has_digit or ":" in line) and (first == "[" or "A" <= first <= "Z" or first.isdecimal()):
         line = _LOG_PREFIX_RE.sub("", line)
     if has_digit and ("Xid (" in line or _FIXED_CODE_GATE.search(line) is not None):
         before = line
