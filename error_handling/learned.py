@@ -77,12 +77,8 @@ class LinearModel:
         return model
 
     def probabilities(self, features: Iterable[str]) -> list[float]:
-        rows = self.rows
-        found = [self.bias]
-        for feature in features:
-            row = rows.get(feature)
-            if row is not None:
-                found.append(row)
+        # the rows of the features the model knows (a row is never empty, so never falsy), in order
+        found = [self.bias, *filter(None, map(self.rows.get, features))]
         scores = list(map(sum, zip(*found)))  # per class
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
@@ -92,13 +88,13 @@ class LinearModel:
     def predict(self, features: Iterable[str]) -> tuple[str, float]:
         """(best class, its probability)."""
         probs = self.probabilities(features)
-        best = max(range(len(probs)), key=probs.__getitem__)
+        best = probs.index(max(probs))  # the first of equals, as max over the indices gave
         return self.classes[best], probs[best]
 
     def assess(self, features: Iterable[str]) -> tuple[str, float, float]:
         """(best class, its probability, the probability of ``unknown_error``; 0 without that class)."""
         probs = self.probabilities(features)
-        best = max(range(len(probs)), key=probs.__getitem__)
+        best = probs.index(max(probs))
         return self.classes[best], probs[best], 0.0 if self._unknown is None else probs[self._unknown]
 
     def decide(self, features: Iterable[str]) -> tuple[str, float] | None:
