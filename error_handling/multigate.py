@@ -157,7 +157,6 @@ class MultiGate:
         db.scan(text.encode("ascii"), match_event_handler=_collect, context=found, scratch=scratch)
         return found
 
-
     def grouped(self, text: str) -> dict[int, list[int]] | None:
         """``hits`` by group (``GROUP_SHIFT``), positions within each; the last text's answer is
         kept, so the tiers of a rule set that ask about one text in turn scan it once."""

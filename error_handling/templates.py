@@ -28,8 +28,8 @@ _MAX_TOKENS = 80
 # lower-cased text (the same positions): written to start with a character, so the search skips to
 # candidates instead of trying a word boundary at every position (under IGNORECASE it cannot).
 _PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None, bool, re.Pattern[str] | None]] = [
-    (re.compile(p, re.M), needs, bool(re.compile(p).flags & re.IGNORECASE), re.compile(twin, re.M) if twin else None)
-    for p, needs, twin in (
+    (regex, needs, bool(regex.flags & re.IGNORECASE), re.compile(twin, re.M) if twin else None)
+    for regex, needs, twin in ((re.compile(p, re.M), needs, twin) for p, needs, twin in (
         (r"E(?<![^\n]E)[^\S\n]+\S", None, None),        # pytest's explanation lines (^E, the ^ after the E)
         (r'^details = "(.*?)"?$', ('details = "',), None),  # gRPC's status details (after "status = StatusCode.X")
         (r"NVRM: Xid|Out of memory: Kill|invoked oom-killer|oom-kill:",
@@ -41,7 +41,7 @@ _PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None, bool, re.Pat
          ("error", "fail", "fatal", "refused", "denied", "timed out", "killed", "not found", "unable"),
          r"(?:e(?<!\we)rror|f(?<!\wf)(?:ailed|ailure|atal)|r(?<!\wr)efused|d(?<!\wd)enied|t(?<!\wt)imed out"
          r"|k(?<!\wk)illed|n(?<!\wn)ot found|u(?<!\wu)nable)\b"),
-    )]
+    ))]
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
 _DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"

@@ -14,7 +14,7 @@ import pytest
 from error_handling import ErrorInfo
 from error_handling import multigate
 from error_handling.classify import Classifier, _Facts
-from error_handling.multigate import MultiGate, covers
+from error_handling.multigate import MultiGate, TierGate, covers
 from error_handling.rulesets import GatedTier
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
@@ -175,3 +175,37 @@ def test_a_gate_still_compiling_leaves_the_decision_to_the_gram_index():
 def test_the_same_set_of_regexes_compiles_once_per_process():
     first, second = Classifier(), Classifier()
     assert [id(g) for g in first._confident.gates()] == [id(g) for g in second._confident.gates()]
+
+
+@needs_gate
+def test_a_rule_sets_tiers_share_one_scan_of_a_text(monkeypatch):
+    classifier = Classifier(cache_size=0)
+    assert classifier.warm_up(timeout=120)
+    (gate,) = classifier._confident.gates()
+    tiers = [plan for _tier, plan in classifier._confident._plan if isinstance(plan, GatedTier) and plan.gate]
+    assert len(tiers) > 1 and {tier.gate.gate for tier in tiers} == {gate}
+    scans = []
+    real = gate.hits
+    monkeypatch.setattr(gate, "hits", lambda text: scans.append(text) or real(text))
+    # decided by the message tier after the overriding tier and the type tier found nothing
+    info = ErrorInfo(type="RuntimeError", message="CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert classifier.classify(info).value == "resource_allocation_error"
+    assert len(scans) == 1
+    # each tier reads its own positions from the one scan
+    text = _Facts(info).text
+    for tier in tiers:
+        hits = tier.gate.hits(text)
+        assert all(0 <= position < len(tier.entries) for position in hits)
+    assert len(scans) == 1
+
+
+@needs_gate
+def test_a_tier_gate_maps_left_out_regexes_back_to_its_positions():
+    first = [(0, r"disk (?:is )?full", FLAGS), (1, r"(?a)connection reset", FLAGS)]
+    second = [(0, r"(?a)timed out", FLAGS), (1, r"no space left", FLAGS)]
+    gate = MultiGate(TierGate.combine([first, second]))
+    assert gate.wait(timeout=60)
+    one, two = TierGate(gate, 0, first), TierGate(gate, 1, second)
+    assert one.left_out == (1,) and two.left_out == (0,)
+    text = "disk full, then no space left"
+    assert one.hits(text) == [0] and two.hits(text) == [1]
