@@ -179,8 +179,9 @@ class _Facts:
         self.grams: frozenset[str] | None = None  # read on first use (error_handling.rulesets.GatedTier)
         errno = info.errno
         if errno is None:
-            found = _ERRNO_RE.search(info.message or "")
-            errno = int(found.group(1)) if found else _errno_by_name(info.message or "")
+            message = info.message or ""
+            found = _ERRNO_RE.search(message) if "[Errno " in message else None  # (what every match starts with)
+            errno = int(found.group(1)) if found else _errno_by_name(message)
         self.errno = errno
         self.exit_code = info.exit_code
         signals: set[int] = set()

@@ -173,6 +173,8 @@ _MASK_PLAN = [(_sub_path if index == _PATH_INDEX else regex.sub, replacement, di
                bool(regex.flags & re.IGNORECASE) and all(n.islower() for n in needs),
                gate if callable(gate) else re.compile(gate).search if gate else None)
               for index, ((regex, replacement), (digit, needs, gate)) in enumerate(zip(_MASKS, _MASK_NEEDS))]
+# a line without digits is tried only by the masks that need none (the masks never add digits)
+_MASK_PLAN_NO_DIGIT = [step for step in _MASK_PLAN if not step[2]]
 
 
 def primary_line(message: str) -> str:
@@ -258,9 +260,7 @@ def make_template(message: str, error_type: str | None = None) -> str:
     if "'" in line or '"' in line:
         line = _QUOTED_RE.sub(_mask_quoted, line)
     lowered = None  # line.lower(), while the line is unchanged
-    for sub, replacement, digit, needs, folded, gate in _MASK_PLAN:
-        if digit and not has_digit:
-            continue
+    for sub, replacement, _digit, needs, folded, gate in _MASK_PLAN if has_digit else _MASK_PLAN_NO_DIGIT:
         if needs:
             if folded:
                 if lowered is None:
