@@ -78,6 +78,11 @@ _FILE_SUFFIXES = ("py", "pyc", "json", "toml", "ya?ml", "txt", "cfg", "ini", "lo
                   "c", "h")
 _ID_WORDS = ("task", "worker", "job", "run", "node", "req", "session", "container", "pod", "trace", "span", "host")
 _TLDS = ("com", "org", "net", "io", "ai", "dev", "local", "internal", "lan", "cloud", "edu", "gov", "example", "invalid")
+# paths: a Windows one (C:\...), or a Unix one not inside a word, a path or a mask; the tail both
+# forms of the Unix one share (see _UNIX_PATH_RE)
+_WINDOWS_PATH = r"[A-Za-z]:\\[^\s'\"]+"
+_PATH_TAIL = r"[\w.@%+~-]+(?:/[\w.@%+~-]*)*"
+_UNIX_PATH = r"(?<![\w/.<>-])(?:\.{1,2})?/" + _PATH_TAIL
 
 _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r in (
     (r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?", 0, "<TS>"),
@@ -90,7 +95,7 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"\b0x[0-9a-f][0-9a-f_]*\b", re.I, "<HEX>"),
     (r"(?<=\bhost )[\w.-]+|(?<=\bhost=)[\w.-]+|(?<=\bhostname )[\w.-]+", re.I, "<HOST>"),
     (r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + "|".join(_TLDS) + r")\b", 0, "<HOST>"),
-    (r"[A-Za-z]:\\[^\s'\"]+|(?<![\w/.<>-])(?:\.{1,2})?/[\w.@%+~-]+(?:/[\w.@%+~-]*)*", 0, "<PATH>"),
+    (_WINDOWS_PATH + "|" + _UNIX_PATH, 0, "<PATH>"),
     (r"\b[\w.-]+(?:/[\w.-]+)*\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
     (r"\b((?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
     (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I, "<HEX>"),
@@ -158,10 +163,8 @@ assert all(twin is None or not regex.groups for regex, _needs, _folded, twin in 
 # The path mask without its Windows branch, for lines without ":\" (where that branch cannot
 # match): each branch starts with its character, the lookbehind after it, so the search skips
 # from one "/" or "." to the next instead of trying the lookbehind at every position.
-_PATH_INDEX = 10
-_PATH_TAIL = r"[\w.@%+~-]+(?:/[\w.@%+~-]*)*"
+_PATH_INDEX = next(i for i, (regex, _replacement) in enumerate(_MASKS) if regex.pattern.endswith(_UNIX_PATH))
 _UNIX_PATH_RE = re.compile(rf"/(?<![\w/.<>-]/){_PATH_TAIL}|\.(?<![\w/.<>-]\.)\.?/{_PATH_TAIL}")
-assert _MASKS[_PATH_INDEX][0].pattern.endswith(r"|(?<![\w/.<>-])(?:\.{1,2})?/" + _PATH_TAIL)
 
 
 def _sub_path(replacement: str, line: str) -> str:
