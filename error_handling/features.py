@@ -68,6 +68,9 @@ _STEMS: list[tuple[str, str]] = sorted(((stem, concept) for concept, stems in LE
 # by first letter: a word is compared only with the stems that can start it
 _STEMS_BY_INITIAL: dict[str, tuple[tuple[str, str], ...]] = {
     initial: tuple(sc for sc in _STEMS if sc[0][0] == initial) for initial in {stem[0] for stem, _ in _STEMS}}
+# by first letter, whether any of its stems starts a word: one match (most words start none)
+_STEM_GATES = {initial: re.compile("|".join(re.escape(stem) for stem, _ in stems)).match
+               for initial, stems in _STEMS_BY_INITIAL.items()}
 _CONCEPT_CACHE: dict[str, tuple[str, ...]] = {}
 _CONCEPT_CACHE_SIZE = 4096  # words, process-wide; past it concepts are worked out each time
 
@@ -76,7 +79,9 @@ def concepts(word: str) -> tuple[str, ...]:
     """The concepts a lower-case word belongs to (memoised; the vocabulary of errors is small)."""
     found = _CONCEPT_CACHE.get(word)
     if found is None:
-        found = tuple(sorted({c for stem, c in _STEMS_BY_INITIAL.get(word[:1], ()) if word.startswith(stem)}))
+        gate = _STEM_GATES.get(word[:1])
+        found = () if gate is None or gate(word) is None else \
+            tuple(sorted({c for stem, c in _STEMS_BY_INITIAL[word[:1]] if word.startswith(stem)}))
         if len(_CONCEPT_CACHE) < _CONCEPT_CACHE_SIZE:
             _CONCEPT_CACHE[word] = found
     return found

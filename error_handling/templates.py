@@ -9,6 +9,7 @@ in their parameters get the same template, which is what the pattern grouping bu
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from typing import Any
 
 from error_handling.prefilter import filters_hold
@@ -184,7 +185,7 @@ def primary_line(message: str) -> str:
     """The line of ``message`` that names the failure (first non-decoration line if none does)."""
     if "\n" not in message:
         return message.strip(_DECORATION)
-    lines = [s for s in (ln.strip(_DECORATION) for ln in message.splitlines()) if s]
+    lines = list(filter(None, map(str.strip, message.splitlines(), repeat(_DECORATION))))
     if not lines:
         return ""
     text = "\n".join(lines)
