@@ -32,3 +32,12 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def clear_process_memos() -> None:
+    """Empty the process-wide memos of word features, codes and type facts (each bounded): what
+    a process that has seen no failure yet holds. For measuring a first sight honestly."""
+    from error_handling import features, similarity, type_knowledge  # (on use: importing the package stays light)
+    for memo in (features._CONCEPT_CACHE, features._TOKEN_FEATURES, similarity._CODE_MEMO,
+                 similarity._MIN_COMMON, type_knowledge._TYPE_FACTS):
+        memo.clear()
