@@ -67,7 +67,7 @@ def test_the_gates_never_skip_a_match(text):
     if classify._CONSTANT_CODE_RE.search(text):
         assert classify._CONSTANT_CODE_GATE.search(text)
     if templates._MASKS[13][0].search(text):  # long hex
-        assert re.search(templates._HEX_WINDOW_WITH_DIGIT, text)
+        assert re.search(templates._HEX_RUN, text)
     if templates._LOG_PREFIX_RE.match(text):
         first = text[:1]
         assert first == "[" or "A" <= first <= "Z" or first.isdecimal()
