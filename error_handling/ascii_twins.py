@@ -12,8 +12,8 @@ a twin matches exactly where its pattern does:
   plain text has none;
 - case-insensitive matching folds ASCII letters to ASCII letters in both modes; the characters
   outside ASCII that fold onto them (K KELVIN SIGN, LONG S, dotted and dotless I) are not in
-  plain text, and a pattern that itself names a character outside ASCII under IGNORECASE gets
-  no twin (``twin`` returns the pattern);
+  plain text, and a pattern that itself names a character outside ASCII under IGNORECASE (its
+  own, or a group's ``(?i:...)``) gets no twin (``twin`` returns the pattern);
 - a character outside ASCII that is neither a letter nor a digit nor a space nor foldable (a
   private-use code point: ``templates`` moves the digits of fixed codes there) is outside every
   class in both modes, so a plain text that gains only such characters still reads alike.
@@ -37,35 +37,38 @@ def is_plain(text: str) -> bool:
     return text.isascii() and not ("\x1c" in text or "\x1d" in text or "\x1e" in text or "\x1f" in text)
 
 
-def _names_beyond_ascii(items: object) -> bool:
-    """Whether a parse tree holds a literal or a range reaching past ASCII."""
+def _folds_beyond_ascii(items: object, ignorecase: bool) -> bool:
+    """Whether a parse tree matches a literal or a range reaching past ASCII case-insensitively
+    (under the pattern's IGNORECASE, or a group's scoped ``(?i:...)``)."""
     for op, av in items:  # type: ignore[attr-defined]
         if op in (_c.LITERAL, _c.NOT_LITERAL):
-            if av >= 128:
+            if ignorecase and av >= 128:
                 return True
         elif op is _c.RANGE:
-            if av[1] >= 128:
+            if ignorecase and av[1] >= 128:
                 return True
         elif op is _c.IN:
-            if _names_beyond_ascii(av):
+            if _folds_beyond_ascii(av, ignorecase):
                 return True
         elif op is _c.BRANCH:
-            if any(_names_beyond_ascii(branch) for branch in av[1]):
+            if any(_folds_beyond_ascii(branch, ignorecase) for branch in av[1]):
                 return True
         elif op is _c.SUBPATTERN:
-            if _names_beyond_ascii(av[-1]):
+            _group, add_flags, del_flags, inner = av
+            scoped = (ignorecase or bool(add_flags & re.IGNORECASE)) and not del_flags & re.IGNORECASE
+            if _folds_beyond_ascii(inner, scoped):
                 return True
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT) or op is getattr(_c, "POSSESSIVE_REPEAT", None):
-            if _names_beyond_ascii(av[2]):
+            if _folds_beyond_ascii(av[2], ignorecase):
                 return True
         elif op in (_c.ASSERT, _c.ASSERT_NOT):
-            if _names_beyond_ascii(av[1]):
+            if _folds_beyond_ascii(av[1], ignorecase):
                 return True
         elif op is getattr(_c, "ATOMIC_GROUP", None):
-            if _names_beyond_ascii(av):
+            if _folds_beyond_ascii(av, ignorecase):
                 return True
         elif op is _c.GROUPREF_EXISTS:
-            if _names_beyond_ascii(av[1]) or (av[2] is not None and _names_beyond_ascii(av[2])):
+            if _folds_beyond_ascii(av[1], ignorecase) or (av[2] is not None and _folds_beyond_ascii(av[2], ignorecase)):
                 return True
     return False
 
@@ -75,12 +78,11 @@ def twin(regex: re.Pattern[str]) -> re.Pattern[str]:
     otherwise (a case-insensitive pattern naming a character outside ASCII) or cannot compile."""
     if regex.flags & re.ASCII or isinstance(regex.pattern, bytes):
         return regex
-    if regex.flags & re.IGNORECASE:
-        try:
-            if _names_beyond_ascii(_parse.parse(regex.pattern, regex.flags)):
-                return regex
-        except Exception:  # noqa: BLE001 - a pattern the parser refuses keeps its own form
+    try:
+        if _folds_beyond_ascii(_parse.parse(regex.pattern, regex.flags), bool(regex.flags & re.IGNORECASE)):
             return regex
+    except Exception:  # noqa: BLE001 - a pattern the parser refuses keeps its own form
+        return regex
     try:
         return re.compile(regex.pattern, (regex.flags & ~re.UNICODE) | re.ASCII)
     except (re.error, ValueError):  # an inline (?u) flag: no twin
