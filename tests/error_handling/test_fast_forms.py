@@ -81,6 +81,16 @@ def test_the_code_tables_decide_alike_with_and_without_their_any_needle_search()
             assert tables.decide(message, fallback) == _decide_every_needle(tables, message, fallback)
 
 
+_TABLES = CodeTables.shipped()
+_NEEDLES = [needle for needle, _positions in _TABLES._needles]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(texts, st.lists(st.sampled_from(_NEEDLES + ["C", "c", "UD", "_", "0", " "]), max_size=8).map("".join)))
+def test_the_any_needle_regex_finds_a_needle_exactly_where_one_is(text):
+    assert (_TABLES._any_needle.search(text) is not None) == any(needle in text for needle in _NEEDLES)
+
+
 def _decide_every_needle(tables: CodeTables, text: str, fallback: bool):
     held = set(tables._always)
     for needle, positions in tables._needles:
