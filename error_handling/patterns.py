@@ -177,8 +177,10 @@ class ErrorAggregator:
         self._exact: dict[tuple[str | None, str], _Pattern] = {}
         self._buckets: dict[tuple[str | None, int], dict[str, _Pattern]] = {}
         # every token of a bucket's patterns, built when first read; kept a superset as patterns
-        # join or turn tokens into wildcards, dropped when one leaves (see _find_other_length)
+        # join, turn tokens into wildcards or leave (see _find_other_length), and built again
+        # once more patterns have left than the bucket holds (_bucket_gone counts them)
         self._bucket_words: dict[tuple[str | None, int], set[str]] = {}
+        self._bucket_gone: dict[tuple[str | None, int], int] = {}
         self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()  # oldest first (see Classifier._cache)
         self._held: dict[str, _Held] | None = None  # _held_errors(), until the next error
 
@@ -340,7 +342,13 @@ class ErrorAggregator:
             bucket.pop(pattern.pattern_id, None)
             if not bucket:
                 del self._buckets[key]
-        self._bucket_words.pop(key, None)  # built again, without its tokens, when next read
+        if key in self._bucket_words:
+            gone = self._bucket_gone.get(key, 0) + 1
+            if bucket and gone <= len(bucket):
+                self._bucket_gone[key] = gone  # its words stay a superset, staler by one pattern
+            else:  # built again, without the tokens of those that left, when next read
+                del self._bucket_words[key]
+                self._bucket_gone.pop(key, None)
 
     def _evict(self, pattern_id: str) -> None:
         pattern = self._patterns.pop(pattern_id)
@@ -514,6 +522,7 @@ class ErrorAggregator:
         self._exact.clear()
         self._buckets.clear()
         self._bucket_words.clear()
+        self._bucket_gone.clear()
 
 
 def _short(value: Any) -> str:

@@ -360,6 +360,10 @@ def test_each_buckets_words_hold_every_token_of_its_patterns() -> None:
                 assert {t for p in bucket.values() for t in p.tokens} <= words, key
     assert agg._bucket_words  # the search read them
     assert all(key in agg._buckets for key in agg._bucket_words)
+    # patterns gone since a bucket's words were built: counted only while they are kept, and
+    # never more than the bucket holds (then they are built again)
+    assert agg._bucket_gone, "evictions left buckets with stale words"
+    assert all(key in agg._bucket_words and 0 < gone <= len(agg._buckets[key]) for key, gone in agg._bucket_gone.items())
 
 
 def test_similarity_threshold_keeps_its_meaning_across_lengths() -> None:
