@@ -79,6 +79,8 @@ _STATUS_PHRASE_RE = re.compile(f"[{_PRIVATE_DIGITS}]{{3}} [A-Za-z][A-Za-z -]*")
 _FILE_SUFFIXES = ("py", "pyc", "json", "toml", "ya?ml", "txt", "cfg", "ini", "log", "sh", "csv", "dat", "cu", "cpp",
                   "c", "h")
 _ID_WORDS = ("task", "worker", "job", "run", "node", "req", "session", "container", "pod", "trace", "span", "host")
+_ID_PREFIXES = ("task", "worker", "job", "run", "node", "req", "request", "session", "container", "pod", "trace", "span",
+                "host")  # what the id mask reads before the separator (the needles above cover them)
 _TLDS = ("com", "org", "net", "io", "ai", "dev", "local", "internal", "lan", "cloud", "edu", "gov", "example", "invalid")
 # paths: a Windows one (C:\...), or a Unix one not inside a word, a path or a mask; the tail both
 # forms of the Unix one share (see _UNIX_PATH_RE)
@@ -99,7 +101,7 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + "|".join(_TLDS) + r")\b", 0, "<HOST>"),
     (_WINDOWS_PATH + "|" + _UNIX_PATH, 0, "<PATH>"),
     (r"\b[\w.-]+(?:/[\w.-]+)*\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
-    (r"\b((?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
+    (r"\b((?:" + "|".join(_ID_PREFIXES) + r")[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
     (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I, "<HEX>"),
     # (\d\d* for \d+ here and below: a regex that starts with a character class lets the search
     # skip to the next digit instead of trying a match at every position)
@@ -115,9 +117,12 @@ _DIGIT_RE = re.compile(r"\d")
 # What each mask cannot match without (same order as _MASKS): whether it needs a digit, and
 # substrings one of which must be present. Skipping a regex that cannot match saves most of a
 # cold template's cost; the masks never add digits, so "no digit" holds for the whole line.
-# (compiled for ASCII: it reads only ASCII lines, where \w and \d read alike in both modes)
-_ID_GATE_RE = re.compile(r"(?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:][\w-]*\d",
-                         re.ASCII)
+# an id prefix, its separator, then a digit later in the word: searched from the separator
+# (rarer than the prefixes' first letters), the prefix read behind it, one lookbehind per length;
+# compiled for ASCII: it reads only ASCII lines, where \w and \d read alike in both modes
+_ID_GATE_RE = re.compile("[-_:](?:" + "|".join(
+    f"(?<=(?:{'|'.join(p for p in _ID_PREFIXES if len(p) == n)})[-_:])"
+    for n in sorted({len(p) for p in _ID_PREFIXES})) + r")[\w-]*\d", re.ASCII)
 
 
 def _may_hold_id(line: str) -> bool:

@@ -25,7 +25,10 @@ PLAIN_PATH = re.compile(r"[A-Za-z]:\\[^\s'\"]+|(?<![\w/.<>-])(?:\.{1,2})?/[\w.@%
 PLAIN_FEATURE_CODES = re.compile(
     r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]{2,}\b|\b(?:cuda|hip|nccl)[A-Z]\w+|\bSIG[A-Z]{2,6}\b|\bE[A-Z]{3,9}\b")
 
-PIECES = ["exit", "return", " code", "status", " ", "=", ":", "of", "-", "1", "23", "x", "E", "e", "\n", "\t",
+PLAIN_ID_GATE = re.compile(r"(?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:][\w-]*\d")
+
+PIECES = ["task", "Worker", "run", "request", "pod", "container", "TRACE", "host", "jo", "b", "req",
+          "exit", "return", " code", "status", " ", "=", ":", "of", "-", "1", "23", "x", "E", "e", "\n", "\t",
           "error", "ERROR", "Failed", "failure", "fatal", "refused", "denied", "timed out", "killed",
           "not found", "unable", "_", "'", '"', "[", "]", ", ", "/", ".", "..", "C:\\", "a", "<", ">", "@",
           "SIG", "SEGV", "NOENT", "cuda", "hip", "nccl", "CUDA_ERROR", "Err", "deadbeef", "0", "9", "F", "é",
@@ -46,6 +49,9 @@ def test_the_fast_forms_find_what_the_plain_forms_find(text):
     found, plain = classify._SIGNAL_CODE_RE.search(text), PLAIN_SIGNAL_CODE.search(text)
     assert (_span(found), found and found.group(1)) == (_span(plain), plain and plain.group(1))
     assert _span(templates._PRIMARY_LINES[0][0].search(text)) == _span(PLAIN_PYTEST_E.search(text))
+    if text.isascii():  # the id gate reads lower-cased ASCII lines
+        lowered = text.lower()
+        assert (templates._ID_GATE_RE.search(lowered) is None) == (PLAIN_ID_GATE.search(lowered) is None)
     if text.isascii():  # the failure words' twin reads the lower-cased ASCII text
         twin = templates._PRIMARY_LINES[5][3]
         found = twin.search(text.lower())
@@ -68,6 +74,8 @@ def test_the_gates_never_skip_a_match(text):
         assert classify._CONSTANT_CODE_GATE.search(text)
     if templates._MASKS[13][0].search(text):  # long hex
         assert re.search(templates._HEX_RUN, text)
+    if templates._MASKS[12][0].search(text):  # ids
+        assert templates._may_hold_id(text)
     if templates._LOG_PREFIX_RE.match(text):
         first = text[:1]
         assert first == "[" or "A" <= first <= "Z" or first.isdecimal()
