@@ -276,7 +276,11 @@ class Classifier:
     def _rebuild(self) -> None:
         defaults = self._groups["default"]
         self._first = RuleSet(self._groups["first"])
-        self._confident = RuleSet([r for r in defaults if r.tier not in _WEAK_TIERS])
+        # the code tables read the text just before the confident rules: their needles ride on
+        # the confident rules' scan (one Hyperscan scan names both)
+        self._confident = RuleSet([r for r in defaults if r.tier not in _WEAK_TIERS],
+                                  also=self._codes.needle_expressions() if self._codes is not None else ())
+        self._code_gate = self._confident.also_gate
         self._weak = RuleSet([r for r in defaults if r.tier in _WEAK_TIERS])
         self._last = RuleSet(self._groups["last"])
         # only context keys some rule (or the model) reads take part in the cache key
@@ -378,7 +382,7 @@ class Classifier:
         if rule is not None:
             return self._resolved[rule.category], rule.name
         if self._codes is not None:
-            found = self._codes.decide(facts.text)
+            found = self._codes.decide(facts.text, gate=self._code_gate)
             if found is None and facts.exit_code is not None and not -256 < facts.exit_code < 256:
                 found = self._codes.decide(str(facts.exit_code))  # a Windows NTSTATUS exit status
             if found is not None:

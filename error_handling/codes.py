@@ -112,17 +112,28 @@ class CodeTables:
         text = resources.files("error_handling.knowledge").joinpath(CODES_FILE).read_text(encoding="utf-8")
         return cls.from_data(json.loads(text))
 
+    def needle_expressions(self) -> tuple[tuple[int, str, int], ...]:
+        """The needles as literal expressions (position, pattern, flags) for a multi-regex gate
+        (``error_handling.multigate``): a gate that scans a text anyway names the needles in it."""
+        return tuple((position, re.escape(needle), 0) for position, (needle, _tables) in enumerate(self._needles))
+
     def categories(self) -> set[str]:
         return {c for t in self.tables for c in (*t.codes.values(), *t.fallback.values())}
 
-    def decide(self, text: str, fallback: bool = False) -> tuple[str, str, str] | None:
-        """(category, table name, code) or None; with ``fallback``, of the catch-all codes only."""
+    def decide(self, text: str, fallback: bool = False, gate: Any = None) -> tuple[str, str, str] | None:
+        """(category, table name, code) or None; with ``fallback``, of the catch-all codes only.
+        ``gate``: a gate over ``needle_expressions()`` (a ``multigate.TierGate``) that names the
+        needles in ``text`` where it can tell; else they are looked for here."""
         last = self._last
         if last is not None and last[0] is text:
             candidates = last[1]
         else:
             held = set(self._always)
-            if self._any_needle is not None and self._any_needle.search(text) is not None:
+            hits = gate.hits(text) if gate is not None else None
+            if hits is not None:
+                for position in hits:
+                    held |= self._needles[position][1]
+            elif self._any_needle is not None and self._any_needle.search(text) is not None:
                 for needle, positions in self._needles:
                     if needle in text:
                         held |= positions

@@ -7,7 +7,7 @@ errno; the other tiers are first-match lists behind the literal prefilters of
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from error_handling.multigate import MultiGate, TierGate, coverable
 from error_handling.prefilter import grams, search_pieces, text_grams
@@ -66,7 +66,9 @@ class RuleSet:
     shortcut past ``match``.
     """
 
-    def __init__(self, rules: list[ClassificationRule]) -> None:
+    def __init__(self, rules: list[ClassificationRule], also: Sequence[tuple[int, str, int]] = ()) -> None:
+        """``also``: expressions (position, pattern, flags) of another reader of the same texts
+        (the code tables' needles), scanned with the tiers' regexes: ``also_gate`` answers for them."""
         self.rules = rules
         tiers: dict[Tier, list[tuple[int, ClassificationRule]]] = {t: [] for t in Tier}
         for order, rule in enumerate(rules):
@@ -90,10 +92,14 @@ class RuleSet:
                 self._plan.append((tier, GatedTier([rule for _order, rule in items])))
         # one gate for all the tiers' regexes: a text is scanned once, each tier reads its share
         gated = [plan for _tier, plan in self._plan if isinstance(plan, GatedTier) and plan.expressions]
-        self._gate = MultiGate.shared(TierGate.combine([tier.expressions for tier in gated]))
+        groups = [tier.expressions for tier in gated] + ([tuple(also)] if also else [])
+        self._gate = MultiGate.shared(TierGate.combine(groups))
+        self.also_gate: TierGate | None = None
         if self._gate is not None:
             for group, tier in enumerate(gated):
                 tier.gate = TierGate(self._gate, group, tier.expressions)
+            if also:
+                self.also_gate = TierGate(self._gate, len(gated), tuple(also))
 
     def gates(self) -> list[MultiGate]:
         """The multi-regex gate of this set's tiers (``error_handling.multigate``), where it runs."""

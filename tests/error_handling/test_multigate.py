@@ -209,3 +209,27 @@ def test_a_tier_gate_maps_left_out_regexes_back_to_its_positions():
     assert one.left_out == (1,) and two.left_out == (0,)
     text = "disk full, then no space left"
     assert one.hits(text) == [0] and two.hits(text) == [1]
+
+
+@needs_gate
+def test_the_code_tables_needles_ride_on_the_confident_rules_scan(monkeypatch):
+    from tests.error_handling.test_fast_forms import _decide_every_needle
+
+    classifier = Classifier(cache_size=0)
+    assert classifier.warm_up(timeout=120)
+    tables, code_gate = classifier.code_tables, classifier._code_gate
+    (gate,) = classifier._confident.gates()
+    assert code_gate is not None and code_gate.gate is gate
+    texts = [_Facts(info).text for info in _infos(_records())]
+    assert sum(bool(code_gate.hits(text)) for text in texts) > 500  # (texts with needles and without)
+    for text in texts:
+        tables._last = None
+        for fallback in (False, True):
+            assert tables.decide(text, fallback, gate=code_gate) == _decide_every_needle(tables, text, fallback)
+    scans = []
+    real = gate.hits
+    monkeypatch.setattr(gate, "hits", lambda text: scans.append(text) or real(text))
+    # a report the code tables decide, and one they pass to the rules: one scan each
+    assert classifier.explain(ErrorInfo(type="", message="cudaErrorNoDevice: no CUDA-capable device"))[1].startswith("code:")
+    assert classifier.classify(ErrorInfo(type="RuntimeError", message="CUDA out of memory. Tried to allocate 2 GiB"))
+    assert len(scans) == 2
