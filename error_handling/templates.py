@@ -130,13 +130,6 @@ def _may_hold_id(line: str) -> bool:
     return not line.isascii() or _ID_GATE_RE.search(line.lower()) is not None
 
 
-def _may_hold_run(line: str) -> bool:
-    for mask in ("<NUM>", "<HEX>", "<SIZE>", "<IP>"):
-        if line.count(mask) > 1:
-            return True
-    return False
-
-
 # eight hex characters in a row, as every long hex the mask takes has (it needs a digit among
 # them too; a gate that looked for one from each digit was slower than this plain run, with the
 # same lines passing on the corpus)
@@ -160,7 +153,7 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...], Any]] = [  # needles in lower cas
     (True, ("B", "bytes"), None),                    # sizes
     (True, (), r"\d\s?[munshµ]"),                   # durations: a digit, then a unit's first letter
     (True, (), None),                                # numbers
-    (False, ("<",), _may_hold_run),                  # runs of one mask: one of them twice
+    (False, ("<",), r">[\s,;:x*/-]+<"),             # runs of one mask: a mask's end, separators, a mask
 ]
 # The third column: a plain regex every match of the mask contains, searched before the mask (a
 # mask that starts with a lookbehind, a class or an alternation is tried at every position of

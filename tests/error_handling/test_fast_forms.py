@@ -27,7 +27,7 @@ PLAIN_FEATURE_CODES = re.compile(
 
 PLAIN_ID_GATE = re.compile(r"(?:task|worker|job|run|node|req|request|session|container|pod|trace|span|host)[-_:][\w-]*\d")
 
-PIECES = ["task", "Worker", "run", "request", "pod", "container", "TRACE", "host", "jo", "b", "req",
+PIECES = ["<NUM>", "<HEX>", "<IP>", ", ", "x", "task", "Worker", "run", "request", "pod", "container", "TRACE", "host", "jo", "b", "req",
           "exit", "return", " code", "status", " ", "=", ":", "of", "-", "1", "23", "x", "E", "e", "\n", "\t",
           "error", "ERROR", "Failed", "failure", "fatal", "refused", "denied", "timed out", "killed",
           "not found", "unable", "_", "'", '"', "[", "]", ", ", "/", ".", "..", "C:\\", "a", "<", ">", "@",
@@ -74,6 +74,8 @@ def test_the_gates_never_skip_a_match(text):
         assert classify._CONSTANT_CODE_GATE.search(text)
     if templates._MASKS[13][0].search(text):  # long hex
         assert re.search(templates._HEX_RUN, text)
+    if templates._MASKS[17][0].search(text):  # runs of one mask
+        assert re.search(templates._MASK_NEEDS[17][2], text)
     if templates._MASKS[12][0].search(text):  # ids
         assert templates._may_hold_id(text)
     if templates._LOG_PREFIX_RE.match(text):
