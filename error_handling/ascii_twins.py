@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants as _c  # type: ignore[no-redef]
     import sre_parse as _parse  # type: ignore[no-redef]
 
+
 def is_plain(text: str) -> bool:
     """Whether twins read ``text`` as their patterns do: ASCII, none of U+001C..U+001F (four
     substring tests, each a memchr: far cheaper than one regex search for the four)."""
