@@ -37,6 +37,11 @@ log = structlog.get_logger("dtf.engine")
 # The version (4) and variant bits of a random UUID, and the bits left random.
 _UUID_V4 = (4 << 76) | (2 << 62)
 _UUID_MASK = ((1 << 128) - 1) & ~(0xF << 76) & ~(0x3 << 62)
+# A dispatch no worker started, lost because the coordinator restarted before its worker had it,
+# is the coordinator's crash, not the task's failure: it goes back to the queue without spending
+# a retry, this many times per task (so a task whose dispatch itself takes the coordinator down
+# still runs out of retries).
+FREE_REQUEUES = 10
 # Flaky is about the test: only an attempt that ran it and saw it fail counts. A pass after a
 # network fault, a crash, an OOM or a timeout is a completed task with its retries recorded.
 FLAKY_EVIDENCE = frozenset({AttemptOutcome.FAILED})
@@ -465,7 +470,10 @@ class Engine:
         if w is not None:
             w.running.pop(task.task_id, None)
             w.failed_attempts += 1
-        task.failures += 1
+        # (attempts before this one that no failure was counted for: the free requeues so far)
+        if not (event.source is FailureSource.COORDINATOR_RESTART and cur.started_at is None
+                and cur.number - 1 - task.failures < FREE_REQUEUES):
+            task.failures += 1
         self.metrics.inc("dtf_failures_total", source=event.source.value)
         # Classified, decided and recorded (DuckDB error_events): ErrorPipeline.decide.
         decision = await self.failure_policy.decide(task, event)
