@@ -78,9 +78,11 @@ _STATUS_PHRASE_RE = re.compile(f"[{_PRIVATE_DIGITS}]{{3}} [A-Za-z][A-Za-z -]*")
 
 _FILE_SUFFIXES = ("py", "pyc", "json", "toml", "ya?ml", "txt", "cfg", "ini", "log", "sh", "csv", "dat", "cu", "cpp",
                   "c", "h")
-_ID_WORDS = ("task", "worker", "job", "run", "node", "req", "session", "container", "pod", "trace", "span", "host")
+# what the id mask reads before the separator; its needles, the prefixes no other one starts
+# ("req" covers "request")
 _ID_PREFIXES = ("task", "worker", "job", "run", "node", "req", "request", "session", "container", "pod", "trace", "span",
-                "host")  # what the id mask reads before the separator (the needles above cover them)
+                "host")
+_ID_WORDS = tuple(p for p in _ID_PREFIXES if not any(q != p and p.startswith(q) for q in _ID_PREFIXES))
 _TLDS = ("com", "org", "net", "io", "ai", "dev", "local", "internal", "lan", "cloud", "edu", "gov", "example", "invalid")
 # paths: a Windows one (C:\...), or a Unix one not inside a word, a path or a mask; the tail both
 # forms of the Unix one share (see _UNIX_PATH_RE)
