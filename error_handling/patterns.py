@@ -38,10 +38,10 @@ from enum import Enum, StrEnum
 from hashlib import blake2b
 from typing import Any, Callable, Iterable, Mapping
 
+from error_handling.buckets import LengthBuckets, informative as _informative, search_needs
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
-from error_handling.similarity import (align, align_bound, min_common, similarity as _similarity, token_counts,
-                                       traceback_fingerprint)
+from error_handling.similarity import align, similarity as _similarity, token_counts, traceback_fingerprint
 from error_handling.templates import make_template, primary_line
 
 __all__ = ["ErrorAggregator", "Trend", "align", "cache_bound", "make_template", "pattern_id_for", "primary_line",
@@ -49,7 +49,6 @@ __all__ = ["ErrorAggregator", "Trend", "align", "cache_bound", "make_template", 
 
 _MAX_VARIANTS = 16        # exact templates remembered per pattern
 _MAX_CANDIDATES = 256     # patterns compared when a new template arrives
-_MAX_OTHER_LENGTH = 64    # patterns of other lengths aligned when none of its own length is close
 _MAX_TAGS = 8             # tags per error kept for correlation
 _MAX_TAG_CHARS = 64
 
@@ -74,13 +73,6 @@ def pattern_id_for(template: str, category: str | None = None) -> str:
     """Stable id of the pattern founded by ``template`` (in ``category``)."""
     digest = blake2b(f"{category or ''}\x1f{template}".encode(), digest_size=8).hexdigest()
     return f"pat-{digest}"
-
-
-def _informative(merged: list[str]) -> bool:
-    """Whether a pattern's tokens after a join are at most half wildcards: merge after merge,
-    each at the threshold, would otherwise wear a pattern down to ``<*> <*> <*>``, which every
-    template of its length then joins."""
-    return merged.count(_WILDCARD) * 2 <= len(merged)
 
 
 class _Pattern:
@@ -175,12 +167,8 @@ class ErrorAggregator:
         self._history: deque[tuple] = deque()
         self._patterns: OrderedDict[str, _Pattern] = OrderedDict()   # least recently seen first
         self._exact: dict[tuple[str | None, str], _Pattern] = {}
-        self._buckets: dict[tuple[str | None, int], dict[str, _Pattern]] = {}
-        # every token of a bucket's patterns, built when first read; kept a superset as patterns
-        # join, turn tokens into wildcards or leave (see _find_other_length), and built again
-        # once more patterns have left than the bucket holds (_bucket_gone counts them)
-        self._bucket_words: dict[tuple[str | None, int], set[str]] = {}
-        self._bucket_gone: dict[tuple[str | None, int], int] = {}
+        self._buckets: dict[str | None, LengthBuckets] = {}  # per category, while it holds a pattern
+        self._needs: dict[tuple[int, float], list[float]] = {}  # search_needs, per template length
         self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()  # oldest first (see Classifier._cache)
         self._held: dict[str, _Held] | None = None  # _held_errors(), until the next error
 
@@ -207,7 +195,10 @@ class ErrorAggregator:
         n = len(tokens)
         wanted = frozenset(tokens)
         threshold = self.similarity_threshold
-        bucket = self._buckets.setdefault((category, n), {})
+        buckets = self._buckets.get(category)
+        if buckets is None:
+            buckets = self._buckets[category] = LengthBuckets()
+        bucket = buckets.bucket(n)
         best: _Pattern | None = None
         best_score = 0.0
         best_merged = tokens
@@ -231,12 +222,15 @@ class ErrorAggregator:
                     best, best_score, best_merged = candidate, score, merged
         if best is not None and best_score >= threshold:
             best.tokens = best_merged
-            words = self._bucket_words.get((category, n))
-            if words is not None:
-                words.add(_WILDCARD)
+            buckets.widened(n)
             return self._remember(best, category, template)
         counts = token_counts(tokens)
-        best, merged = self._find_other_length(category, tokens, wanted, counts)
+        needs = self._needs.get((n, threshold))
+        if needs is None:
+            if len(self._needs) >= 1024:
+                self._needs.clear()
+            needs = self._needs[n, threshold] = search_needs(n, threshold)
+        best, merged = buckets.closest_other_length(tokens, wanted, counts, threshold, needs)
         if best is not None:
             self._leave_bucket(best)
             best.tokens = merged
@@ -251,68 +245,6 @@ class ErrorAggregator:
             pattern.variants.add(template)
             self._exact[(category, template)] = pattern
         return pattern
-
-    def _find_other_length(self, category: str | None, tokens: list[str], wanted: frozenset[str],
-                           counts: dict[str, int]) -> tuple[_Pattern | None, list[str]]:
-        """The most similar pattern of another length (``align``), if it reaches the threshold;
-        ``wanted`` and ``counts`` are the template's tokens as a set and their ``token_counts``."""
-        n = len(tokens)
-        spread = max(4, n // 2)
-        threshold = self.similarity_threshold
-        least = min_common(n, threshold)
-        best: _Pattern | None = None
-        best_score, best_merged = 0.0, tokens
-        checked = 0
-        buckets, bucket_words = self._buckets, self._bucket_words
-        for length in range(max(1, n - spread), n + spread + 1):
-            if checked >= _MAX_OTHER_LENGTH:
-                break  # no candidate is looked at past the cap
-            if length == n:
-                continue
-            key = (category, length)
-            bucket = buckets.get(key)
-            if not bucket:
-                continue
-            need = threshold * (n if n < length else length) - 2
-            words = bucket_words.get(key)
-            if words is None:
-                words = bucket_words[key] = {t for p in bucket.values() for t in p.tokens}
-            if len(wanted & words) < need:
-                # no pattern here shares enough tokens: each would fail the test below, so skip
-                # them all at once, counted as checked as they were one by one
-                checked = min(_MAX_OTHER_LENGTH, checked + len(bucket))
-                continue
-            if _WILDCARD not in words:
-                # no pattern here has a wildcard, so each must pass align_bound, which needs
-                # min_common tokens in common; the bucket's words (every mask counted as present)
-                # bound what any of them has in common: too few, and all fail it at once
-                shared = counts.get("<>", 0)
-                for token, k in counts.items():
-                    if token in words:
-                        shared += k
-                if shared < least:
-                    checked = min(_MAX_OTHER_LENGTH, checked + len(bucket))
-                    continue
-            for candidate in reversed(bucket.values()):
-                if checked >= _MAX_OTHER_LENGTH:
-                    break
-                checked += 1
-                # cheap bounds first: too few tokens in common cannot reach the threshold
-                shape = candidate.shape
-                if shape is None or shape[0] is not candidate.tokens:
-                    shape = candidate.reshape()
-                if len(wanted & shape[1]) < need:
-                    continue
-                if not shape[3]:
-                    bound = align_bound(shape[2], counts, length, n)
-                    if bound < threshold or bound <= best_score:
-                        continue
-                score, merged = align(candidate.tokens, tokens)
-                if score > best_score and _informative(merged):
-                    best, best_score, best_merged = candidate, score, merged
-        if best is not None and best_score >= threshold:
-            return best, best_merged
-        return None, tokens
 
     def _create(self, pattern_id: str, category: str | None, template: str, tokens: list[str],
                 shape: tuple[list[str], frozenset[str], dict[str, int], bool] | None = None) -> _Pattern:
@@ -329,26 +261,17 @@ class ErrorAggregator:
         return pattern
 
     def _join_bucket(self, pattern: _Pattern) -> None:
-        key = (pattern.category, len(pattern.tokens))
-        self._buckets.setdefault(key, {})[pattern.pattern_id] = pattern
-        words = self._bucket_words.get(key)
-        if words is not None:
-            words.update(pattern.tokens)
+        buckets = self._buckets.get(pattern.category)
+        if buckets is None:
+            buckets = self._buckets[pattern.category] = LengthBuckets()
+        buckets.join(pattern)
 
     def _leave_bucket(self, pattern: _Pattern) -> None:
-        key = (pattern.category, len(pattern.tokens))
-        bucket = self._buckets.get(key)
-        if bucket is not None:
-            bucket.pop(pattern.pattern_id, None)
-            if not bucket:
-                del self._buckets[key]
-        if key in self._bucket_words:
-            gone = self._bucket_gone.get(key, 0) + 1
-            if bucket and gone <= len(bucket):
-                self._bucket_gone[key] = gone  # its words stay a superset, staler by one pattern
-            else:  # built again, without the tokens of those that left, when next read
-                del self._bucket_words[key]
-                self._bucket_gone.pop(key, None)
+        buckets = self._buckets.get(pattern.category)
+        if buckets is not None:
+            buckets.leave(pattern)
+            if not buckets.size:
+                del self._buckets[pattern.category]
 
     def _evict(self, pattern_id: str) -> None:
         pattern = self._patterns.pop(pattern_id)
@@ -521,8 +444,6 @@ class ErrorAggregator:
         self._patterns.clear()
         self._exact.clear()
         self._buckets.clear()
-        self._bucket_words.clear()
-        self._bucket_gone.clear()
 
 
 def _short(value: Any) -> str:

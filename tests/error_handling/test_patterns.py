@@ -355,15 +355,16 @@ def test_each_buckets_words_hold_every_token_of_its_patterns() -> None:
         agg.add_error({"type": rec.get("type") or "", "message": rec.get("message") or ""}, None,
                       rec["category"])
         if i % 50 == 0:
-            for key, words in agg._bucket_words.items():
-                bucket = agg._buckets.get(key, {})
-                assert {t for p in bucket.values() for t in p.tokens} <= words, key
-    assert agg._bucket_words  # the search read them
-    assert all(key in agg._buckets for key in agg._bucket_words)
-    # patterns gone since a bucket's words were built: counted only while they are kept, and
-    # never more than the bucket holds (then they are built again)
-    assert agg._bucket_gone, "evictions left buckets with stale words"
-    assert all(key in agg._bucket_words and 0 < gone <= len(agg._buckets[key]) for key, gone in agg._bucket_gone.items())
+            for category, buckets in agg._buckets.items():
+                assert buckets.size == sum(map(len, buckets.patterns)) > 0, category  # (none kept empty)
+                for length, (bucket, words) in enumerate(zip(buckets.patterns, buckets.words)):
+                    assert {t for p in bucket.values() for t in p.tokens} <= words, (category, length)
+                    assert all(len(p.tokens) == length for p in bucket.values())
+    # patterns gone since a bucket's words were built: counted while they are kept, and never
+    # more than the bucket holds (then they are built again)
+    gone = [(g, len(b)) for buckets in agg._buckets.values() for g, b in zip(buckets.gone, buckets.patterns) if g]
+    assert gone, "evictions left buckets with stale words"
+    assert all(0 < g <= held for g, held in gone)
 
 
 def test_similarity_threshold_keeps_its_meaning_across_lengths() -> None:
