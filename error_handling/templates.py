@@ -49,6 +49,7 @@ _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is 
 _DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"
 _LOG_PREFIX_RE = re.compile(
     r"^(?:\[\s*\d+\.\d+\]\s*"                                      # dmesg [ 1234.567890]
+    r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\]\s*"  # dmesg -T [Tue May 14 10:22:31 2024]
     r"|[A-Z][a-z]{2}\s+\d{1,2}\s+\d\d:\d\d:\d\d\s+\S+\s+kernel:\s*"  # syslog ... host kernel:
     r"|\d{4}-\d\d-\d\d[T ][\d:.,]+(?:Z|[+-]\d\d:?\d\d)?\s+(?:[A-Z]+\s+)?)+")
 
@@ -108,7 +109,9 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     # (\d\d* for \d+ here and below: a regex that starts with a character class lets the search
     # skip to the next digit instead of trying a match at every position)
     (r"\d\d*(?:\.\d+)?\s?(?:[KMGTPE]i?B|[kK]B|bytes)\b", 0, "<SIZE>"),
-    (r"\d\d*(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|seconds?|minutes?|mins?|hours?)\b", 0, "<DUR>"),
+    # (and as Go and Kubernetes write them: 2m13s, 1h5m, 3h)
+    (r"\d\d*(?:h(?:\d+m)?(?:\d+(?:\.\d+)?s)?|m\d+(?:\.\d+)?s"
+     r"|(?:\.\d+)?\s?(?:ms|us|µs|ns|s|sec|secs|seconds?|minutes?|mins?|hours?))\b", 0, "<DUR>"),
     # -?\d+(?:\.\d+)*, written to start with a character class (the search skips to the next
     # digit or minus): a minus must be followed by digits, a digit by any more of them
     (r"[-\d](?:(?<=-)\d+|(?<!-)\d*)(?:\.\d+)*", 0, "<NUM>"),

@@ -41,6 +41,12 @@ class Clock:
     ("2024-05-01T12:00:03.123Z heartbeat missed", "heartbeat missed"),
     ("at 2024-05-01 12:00:03 the link dropped after 12.5s", "at <TS> the link dropped after <DUR>"),
     ("  spaces\t and   tabs  ", "spaces and tabs"),
+    # dmesg -T's human-readable timestamp is a log prefix like dmesg's seconds
+    ("[Tue May 14 10:22:31 2024] NVRM: Xid (PCI:0000:3b:00): 79, pid=1234, name=python, GPU has fallen off the bus.",
+     "NVRM: Xid (<PCI>): 79, pid=<NUM>, name=python, GPU has fallen off the bus."),
+    # durations as Go and Kubernetes write them
+    ("Back-off pulling image: 2m13s (x3 over 1h5m), next in 3h", "Back-off pulling image: <DUR> (x<NUM> over <DUR>), next in <DUR>"),
+    ("took 5ms then 4 hours", "took <DUR> then <DUR>"),
     ("Traceback (most recent call last):\n  File \"x.py\", line 3, in f\nValueError: bad value 7",
      "ValueError: bad value <NUM>"),
 ])
