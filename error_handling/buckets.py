@@ -11,6 +11,7 @@ over the words), so a template that no length can match, most new ones, costs no
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import compress, count
 from operator import ge
 from typing import Any
@@ -76,7 +77,7 @@ class LengthBuckets:
             self.gone[length] = 0
 
     def closest_other_length(self, tokens: list[str], wanted: frozenset[str], counts: dict[str, int],
-                             threshold: float, needs: list[float]) -> tuple[Any | None, list[str]]:
+                             threshold: float, needs: tuple[float, ...]) -> tuple[Any | None, list[str]]:
         """The most similar pattern of another length (``align``), if it reaches ``threshold``,
         and the merged tokens. ``wanted`` and ``counts`` are the template's tokens as a set and
         their ``token_counts``; ``needs`` is ``search_needs(len(tokens), threshold)``.
@@ -141,11 +142,12 @@ class LengthBuckets:
         return None, tokens
 
 
-def search_needs(n: int, threshold: float) -> list[float]:
+@lru_cache(maxsize=1024)
+def search_needs(n: int, threshold: float) -> tuple[float, ...]:
     """For a template of ``n`` tokens, the tokens in common a length's words must have for its
     patterns to be aligned with it, for each length from ``n - spread`` to ``n + spread``
     (``spread = max(4, n // 2)``, lengths below 1 included): ``threshold`` times the shorter of
     the two lengths, less 2; the template's own length never."""
     spread = max(4, n // 2)
-    return [_NEVER if length == n else threshold * (n if n < length else length) - 2
-            for length in range(n - spread, n + spread + 1)]
+    return tuple(_NEVER if length == n else threshold * (n if n < length else length) - 2
+                 for length in range(n - spread, n + spread + 1))

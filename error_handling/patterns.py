@@ -168,7 +168,6 @@ class ErrorAggregator:
         self._patterns: OrderedDict[str, _Pattern] = OrderedDict()   # least recently seen first
         self._exact: dict[tuple[str | None, str], _Pattern] = {}
         self._buckets: dict[str | None, LengthBuckets] = {}  # per category, while it holds a pattern
-        self._needs: dict[tuple[int, float], list[float]] = {}  # search_needs, per template length
         self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()  # oldest first (see Classifier._cache)
         self._held: dict[str, _Held] | None = None  # _held_errors(), until the next error
 
@@ -225,12 +224,7 @@ class ErrorAggregator:
             buckets.widened(n)
             return self._remember(best, category, template)
         counts = token_counts(tokens)
-        needs = self._needs.get((n, threshold))
-        if needs is None:
-            if len(self._needs) >= 1024:
-                self._needs.clear()
-            needs = self._needs[n, threshold] = search_needs(n, threshold)
-        best, merged = buckets.closest_other_length(tokens, wanted, counts, threshold, needs)
+        best, merged = buckets.closest_other_length(tokens, wanted, counts, threshold, search_needs(n, threshold))
         if best is not None:
             self._leave_bucket(best)
             best.tokens = merged
