@@ -101,7 +101,7 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [(re.compile(p, f), r) for p, f, r i
     (r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?![\w.])|\[[0-9a-f:]*:[0-9a-f:]*\](?::\d{1,5})?|(?<![\w:])::1\b", re.I, "<IP>"),
     (r"\b0x[0-9a-f][0-9a-f_]*\b", re.I, "<HEX>"),
     (r"(?<=\bhost )[\w.-]+|(?<=\bhost=)[\w.-]+|(?<=\bhostname )[\w.-]+", re.I, "<HOST>"),
-    (r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + "|".join(_TLDS) + r")\b", 0, "<HOST>"),
+    (r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + "|".join(_TLDS) + r")\b|\blocalhost\b", 0, "<HOST>"),
     (_WINDOWS_PATH + "|" + _UNIX_PATH, 0, "<PATH>"),
     (r"\b[\w.-]+(?:/[\w.-]+)*\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b(?:::[\w\[\].-]+)*", 0, "<PATH>"),
     (r"\b((?:" + "|".join(_ID_PREFIXES) + r")[-_:])(?=[\w-]*\d)[\w-]+", re.I, r"\1<ID>"),
@@ -150,7 +150,7 @@ _MASK_NEEDS: list[tuple[bool, tuple[str, ...], Any]] = [  # needles in lower cas
     (False, (".", ":"), r"\.\d{1,3}\.\d|\[[0-9a-fA-F:]*:|::1"),  # IP (dotted quad, [v6], ::1)
     (False, ("0x", "0X"), None),                     # 0x hex
     (False, ("host", "Host", "HOST"), None),         # host names: after "host"
-    (False, (".",), r"\.(?:" + "|".join(_TLDS) + ")"),  # dotted names under a common suffix
+    (False, (".", "localhost"), r"\.(?:" + "|".join(_TLDS) + ")|localhost"),  # dotted names under a common suffix, localhost
     (False, ("/", "\\"), None),                      # paths
     (False, (".",), r"\.(?:" + "|".join(_FILE_SUFFIXES) + r")\b"),  # file names
     (True, _ID_WORDS, _may_hold_id),                 # ids (need a digit and one of the words, any case)

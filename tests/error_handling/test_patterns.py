@@ -32,6 +32,7 @@ class Clock:
     ("run 3f2504e0-4f89-11d3-9a0c-0305e82c3301 failed", "run <UUID> failed"),
     ("task task-abc123 on worker-3 lost", "task task-<ID> on worker-<ID> lost"),
     ("Cannot connect to host 10.0.0.5:8080 ssl:default", "Cannot connect to host <IP> ssl:default"),
+    ("Error 111 connecting to localhost:6379. Connection refused.", "Error <NUM> connecting to <HOST>:<NUM>. Connection refused."),
     ("No module named 'torch'", "No module named <STR>"),
     ("429, message='Too Many Requests', url='http://h:1/x'", "429, message='Too Many Requests', url=<STR>"),
     ("Client error '429 Too Many Requests' for url 'https://api.example.org/v1/x'",
