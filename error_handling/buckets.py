@@ -7,7 +7,8 @@ patterns, kept a superset as patterns join, turn tokens into wildcards or leave,
 from the patterns it holds once more of them have left than it holds. The words are what lets
 the search skip a whole length: a length whose words share too few tokens with the template holds
 no pattern that shares enough. The search tests every length in range at once (C-level ``map``
-over the words), so a template that no length can match, most new ones, costs no loop in Python.
+over the words), so a template that no length can match (about half of the new ones on the
+corpus) costs no loop in Python.
 """
 from __future__ import annotations
 
