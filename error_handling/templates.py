@@ -1,7 +1,7 @@
 """Message templates: pick the line that names the failure, mask its parameters.
 
 Masked: timestamps, URLs, uuids, PCI ids, IPs and ports, hex, host names (after "host", in
-user@host, dotted names under a common suffix), paths, ids, long hex, sizes with units, durations,
+user@host, dotted names under a common suffix, localhost), paths, ids, long hex, sizes with units, durations,
 numbers, quoted values. ``make_template("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; ...)")`` gives
 ``"CUDA out of memory. Tried to allocate <SIZE> (GPU <NUM>; ...)"``: two failures that differ only
 in their parameters get the same template, which is what the pattern grouping builds on.
