@@ -14,6 +14,8 @@ REPORTS = [
     # no rule knows these (the learned layer reads their words); alike but for one word
     {"type": None, "message": "the frobnicator wobbled near alpha quux SPLINE_MODE"},
     {"type": None, "message": "the frobnicator wobbled near gamma quux SPLINE_MODE"},
+    # one word longer: the search across lengths reads the fewest tokens in common it needs
+    {"type": None, "message": "the frobnicator wobbled near gamma delta quux SPLINE_MODE"},
 ]
 MEMOS = (features._CONCEPT_CACHE, features._TOKEN_FEATURES, similarity._CODE_MEMO, similarity._MIN_COMMON,
          type_knowledge._TYPE_FACTS)
