@@ -13,6 +13,7 @@ _EXPORTS = {
     "DuckDBEventSink": "error_handling.events",
     "DistributedErrorHandler": "error_handling.handler", "ErrorDecision": "error_handling.handler",
     "Outcome": "error_handling.handler",
+    "clear_process_memos": "error_handling.memos",
     "ErrorInfo": "error_handling.model", "normalize_error": "error_handling.model",
     "ErrorAggregator": "error_handling.patterns",
     "HardwareRecoveryStrategy": "error_handling.recovery", "NetworkRecoveryStrategy": "error_handling.recovery",
@@ -33,11 +34,3 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
-
-def clear_process_memos() -> None:
-    """Empty the process-wide memos of word features, codes and type facts (each bounded): what
-    a process that has seen no failure yet holds. For measuring a first sight honestly."""
-    from error_handling import features, similarity, type_knowledge  # (on use: importing the package stays light)
-    for memo in (features._CONCEPT_CACHE, features._TOKEN_FEATURES, similarity._CODE_MEMO,
-                 similarity._MIN_COMMON, type_knowledge._TYPE_FACTS):
-        memo.clear()
