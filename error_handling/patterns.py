@@ -39,6 +39,7 @@ from hashlib import blake2b
 from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.buckets import LengthBuckets, informative as _informative, search_needs
+from error_handling.causes import cause_of, is_cause
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
 from error_handling.similarity import align, similarity as _similarity, token_counts, traceback_fingerprint
@@ -144,10 +145,13 @@ class ErrorAggregator:
     def __init__(self, similarity_threshold: float = 0.8, error_history_size: int = 1000, *,
                  clock: Callable[[], float] = time.time, window_seconds: float = 300.0,
                  max_patterns: int | None = None, template_cache_size: int | None = None,
-                 group_by_traceback: bool = False) -> None:
+                 group_by_traceback: bool = False, group_by_cause: bool = True) -> None:
         """``group_by_traceback``: a failure with a Python traceback that has frames of the
         application groups by its exception type and its innermost application frames, as Sentry
-        does (``traceback_fingerprint``), whatever its message says; others by template."""
+        does (``traceback_fingerprint``), whatever its message says; others by template.
+        ``group_by_cause``: a failure whose message names a root cause of ``knowledge/causes.json``
+        (a full disk, CUDA out of memory, a missing module) groups by that cause, whatever tool
+        printed it or how (``error_handling.causes``); off, by template alone."""
         if not 0.0 < similarity_threshold <= 1.0:
             raise ValueError("similarity_threshold must be in (0, 1]")
         if error_history_size < 1:
@@ -162,6 +166,7 @@ class ErrorAggregator:
             raise ValueError("max_patterns must be at least 1")
         self._clock = clock
         self.group_by_traceback = bool(group_by_traceback)
+        self.group_by_cause = bool(group_by_cause)
         self._template_cache_size = cache_bound(self.error_history_size) if template_cache_size is None \
             else max(0, int(template_cache_size))
         self._history: deque[tuple] = deque()
@@ -179,7 +184,7 @@ class ErrorAggregator:
         key = (error_type, message)
         template = self._templates.get(key)
         if template is None:
-            template = make_template(message, error_type)
+            template = (self.group_by_cause and cause_of(message)) or make_template(message, error_type)
             if self._template_cache_size:
                 if len(self._templates) >= self._template_cache_size:
                     self._templates.popitem(last=False)
@@ -190,6 +195,8 @@ class ErrorAggregator:
         pattern = self._exact.get((category, template))
         if pattern is not None:
             return pattern
+        if is_cause(template):  # a named root cause: its own pattern, never compared by similarity
+            return self._create(pattern_id_for(template, category), category, template, template.split(" "))
         tokens = template.split(" ")
         n = len(tokens)
         wanted = frozenset(tokens)
@@ -255,12 +262,16 @@ class ErrorAggregator:
         return pattern
 
     def _join_bucket(self, pattern: _Pattern) -> None:
+        if is_cause(pattern.template):
+            return
         buckets = self._buckets.get(pattern.category)
         if buckets is None:
             buckets = self._buckets[pattern.category] = LengthBuckets()
         buckets.join(pattern)
 
     def _leave_bucket(self, pattern: _Pattern) -> None:
+        if is_cause(pattern.template):
+            return
         buckets = self._buckets.get(pattern.category)
         if buckets is not None:
             buckets.leave(pattern)
