@@ -1,0 +1,179 @@
+"""Root causes by name (error_handling.causes): one pattern per cause across tools and report forms,
+causes that take different fixes apart, and the gated lookup equal to trying every regex in order."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from error_handling.causes import PREFIX, CauseTable, cause_of, is_cause, load_causes, shipped_causes
+from error_handling.patterns import ErrorAggregator
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "data" / "error_corpus.jsonl"
+
+
+def _group(reports: list[dict], category: str = "resource_allocation_error", **kwargs) -> list[str]:
+    aggregator = ErrorAggregator(**kwargs)
+    return [aggregator.add_error(report, category=category) for report in reports]
+
+
+def test_one_full_disk_across_tools_is_one_pattern() -> None:
+    reports = [
+        {"type": "OSError", "message": "OSError: [Errno 28] No space left on device"},
+        {"type": "RuntimeError", "message": "RuntimeError: [enforce fail at inline_container.cc:595] . unexpected pos 1728 vs 1621"},
+        {"type": "safetensors_rust.SafetensorError", "message": 'Error while serializing: IoError(Os { code: 28, kind: '
+                                                                'StorageFull, message: "No space left on device" })'},
+        {"type": "", "message": "ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device"},
+    ]
+    ids = _group(reports)
+    assert len(set(ids)) == 1
+    # off, the four templates are four patterns: what the knowledge adds
+    assert len(set(_group(reports, group_by_cause=False))) == 4
+
+
+def test_cuda_out_of_memory_in_every_torch_wording_is_one_pattern() -> None:
+    reports = [
+        {"type": "RuntimeError", "message": "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total "
+                                            "capacity; 13.12 GiB already allocated; 1.20 GiB free)"},
+        {"type": "torch.cuda.OutOfMemoryError", "message": "CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a "
+                                                           "total capacty of 79.15 GiB of which 7.31 MiB is free."},
+        {"type": "torch.OutOfMemoryError", "message": "CUDA out of memory. Tried to allocate 512.00 MiB. GPU 3 has a total "
+                                                      "capacity of 39.39 GiB of which 100.44 MiB is free. Process 4711 has "
+                                                      "39.28 GiB memory in use."},
+        {"type": "", "message": "FAILED tests/test_llm.py::test_decode[bs=64] - torch.OutOfMemoryError: CUDA out of memory."},
+    ]
+    assert len(set(_group(reports))) == 1
+
+
+def test_causes_that_take_different_fixes_stay_apart() -> None:
+    kernel = {"type": "", "message": "[1822931.902114] Out of memory: Killed process 77120 (python3) total-vm:41233908kB"}
+    pod = {"type": "", "message": "    State:          Terminated\n      Reason:       OOMKilled\n      Exit Code:    137"}
+    slurm = {"type": "", "message": "slurmstepd: error: Detected 1 oom_kill event in StepId=4242.batch. Some of the step "
+                                    "tasks have been OOM Killed."}
+    cgroup = {"type": "", "message": "Memory cgroup out of memory: Killed process 5512 (python) total-vm:123kB"}
+    container_store = {"type": "", "message": "failed to register layer: write /var/lib/docker/overlay2/x/diff/a.so: "
+                                              "no space left on device"}
+    scratch = {"type": "OSError", "message": "[Errno 28] No space left on device: '/scratch/ckpt.pt'"}
+    shm = {"type": "RuntimeError", "message": "unable to write to file </torch_123_456_7>: No space left on device (28)"}
+    ids = _group([kernel, pod, slurm, cgroup, container_store, scratch, shm])
+    assert len(set(ids)) == 7
+
+
+@pytest.mark.parametrize("a, b", [
+    ("ModuleNotFoundError: No module named 'flash_attn'", "ModuleNotFoundError: No module named 'triton'"),
+    ("NVRM: Xid (PCI:0000:3b:00): 79, pid=1, GPU has fallen off the bus.",
+     "NVRM: Xid (PCI:0000:3b:00): 48, pid=1, An uncorrectable double bit error"),
+    ("NVRM: Xid (PCI:0000:3b:00): 13, pid=1, Graphics Exception", "NVRM: Xid (PCI:0000:3b:00): 31, pid=1, MMU Fault"),
+    ("ImportError: libcudnn.so.8: cannot open shared object file: No such file or directory",
+     "ImportError: libnccl.so.2: cannot open shared object file: No such file or directory"),
+    ("OSError: [Errno 24] Too many open files", "OSError: [Errno 23] Too many open files in system"),
+])
+def test_near_misses_keep_their_own_cause(a: str, b: str) -> None:
+    assert cause_of(a) is not None and cause_of(b) is not None
+    assert cause_of(a) != cause_of(b)
+
+
+def test_the_subject_joins_one_missing_thing_across_wordings() -> None:
+    missing = ["ModuleNotFoundError: No module named 'flash_attn'",
+               "ModuleNotFoundError: No module named 'flash_attn.flash_attn_interface'",
+               "ImportError: FlashAttention2 has been toggled on, but it cannot be used due to the following error: the "
+               "package flash_attn seems to be not installed."]
+    assert len({cause_of(m) for m in missing}) == 1
+    libraries = ["ImportError: libcudnn.so.8: cannot open shared object file: No such file or directory",
+                 "W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load dynamic library "
+                 "'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file"]
+    assert len({cause_of(m) for m in libraries}) == 1
+
+
+def test_a_header_first_output_is_read_for_what_it_reports() -> None:
+    describe = ("Name:         llm-bench-7f9c4-xk2lp\nNamespace:    bench\nContainers:\n  bench:\n    Last State:     "
+                "Terminated\n      Reason:       OOMKilled\n      Exit Code:    137\n    Limits:\n      memory:  32Gi")
+    get_pods = "NAME                  READY   STATUS      RESTARTS   AGE\nllm-bench-7f9c4-xk2lp 0/1     OOMKilled   3          6m"
+    assert cause_of(describe) == cause_of(get_pods) is not None
+
+
+def test_no_cause_for_symptoms_that_name_no_fix() -> None:
+    for message in ("rpc error: code = DeadlineExceeded desc = context deadline exceeded",
+                    "ConnectionRefusedError: [Errno 111] Connection refused",
+                    "RuntimeError: CUDA error: an illegal memory access was encountered",
+                    "AssertionError: assert 3 == 4", ""):
+        assert cause_of(message) is None
+
+
+def test_cause_patterns_have_stable_ids_and_never_join_by_similarity() -> None:
+    report = {"type": "OSError", "message": "[Errno 28] No space left on device"}
+    first, second = ErrorAggregator(), ErrorAggregator()
+    assert first.add_error(report, category="resource_allocation_error") == \
+        second.add_error(report, category="resource_allocation_error")
+    pattern = first.get_patterns()[0]
+    assert is_cause(pattern["template"])
+    # a message template close in words to a cause's template founds its own pattern
+    near = {"type": "", "message": "diskfull (no space left on devic)"}
+    assert first.add_error(near, category="resource_allocation_error") != pattern["pattern_id"]
+    # and a restart's seeding restores the cause pattern under its id
+    seeded = ErrorAggregator()
+    seeded.seed_patterns([{"pattern_id": pattern["pattern_id"], "template": pattern["template"],
+                           "category": "resource_allocation_error"}])
+    assert seeded.add_error(report, category="resource_allocation_error") == pattern["pattern_id"]
+
+
+def test_cause_patterns_are_evicted_like_others() -> None:
+    aggregator = ErrorAggregator(error_history_size=16, max_patterns=2)
+    for message in ("[Errno 28] No space left on device", "Too many open files",
+                    "No module named 'a'", "No module named 'b'"):
+        aggregator.add_error({"type": "OSError", "message": message}, category="resource_allocation_error")
+    assert len(aggregator.get_patterns()) == 2
+
+
+def _every_regex_in_order(table: CauseTable, message: str) -> str | None:
+    """The reference: the table's regexes tried one by one, no gate, no needles."""
+    for cause in table.causes:
+        for regex in cause.patterns:
+            match = regex.search(message)
+            if match is not None:
+                subject = " ".join(v.lower() for k, v in match.groupdict().items() if v and k.startswith("subject"))
+                return f"{PREFIX}{cause.name} {cause.title}" + (f" [{subject}]" if subject else "")
+    return None
+
+
+def _messages() -> list[str]:
+    messages = [json.loads(line)["message"] for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # and text the gate does not cover: non-ASCII, and control characters Python's \s reads
+    return messages + ["Fehler: kein Speicherplatz – No space left on device", "ſcratch\x1cToo many open files"]
+
+
+def test_gated_lookup_equals_every_regex_in_order() -> None:
+    table = shipped_causes()
+    gate = table._gate
+    if gate is not None:
+        assert gate.wait(60), gate.error
+    messages = _messages()
+    assert sum(_every_regex_in_order(table, m) is not None for m in messages) > 500  # the check reads real hits
+    for message in messages:
+        assert table.find(message) == _every_regex_in_order(table, message), message[:200]
+
+
+def test_lookup_without_hyperscan_is_the_same() -> None:
+    code = ("import json,sys; from error_handling.causes import shipped_causes; t=shipped_causes(); "
+            "assert t._gate is None; print(json.dumps([t.find(m) for m in json.load(sys.stdin)]))")
+    messages = _messages()
+    env = {**os.environ, "DTF_HYPERSCAN": "0"}
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps(messages), capture_output=True, text=True,
+                         env=env, cwd=ROOT, check=True).stdout
+    table = shipped_causes()
+    assert json.loads(out) == [_every_regex_in_order(table, m) for m in messages]
+
+
+def test_the_table_is_checked_when_loaded() -> None:
+    causes = load_causes()
+    assert len({c.name for c in causes}) == len(causes)
+    assert all(c.title and c.patterns for c in causes)
+    with pytest.raises(ValueError, match="lower-case"):
+        load_causes(json.dumps({"causes": [{"name": "Disk Full", "title": "x", "patterns": ["x"]}]}))
+    with pytest.raises(Exception):
+        load_causes(json.dumps({"causes": [{"name": "bad", "title": "x", "patterns": ["(unclosed"]}]}))
