@@ -271,14 +271,6 @@ def _mask_quoted(match: re.Match[str]) -> str:
     return "<STR>"
 
 
-from functools import lru_cache
-
-
-@lru_cache(maxsize=1024)
-def _own_type_re(short: str) -> re.Pattern[str]:
-    return re.compile(rf"^(?:E |FAILED <PATH>(?:\S*)? - )?(?:[A-Za-z_][\w.]*\.)?{re.escape(short)}: (?=\S)")
-
-
 def make_template(message: str, error_type: str | None = None) -> str:
     """Mask parameters (numbers, sizes, durations, hex, addresses, PCI ids, paths, uuids, ids,
     IPs/ports, quoted values, timestamps) in the primary line; prefix the short type name."""
@@ -326,8 +318,6 @@ def make_template(message: str, error_type: str | None = None) -> str:
     text = " ".join(tokens[:_MAX_TOKENS] if len(tokens) > _MAX_TOKENS else tokens)
     if error_type:
         short = error_type.rsplit(".", 1)[-1]
-        if short and short in text:
-            text = _own_type_re(short).sub("", text, count=1)
         if not text.startswith(short):
             text = f"{short}: {text}" if text else short
     return text
