@@ -173,6 +173,8 @@ class ErrorAggregator:
         self._patterns: OrderedDict[str, _Pattern] = OrderedDict()   # least recently seen first
         self._exact: dict[tuple[str | None, str], _Pattern] = {}
         self._buckets: dict[str | None, LengthBuckets] = {}  # per category, while it holds a pattern
+        # a named cause's template -> its pattern and the categories its reports came with
+        self._causes: dict[str, tuple[_Pattern, set[str | None]]] = {}
         self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()  # oldest first (see Classifier._cache)
         self._held: dict[str, _Held] | None = None  # _held_errors(), until the next error
 
@@ -195,8 +197,15 @@ class ErrorAggregator:
         pattern = self._exact.get((category, template))
         if pattern is not None:
             return pattern
-        if is_cause(template):  # a named root cause: its own pattern, never compared by similarity
-            return self._create(pattern_id_for(template, category), category, template, template.split(" "))
+        if is_cause(template):
+            # a named root cause: one pattern whatever category each report got, never compared
+            # by similarity; its id is the cause's alone
+            held = self._causes.get(template)
+            if held is None:
+                return self._create(pattern_id_for(template), category, template, template.split(" "))
+            held[1].add(category)
+            self._exact[(category, template)] = held[0]
+            return held[0]
         tokens = template.split(" ")
         n = len(tokens)
         wanted = frozenset(tokens)
@@ -254,6 +263,8 @@ class ErrorAggregator:
             pattern = _Pattern(pattern_id, category, template, tokens)
             pattern.shape = shape
             self._patterns[pattern_id] = pattern
+            if is_cause(template):
+                self._causes[template] = (pattern, {category})
             self._join_bucket(pattern)
             while len(self._patterns) > self.max_patterns:
                 self._evict(next(iter(self._patterns)))
@@ -284,6 +295,12 @@ class ErrorAggregator:
         for template in pattern.variants:
             if self._exact.get((pattern.category, template)) is pattern:
                 del self._exact[(pattern.category, template)]
+        held = self._causes.get(pattern.template)
+        if held is not None and held[0] is pattern:
+            del self._causes[pattern.template]
+            for category in held[1]:
+                if self._exact.get((category, pattern.template)) is pattern:
+                    del self._exact[(category, pattern.template)]
 
     def seed_patterns(self, patterns: Iterable[Mapping[str, Any]]) -> int:
         """Restore known patterns (``pattern_id``, ``template``, ``category``) without counts,
@@ -293,7 +310,7 @@ class ErrorAggregator:
             template = str(item["template"])
             category = item.get("category")
             category = category.value if isinstance(category, Enum) else category
-            pattern_id = str(item.get("pattern_id") or pattern_id_for(template, category))
+            pattern_id = str(item.get("pattern_id") or pattern_id_for(template, None if is_cause(template) else category))
             if pattern_id not in self._patterns:
                 added += 1
             self._create(pattern_id, category, template, template.split(" "))
@@ -449,6 +466,7 @@ class ErrorAggregator:
         self._patterns.clear()
         self._exact.clear()
         self._buckets.clear()
+        self._causes.clear()
 
 
 def _short(value: Any) -> str:
