@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from error_handling import clear_process_memos, multigate  # noqa: E402
+from error_handling.causes import shipped_causes  # noqa: E402
 from error_handling.classify import Classifier  # noqa: E402
 from error_handling.learned import shipped_model  # noqa: E402
 from error_handling.model import normalize_error  # noqa: E402
@@ -222,6 +223,7 @@ def speed(entries: list[dict], events: int, passes: int = 3) -> None:
             classifier = Classifier()
             classifier.model  # noqa: B018 - read the model file outside the timing (the first report may not ask for it)
             gated = classifier.warm_up(timeout=60)  # and let the multi-regex gate compile
+            shipped_causes().warm_up(timeout=60)  # and the grouping's (error_handling.causes)
             aggregator = ErrorAggregator(error_history_size=history)
             start = time.process_time()
             for info, ctx in zip(infos, contexts):

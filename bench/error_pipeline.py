@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 
 from error_handling import DistributedErrorHandler
+from error_handling.causes import shipped_causes
 from error_handling.migrate import apply_migrations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,6 +157,7 @@ def stage_costs(events) -> dict[str, float]:
     from error_handling.model import normalize_error
     handler = DistributedErrorHandler(rng=random.Random(0))
     handler._classifier.warm_up(timeout=60)  # the multi-regex gate compiles once per process, in the background
+    shipped_causes().warm_up(timeout=60)  # and the grouping's needle gate
     infos = [normalize_error(e, c) for e, c in events]
     out = {}
     t0 = time.perf_counter()

@@ -76,6 +76,11 @@ class CauseTable:
              if found is not None for needle in found])
         self._gate_always = tuple(i for i, (_c, _r, found) in enumerate(self._regexes) if found is None)
 
+    def warm_up(self, timeout: float | None = None) -> bool:
+        """Block until the needle gate has compiled (it compiles in the background; meanwhile the
+        gram index answers): True when it answers, False where it does not run here."""
+        return self._gate is not None and self._gate.wait(timeout)
+
     def _candidates(self, message: str) -> Iterable[int]:
         """Positions of the regexes that may match, in table order (a superset)."""
         gate = self._gate
