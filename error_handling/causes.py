@@ -33,6 +33,9 @@ from error_handling import multigate
 from error_handling.prefilter import filters_hold, grams, may_match, needles, text_grams
 
 PREFIX = "cause:"  # how a cause's template starts; no masked message template does
+# A message is read at most this much from each end (a hostile worker's megabytes cost no more
+# than a long pytest output); the table's regexes bound their own repeats too.
+READ_CHARS = 32_768
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,8 @@ class CauseTable:
     def find(self, message: str) -> str | None:
         if not message:
             return None
+        if len(message) > 2 * READ_CHARS:
+            message = f"{message[:READ_CHARS]}\n{message[-READ_CHARS:]}"
         regexes = self._regexes
         for index in self._candidates(message):
             cause, regex, _n = regexes[index]

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from error_handling.causes import PREFIX, CauseTable, cause_of, is_cause, load_causes, shipped_causes
+import re
+import time
+
+from error_handling.causes import PREFIX, READ_CHARS, CauseTable, cause_of, is_cause, load_causes, shipped_causes
 from error_handling.patterns import ErrorAggregator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,3 +180,30 @@ def test_the_table_is_checked_when_loaded() -> None:
         load_causes(json.dumps({"causes": [{"name": "Disk Full", "title": "x", "patterns": ["x"]}]}))
     with pytest.raises(Exception):
         load_causes(json.dumps({"causes": [{"name": "bad", "title": "x", "patterns": ["(unclosed"]}]}))
+
+
+def test_no_regex_of_the_table_repeats_without_a_bound() -> None:
+    """A hostile worker's message must not make a regex backtrack over it once per position: every
+    repeat of a negated class or of \\s/\\S is bounded, except the one anchored guard that reads a
+    pip output once for the signs of a network failure."""
+    unbounded = re.compile(r"\[\^[^\]]*\][*+]|\\[sS][*+]")
+    for cause in load_causes():
+        for regex in cause.patterns:
+            if regex.pattern.startswith("^(?!"):
+                continue
+            assert unbounded.search(regex.pattern) is None, (cause.name, regex.pattern)
+
+
+def test_hostile_messages_are_read_once_and_in_bounded_time() -> None:
+    table = shipped_causes()
+    needles = sorted({n for _c, _r, found in table._regexes for n in (found or ())})
+    started = time.process_time()
+    for needle in needles:
+        table.find((needle + " ") * (200_000 // (len(needle) + 1)))
+    # hundreds of 200 kB messages, each the worst its needle can do: about a second on a slow
+    # machine; a regex that backtracked per position took seconds for one of them
+    assert time.process_time() - started < 30
+    # past READ_CHARS from both ends, a cause named in the middle is not read
+    middle = "x" * READ_CHARS + "\nOSError: [Errno 28] No space left on device\n" + "y" * READ_CHARS
+    assert table.find(middle) is None
+    assert table.find(middle[:READ_CHARS + 50]) is not None
