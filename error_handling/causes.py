@@ -11,8 +11,8 @@ name instead of its template.
 
 Causes that take different fixes stay apart: a container's OOM kill, the host's OOM killer and a
 Slurm step's are three causes; a container store that is full is not a job's scratch disk. The
-table holds only causes that name one fix; a connection refused or a timeout names none (which
-service, which host) and stays with the templates.
+table holds only causes that name one fix; a timeout, or a connection refused with no fixed port
+to say which service, names none and stays with the templates.
 
 Cost: a regex is tried only where one of its literal needles (``prefilter.needles``) occurs in the
 message. Where Hyperscan is installed, one scan of the message for all the needles names those
@@ -73,7 +73,7 @@ class CauseTable:
             for gram in grams(found) or ():
                 self._index.setdefault(gram, []).append(i)
         # Hyperscan reads the needles, not the regexes: a literal automaton scans a message in
-        # about a microsecond, where the regexes' own (with their [^\n]* and \s*) took three
+        # about a microsecond, an automaton of the regexes themselves took three
         self._gate = multigate.MultiGate.shared(
             [(i, re.escape(needle), re.IGNORECASE) for i, (_c, _r, found) in enumerate(self._regexes)
              if found is not None for needle in found])

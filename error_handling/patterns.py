@@ -39,7 +39,7 @@ from hashlib import blake2b
 from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.buckets import LengthBuckets, informative as _informative, search_needs
-from error_handling.causes import cause_of, is_cause
+from error_handling.causes import cause_of, is_cause, shipped_causes
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
 from error_handling.similarity import align, similarity as _similarity, token_counts, traceback_fingerprint
@@ -167,6 +167,8 @@ class ErrorAggregator:
         self._clock = clock
         self.group_by_traceback = bool(group_by_traceback)
         self.group_by_cause = bool(group_by_cause)
+        if self.group_by_cause:
+            shipped_causes()  # its needle gate starts compiling in the background now, not at the first error
         self._template_cache_size = cache_bound(self.error_history_size) if template_cache_size is None \
             else max(0, int(template_cache_size))
         self._history: deque[tuple] = deque()
