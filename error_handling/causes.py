@@ -7,7 +7,8 @@ an OOM-killed pod is a ``kubectl describe`` section, a ``kubectl get pods`` row 
 line. ``cause_of(message)`` names the first cause of the table whose regex matches anywhere in the
 message (so a header-first output is read for what it reports), with its subject where the cause
 has one (the module that is missing, the Xid); ``ErrorAggregator`` groups such a report by that
-name instead of its template.
+name instead of its template. Teams add their own (``ErrorAggregator(causes=with_shipped(
+load_causes_file("our-causes.json")))``), tried before the shipped ones.
 
 Causes that take different fixes stay apart: a container's OOM kill, the host's OOM killer and a
 Slurm step's are three causes; a container store that is full is not a job's scratch disk. The
@@ -27,6 +28,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Iterable
 
 from error_handling import multigate
@@ -47,17 +49,38 @@ class Cause:
 
 
 def load_causes(text: str | None = None) -> tuple[Cause, ...]:
-    """The causes of ``text`` (JSON as in ``knowledge/causes.json``; the shipped table when None)."""
+    """The causes of ``text`` (JSON as in ``knowledge/causes.json``; the shipped table when None).
+    A malformed table raises ValueError naming the cause."""
     if text is None:
         text = resources.files("error_handling.knowledge").joinpath("causes.json").read_text(encoding="utf-8")
+    try:
+        items = json.loads(text)["causes"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a causes table (a JSON object with a 'causes' list): {exc}") from None
     causes = []
-    for item in json.loads(text)["causes"]:
-        name = str(item["name"])
+    for item in items:
+        name = str(item.get("name", "")) if isinstance(item, dict) else ""
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
             raise ValueError(f"cause name {name!r}: lower-case letters, digits and dashes")
-        patterns = tuple(re.compile(p) for p in item["patterns"])
-        causes.append(Cause(name, str(item["title"]), patterns, str(item.get("description", ""))))
+        patterns = item.get("patterns")
+        if not item.get("title") or not isinstance(patterns, list) or not patterns:
+            raise ValueError(f"cause {name}: needs a title and a list of patterns")
+        try:
+            compiled = tuple(re.compile(str(p)) for p in patterns)
+        except re.error as exc:
+            raise ValueError(f"cause {name}: bad regex: {exc}") from None
+        causes.append(Cause(name, str(item["title"]), compiled, str(item.get("description", ""))))
+    if len({c.name for c in causes}) != len(causes):
+        raise ValueError("cause names must be unique")
     return tuple(causes)
+
+
+def load_causes_file(path: str | Path) -> tuple[Cause, ...]:
+    """A user's causes table (the shipped table's JSON shape); errors name the file."""
+    try:
+        return load_causes(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 class CauseTable:
@@ -121,6 +144,16 @@ class CauseTable:
 @lru_cache(maxsize=1)
 def shipped_causes() -> CauseTable:
     return CauseTable(load_causes())
+
+
+def with_shipped(own: Iterable[Cause]) -> CauseTable:
+    """A table of ``own`` causes tried before the shipped ones (a name may not repeat a shipped one)."""
+    own = tuple(own)
+    shipped = shipped_causes().causes
+    taken = {c.name for c in shipped}.intersection(c.name for c in own)
+    if taken:
+        raise ValueError(f"causes already shipped under these names: {', '.join(sorted(taken))}")
+    return CauseTable(own + shipped)
 
 
 def cause_of(message: str) -> str | None:

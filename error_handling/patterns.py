@@ -39,7 +39,7 @@ from hashlib import blake2b
 from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.buckets import LengthBuckets, informative as _informative, search_needs
-from error_handling.causes import cause_of, is_cause, shipped_causes
+from error_handling.causes import CauseTable, is_cause, shipped_causes
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
 from error_handling.similarity import align, similarity as _similarity, token_counts, traceback_fingerprint
@@ -145,13 +145,15 @@ class ErrorAggregator:
     def __init__(self, similarity_threshold: float = 0.8, error_history_size: int = 1000, *,
                  clock: Callable[[], float] = time.time, window_seconds: float = 300.0,
                  max_patterns: int | None = None, template_cache_size: int | None = None,
-                 group_by_traceback: bool = False, group_by_cause: bool = True) -> None:
+                 group_by_traceback: bool = False, group_by_cause: bool = True,
+                 causes: CauseTable | None = None) -> None:
         """``group_by_traceback``: a failure with a Python traceback that has frames of the
         application groups by its exception type and its innermost application frames, as Sentry
         does (``traceback_fingerprint``), whatever its message says; others by template.
         ``group_by_cause``: a failure whose message names a root cause of ``knowledge/causes.json``
         (a full disk, CUDA out of memory, a missing module) groups by that cause, whatever tool
-        printed it or how (``error_handling.causes``); off, by template alone."""
+        printed it or how (``error_handling.causes``); off, by template alone. ``causes``: the
+        table to read (``causes.with_shipped(...)`` adds a team's own); the shipped one when None."""
         if not 0.0 < similarity_threshold <= 1.0:
             raise ValueError("similarity_threshold must be in (0, 1]")
         if error_history_size < 1:
@@ -167,8 +169,8 @@ class ErrorAggregator:
         self._clock = clock
         self.group_by_traceback = bool(group_by_traceback)
         self.group_by_cause = bool(group_by_cause)
-        if self.group_by_cause:
-            shipped_causes()  # its needle gate starts compiling in the background now, not at the first error
+        # (made now: its needle gate starts compiling in the background, not at the first error)
+        self._cause_table = (causes or shipped_causes()) if self.group_by_cause else None
         self._template_cache_size = cache_bound(self.error_history_size) if template_cache_size is None \
             else max(0, int(template_cache_size))
         self._history: deque[tuple] = deque()
@@ -188,7 +190,8 @@ class ErrorAggregator:
         key = (error_type, message)
         template = self._templates.get(key)
         if template is None:
-            template = (self.group_by_cause and cause_of(message)) or make_template(message, error_type)
+            table = self._cause_table
+            template = (table is not None and table.find(message)) or make_template(message, error_type)
             if self._template_cache_size:
                 if len(self._templates) >= self._template_cache_size:
                     self._templates.popitem(last=False)

@@ -13,7 +13,8 @@ import pytest
 import re
 import time
 
-from error_handling.causes import PREFIX, READ_CHARS, CauseTable, cause_of, is_cause, load_causes, shipped_causes
+from error_handling.causes import (PREFIX, READ_CHARS, CauseTable, cause_of, is_cause, load_causes, load_causes_file,
+                                   shipped_causes, with_shipped)
 from error_handling.patterns import ErrorAggregator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,8 +179,44 @@ def test_the_table_is_checked_when_loaded() -> None:
     assert all(c.title and c.patterns for c in causes)
     with pytest.raises(ValueError, match="lower-case"):
         load_causes(json.dumps({"causes": [{"name": "Disk Full", "title": "x", "patterns": ["x"]}]}))
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="bad regex"):
         load_causes(json.dumps({"causes": [{"name": "bad", "title": "x", "patterns": ["(unclosed"]}]}))
+    with pytest.raises(ValueError, match="title and a list of patterns"):
+        load_causes(json.dumps({"causes": [{"name": "bad", "patterns": "x"}]}))
+    with pytest.raises(ValueError, match="unique"):
+        load_causes(json.dumps({"causes": [{"name": "a", "title": "x", "patterns": ["x"]}] * 2}))
+    with pytest.raises(ValueError, match="not a causes table"):
+        load_causes("[1, 2]")
+
+
+def test_a_team_adds_its_own_causes_before_the_shipped_ones(tmp_path: Path) -> None:
+    own = tmp_path / "causes.json"
+    own.write_text(json.dumps({"causes": [
+        {"name": "feature-store-down", "title": "feature store unreachable",
+         "patterns": [r"feature-store\.internal[^\n]{0,80}(?:refused|timed out)", r"FeatureStoreUnavailable"]},
+        # before the shipped disk-full: this team's scratch volume has its own fix
+        {"name": "scratch-volume-full", "title": "the shared scratch volume is full",
+         "patterns": [r"No space left on device: '/mnt/scratch/"]},
+    ]}))
+    table = with_shipped(load_causes_file(own))
+    aggregator = ErrorAggregator(causes=table)
+    down = [{"type": "ConnectionRefusedError", "message": "connect to feature-store.internal:7000 refused"},
+            {"type": "client.FeatureStoreUnavailable", "message": "FeatureStoreUnavailable: shard 3 has no leader"}]
+    ids = [aggregator.add_error(r, category="network_connection_error") for r in down]
+    assert len(set(ids)) == 1 and "feature-store-down" in aggregator.pattern_template(ids[0])
+    scratch = {"type": "OSError", "message": "[Errno 28] No space left on device: '/mnt/scratch/run1/ckpt.pt'"}
+    other = {"type": "OSError", "message": "[Errno 28] No space left on device: '/tmp/x'"}
+    assert "scratch-volume-full" in aggregator.pattern_template(
+        aggregator.add_error(scratch, category="resource_allocation_error"))
+    assert "disk-full" in aggregator.pattern_template(aggregator.add_error(other, category="resource_allocation_error"))
+    # the shipped table is untouched, and a name may not shadow a shipped cause
+    assert cause_of(down[1]["message"]) is None
+    with pytest.raises(ValueError, match="disk-full"):
+        with_shipped(load_causes(json.dumps({"causes": [{"name": "disk-full", "title": "x", "patterns": ["x"]}]})))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json"):
+        load_causes_file(bad)
 
 
 def test_no_regex_of_the_table_repeats_without_a_bound() -> None:
