@@ -75,13 +75,16 @@ def test_partitioned_worker_detected_its_work_rerun_and_its_late_results_fenced(
     c = partitioned
     c.start_coordinator()
     islander = c.start_isolated_worker("islander", concurrency=4)
-    ids = c.submit([{"type": "command", "config": {"argv": ["sleep", "1.5"]}, "timeout_seconds": 30}
+    # Long enough to still run when the link is cut: starting the second worker takes a few
+    # seconds on a loaded machine, and a run that ended before the cut has nothing to fence.
+    ids = c.submit([{"type": "command", "config": {"argv": ["sleep", "6"]}, "timeout_seconds": 30}
                     for _ in range(4)])
     wait_until(lambda: len(c.worker("islander")["running_tasks"]) == 4, 20, message="4 tasks on islander")
     wait_until(lambda: len(live_sleeps(islander)) == 4, 20, message="islander's 4 sleeps running")
     c.start_worker("mainland", concurrency=4)
     metrics_before = c.api.get("/metrics")
 
+    assert len(live_sleeps(islander)) == 4, "the islander's runs ended before the cut"
     cut_at = time.monotonic()
     c.ns.cut()
     wait_until(lambda: c.worker("islander")["state"] == "unavailable", 10, 0.02, "islander unavailable")
