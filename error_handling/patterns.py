@@ -268,9 +268,10 @@ class ErrorAggregator:
             pattern = _Pattern(pattern_id, category, template, tokens)
             pattern.shape = shape
             self._patterns[pattern_id] = pattern
-            if is_cause(template):
+            if is_cause(template):  # never compared by similarity: in no length bucket
                 self._causes[template] = (pattern, {category})
-            self._join_bucket(pattern)
+            else:
+                self._join_bucket(pattern)
             while len(self._patterns) > self.max_patterns:
                 self._evict(next(iter(self._patterns)))
         self._exact[(category, template)] = pattern
@@ -278,16 +279,12 @@ class ErrorAggregator:
         return pattern
 
     def _join_bucket(self, pattern: _Pattern) -> None:
-        if is_cause(pattern.template):
-            return
         buckets = self._buckets.get(pattern.category)
         if buckets is None:
             buckets = self._buckets[pattern.category] = LengthBuckets()
         buckets.join(pattern)
 
     def _leave_bucket(self, pattern: _Pattern) -> None:
-        if is_cause(pattern.template):
-            return
         buckets = self._buckets.get(pattern.category)
         if buckets is not None:
             buckets.leave(pattern)
@@ -296,16 +293,16 @@ class ErrorAggregator:
 
     def _evict(self, pattern_id: str) -> None:
         pattern = self._patterns.pop(pattern_id)
-        self._leave_bucket(pattern)
-        for template in pattern.variants:
-            if self._exact.get((pattern.category, template)) is pattern:
-                del self._exact[(pattern.category, template)]
         held = self._causes.get(pattern.template)
-        if held is not None and held[0] is pattern:
+        if held is not None and held[0] is pattern:  # a cause's: one template, under every category it came with
             del self._causes[pattern.template]
-            for category in held[1]:
-                if self._exact.get((category, pattern.template)) is pattern:
-                    del self._exact[(category, pattern.template)]
+            keys = [(category, pattern.template) for category in held[1]]
+        else:
+            self._leave_bucket(pattern)
+            keys = [(pattern.category, template) for template in pattern.variants]
+        for key in keys:
+            if self._exact.get(key) is pattern:
+                del self._exact[key]
 
     def seed_patterns(self, patterns: Iterable[Mapping[str, Any]]) -> int:
         """Restore known patterns (``pattern_id``, ``template``, ``category``) without counts,
