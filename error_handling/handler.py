@@ -30,6 +30,7 @@ import structlog
 
 from error_handling.backlog import EventBacklog
 from error_handling.categories import CategoryRegistry, ErrorCategory
+from error_handling.causes import CauseTable
 from error_handling.classify import Classifier
 from error_handling.event_tables import EVENT_FIELDS
 from error_handling.events import DuckDBEventSink
@@ -95,7 +96,7 @@ class DistributedErrorHandler:
                  task_type_policies: Mapping[str, TaskTypePolicy] | None = None,
                  event_sink: DuckDBEventSink | str | Path | None = None,
                  queue_size: int = 10000, clock: Callable[[], float] | None = None,
-                 rng: Any = None) -> None:
+                 rng: Any = None, causes: CauseTable | None = None) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size!r}")
         self.categories = CategoryRegistry(custom_categories)
@@ -117,7 +118,7 @@ class DistributedErrorHandler:
         self.enable_pattern_detection = enable_pattern_detection
         self.aggregator: ErrorAggregator | None = ErrorAggregator(
             similarity_threshold=pattern_similarity_threshold,
-            error_history_size=error_history_size, clock=self._clock) \
+            error_history_size=error_history_size, clock=self._clock, causes=causes) \
             if enable_pattern_detection else None
         self._templates: dict[str, str | None] = {}
         self._event_ids = _EventIds()

@@ -15,6 +15,7 @@ import time
 
 from error_handling.causes import (PREFIX, READ_CHARS, CauseTable, cause_of, is_cause, load_causes, load_causes_file,
                                    shipped_causes, with_shipped)
+from error_handling.handler import DistributedErrorHandler
 from error_handling.patterns import ErrorAggregator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,6 +218,24 @@ def test_a_team_adds_its_own_causes_before_the_shipped_ones(tmp_path: Path) -> N
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="bad.json"):
         load_causes_file(bad)
+
+
+async def test_the_error_pipeline_groups_by_a_teams_own_causes() -> None:
+    own = load_causes(json.dumps({"causes": [
+        {"name": "licence-server-down", "title": "the licence server does not answer",
+         "patterns": [r"licen[cs]e server[^\n]{0,80}(?:not responding|unreachable|refused)"]}]}))
+    handler = DistributedErrorHandler(causes=with_shipped(own))
+    reports = [{"type": "RuntimeError", "message": "FLEXlm: licence server lic01.internal not responding (-96)"},
+               {"type": "ConnectionError", "message": "license server 10.0.0.5:27000 unreachable after 3 tries"}]
+    decisions = [await handler.handle_error(r, {"task_id": f"t{i}", "worker_id": "w1"}) for i, r in enumerate(reports)]
+    assert decisions[0].pattern_id == decisions[1].pattern_id
+    assert "licence-server-down" in handler.aggregator.pattern_template(decisions[0].pattern_id)
+    # the shipped causes still apply, and a handler given none reads the shipped table alone
+    full = {"type": "OSError", "message": "[Errno 28] No space left on device"}
+    assert "disk-full" in handler.aggregator.pattern_template((await handler.handle_error(full, {})).pattern_id)
+    plain = DistributedErrorHandler()
+    assert "licence-server-down" not in plain.aggregator.pattern_template(
+        (await plain.handle_error(reports[0], {})).pattern_id)
 
 
 def test_no_regex_of_the_table_repeats_without_a_bound() -> None:
