@@ -44,6 +44,13 @@ _PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None, bool, re.Pat
          r"(?:e(?<!\we)rror|f(?<!\wf)(?:ailed|ailure|atal)|r(?<!\wr)efused|d(?<!\wd)enied|t(?<!\wt)imed out"
          r"|k(?<!\wk)illed|n(?<!\wn)ot found|u(?<!\wu)nable)\b"),
     ))]
+# Lines that name no failure of their own (see primary_line), and how many primary_line passes over
+_WRAPPER_LINE_RE = re.compile(
+    r"(?:[$+#] .*|Error: Process completed with exit code \d+\.?"
+    r"|ERROR: Job failed: (?:exit (?:code|status) \d+|command terminated with exit code \d+)"
+    r"|Finished: FAILURE|Status:\s+Failed|Error report|(?:ERROR|Error|FAILED|FAILURE|error|fatal)\s*:?"
+    r"|Events:|Backtrace for this error:|FAILED \S+|Traceback \(most recent call last\):)$")
+_WRAPPER_SKIPS = 6
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
 _DECORATION = "".join(chr(c) for c in range(0x3000 + 1) if chr(c).isspace()) + "=_!*~#-"
@@ -208,9 +215,26 @@ _BEFORE_MASKS = {plain: tuple((ascii_twin if plain else _itself)(regex) for rege
 
 
 def primary_line(message: str) -> str:
-    """The line of ``message`` that names the failure (first non-decoration line if none does)."""
+    """The line of ``message`` that names the failure (first non-decoration line if none does).
+    A line that names no failure of its own (a shell's echo of the command, a CI runner's "job
+    failed: exit code 1", a bare "FAILED <test>") is passed over while another line can be had:
+    as a template it would join unrelated failures and split one failure by its wrapper."""
     if "\n" not in message:
         return message.strip(_DECORATION)
+    line = _pick_line(message)
+    for _ in range(_WRAPPER_SKIPS):
+        if _WRAPPER_LINE_RE.match(line) is None:
+            break
+        kept = [kept for kept in message.splitlines() if kept.strip(_DECORATION) != line]
+        if not kept:
+            break
+        message = "\n".join(kept)
+        line = _pick_line(message)
+    return line
+
+
+def _pick_line(message: str) -> str:
+    """``primary_line`` before wrapper lines are passed over."""
     lines = list(filter(None, map(str.strip, message.splitlines(), repeat(_DECORATION))))
     if not lines:
         return ""

@@ -72,6 +72,17 @@ def test_the_primary_line_skips_patterns_by_their_words_exactly() -> None:
     assert primary_line("first line\nthe job fa\u0131led here\nlast") == "the job fa\u0131led here"
 
 
+def test_wrapper_lines_are_passed_over_for_the_line_that_names_the_failure() -> None:
+    bare = "libmamba Could not set lock (Resource temporarily unavailable)"
+    echoed = f"$ conda install -y -n nightly -c conda-forge numpy\nerror {bare}"
+    wrapped = f"Running with gitlab-runner 16.9\nerror {bare}\nERROR: Job failed: exit code 1"
+    summary = f"+ make test\nerror {bare}\nError: Process completed with exit code 1."
+    assert {primary_line(m) for m in (echoed, wrapped, summary)} == {f"error {bare}"}
+    # a report of wrappers alone still has a template, and what the runner said stays apart
+    assert primary_line("$ make bench\nERROR: Job failed: exit code 2") == "$ make bench"
+    assert make_template("ERROR: Job failed: exit code 1\nFAILED tests/test_a.py::test_x") != ""
+
+
 def test_a_traceback_whose_exception_no_pattern_names_is_templated_by_its_last_line() -> None:
     # MissingSchema names no Error: the line Python raised, printed last, is the primary line,
     # not the header every traceback starts with
