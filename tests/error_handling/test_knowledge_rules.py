@@ -35,7 +35,7 @@ from error_handling.classify import Classifier
     ("checkpoint was saved with a newer version of the library (3.1) than installed (2.9)",
      C.TEST_DEPENDENCY_ERROR, "k-version-newer"),
     ("error: Nodes cn[101-104] not responding, setting DOWN", C.WORKER_DISCONNECTION_ERROR, "k-node-not-responding"),
-    ("nfs: server storage-node-1 not responding, still trying", C.NETWORK_TIMEOUT_ERROR, "k-timeout"),
+    ("nfs: server storage-node-1 not responding, still trying", C.NETWORK_TIMEOUT_ERROR, "k-netfs-not-responding"),
     ("executor 7 has been marked dead because the monitor missed too many heartbeats (OOM is one cause)",
      C.WORKER_DISCONNECTION_ERROR, "k-heartbeat-verdict"),
     ("Worker process still alive after 5.0 seconds, killing", C.RESOURCE_CLEANUP_ERROR, "k-stubborn-processes"),
@@ -250,6 +250,38 @@ from error_handling.classify import Classifier
     # ... a signal or a timeout's status does, and so does any message rule about the text before it
     ("src/gemm.cu:3:10: fatal error: cutlass/gemm.h: No such file or directory\ncompilation terminated.\n"
      "make[2]: *** [CMakeFiles/x.dir/build.make:131: x] Error 1", C.TEST_DEPENDENCY_ERROR, "k-dependency"),
+    # the rules read from the check sets 71-79, each on wording from another tool
+    ("Error: NoCredentialProviders: no valid providers in chain", C.TEST_CONFIGURATION_ERROR, "k-credentials-missing"),
+    ("./run.sh: line 3: DATA_DIR: unbound variable", C.TEST_CONFIGURATION_ERROR, "k-credentials-missing"),
+    ("nox > Session lint-3.9 skipped: Python interpreter 3.9 not found.", C.TEST_DEPENDENCY_ERROR,
+     "k-toolchain-missing"),
+    ("[c10d] The server socket has failed to bind to 10.1.2.3:29500 (errno: 99 - Cannot assign requested address).",
+     C.TEST_CONFIGURATION_ERROR, "k-bind-foreign-address"),
+    ("global loadsave.cpp:241 imread_('/d/x.png'): can't open/read file: check file path/integrity",
+     C.TEST_CONFIGURATION_ERROR, "k-input-path-unreadable"),
+    ("[rank0]:[E1 ProcessGroupNCCL.cpp:616] Watchdog caught collective operation timeout: WorkNCCL(OpType=ALLREDUCE)\n"
+     "Worker proc VllmWorker-3 died unexpectedly, shutting down executor.", C.NETWORK_TIMEOUT_ERROR, "nccl-timeout"),
+    ("FAILED tests/test_q.py::test_acc - AssertionError: accuracy drop 2.1% exceeds budget 1.0%",
+     C.TEST_EXECUTION_ERROR, "k-quality-budget"),
+    ("WARN Failed to heartbeat: Post \"https://ci.example.org/api\": dial tcp 10.0.0.1:443: connect: connection refused",
+     C.WORKER_DISCONNECTION_ERROR, "k-heartbeat-lost"),
+    ("grpc: Failed to connect to coordinator at 10.1.1.1:8476: DEADLINE_EXCEEDED", C.NETWORK_TIMEOUT_ERROR,
+     "k-connect-deadline"),
+    ("ssh: connect to host node17 port 22: No route to host", C.NETWORK_CONNECTION_ERROR, "k-no-route"),
+    ("vkCreateInstance failed with ERROR_INCOMPATIBLE_DRIVER", C.HARDWARE_AVAILABILITY_ERROR, "k-vulkan-no-driver"),
+    ("The file lock '/srv/cache/x.lock' could not be acquired.", C.RESOURCE_CLEANUP_ERROR, "k-file-lock-held"),
+    ("panic: runtime error: invalid memory address or nil pointer dereference", C.WORKER_CRASH_ERROR,
+     "k-go-nil-pointer"),
+    ("ERROR: failed to solve: failed to compute cache key: \"/app/req.txt\": not found", C.TEST_CONFIGURATION_ERROR,
+     "k-build-context-missing"),
+    ("Got permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+     C.TEST_CONFIGURATION_ERROR, "k-access-or-target-wrong"),
+    ("The model's max seq len (8192) is larger than the maximum number of tokens that can be stored in KV cache (4096).",
+     C.RESOURCE_ALLOCATION_ERROR, "k-kv-cache-too-small"),
+    ("ProcessGroupNCCL is only supported with GPUs, no GPUs found!", C.TEST_CONFIGURATION_ERROR,
+     "k-job-settings-refused"),
+    ("DataLoader worker (pid 4411) is killed by signal: Killed.", C.RESOURCE_ALLOCATION_ERROR,
+     "k-loader-worker-killed"),
 ])
 def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
