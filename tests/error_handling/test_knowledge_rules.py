@@ -271,7 +271,7 @@ from error_handling.classify import Classifier
     ("vkCreateInstance failed with ERROR_INCOMPATIBLE_DRIVER", C.HARDWARE_AVAILABILITY_ERROR, "k-vulkan-no-driver"),
     ("The file lock '/srv/cache/x.lock' could not be acquired.", C.RESOURCE_CLEANUP_ERROR, "k-file-lock-held"),
     ("panic: runtime error: invalid memory address or nil pointer dereference", C.WORKER_CRASH_ERROR,
-     "k-go-nil-pointer"),
+     "k-go-panic"),
     ("ERROR: failed to solve: failed to compute cache key: \"/app/req.txt\": not found", C.TEST_CONFIGURATION_ERROR,
      "k-build-context-missing"),
     ("Got permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
