@@ -220,6 +220,42 @@ def test_a_team_adds_its_own_causes_before_the_shipped_ones(tmp_path: Path) -> N
         load_causes_file(bad)
 
 
+@pytest.mark.parametrize("name, one, other", [
+    # the causes added from check sets 71-82, each on two tools' wordings written for this test
+    ("hf-gated-repo", "huggingface_hub.errors.GatedRepoError: 401 Client Error. Cannot access gated repo for url x",
+     "OSError: You are trying to access a gated repo.\nMake sure to have access to it."),
+    ("hf-gated-not-granted", "Access to model org/m is restricted and you are not in the authorized list.",
+     "403 Client Error. (Request ID: Root=1-abc)\n\nCannot access gated repo for url https://hub.example.org/x"),
+    ("object-store-slowdown", "An error occurred (SlowDown) when calling the PutObject operation",
+     "ERROR : a.bin: Failed to copy: SlowDown: Please reduce your request rate."),
+    ("cxx-compiler-missing", "InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx",
+     "error: linker `cc` not found\n  = note: No such file or directory (os error 2)"),
+    ("python-interpreter-missing", "py38: skipped because could not find python interpreter with spec(s): py38",
+     "nox > Session tests-3.8 skipped: Python interpreter 3.8 not found."),
+    ("kafka-no-broker", "kafka.errors.NoBrokersAvailable: NoBrokersAvailable",
+     "KafkaConnectionError: Unable to bootstrap from [('kafka.internal', 9092)]"),
+    ("triton-shared-memory", "triton.runtime.errors.OutOfResources: out of resource: shared memory, Required: 131072",
+     "OutOfResources: out of resource: shared memory, Required: 196608, Hardware limit: 101376."),
+    ("flash-attn-pre-ampere", "RuntimeError: FlashAttention only supports Ampere GPUs or newer.",
+     "(RayTrainWorker pid=7, ip=10.0.0.3) RuntimeError: FlashAttention only supports Ampere GPUs or newer."),
+    ("container-name-in-use", 'Conflict. The container name "/pg" is already in use by container "3f1a".',
+     "409 Client Error: Conflict (You have to remove (or rename) that container to be able to reuse that name.)"),
+    ("slurm-invalid-gres", "srun: error: Unable to allocate resources: Invalid generic resource (gres) specification",
+     "sbatch: error: Invalid generic resource (gres) specification"),
+    ("state-dict-mismatch", "RuntimeError: Error(s) in loading state_dict for GPTModel:\n\tMissing key(s)",
+     "train.py:88 -- Failed to load checkpoint: Error(s) in loading state_dict for GPTModel: Unexpected key(s)"),
+])
+def test_causes_read_from_the_check_sets_join_across_tools(name: str, one: str, other: str) -> None:
+    assert cause_of(one) == cause_of(other)
+    assert cause_of(one).startswith(f"{PREFIX}{name} ")
+
+
+def test_a_truncated_checkpoint_and_a_file_that_is_not_weights_stay_apart() -> None:
+    truncated = "safetensors_rust.SafetensorError: Error while deserializing header: MetadataIncompleteBuffer"
+    pointer = "safetensors_rust.SafetensorError: Error while deserializing header: HeaderTooLarge"
+    assert "checkpoint-truncated" in cause_of(truncated) and "weights-file-not-weights" in cause_of(pointer)
+
+
 async def test_the_error_pipeline_groups_by_a_teams_own_causes() -> None:
     own = load_causes(json.dumps({"causes": [
         {"name": "licence-server-down", "title": "the licence server does not answer",

@@ -282,6 +282,21 @@ from error_handling.classify import Classifier
      "k-job-settings-refused"),
     ("DataLoader worker (pid 4411) is killed by signal: Killed.", C.RESOURCE_ALLOCATION_ERROR,
      "k-loader-worker-killed"),
+    ("x509: certificate has expired or is not yet valid: current time 2025-01-02 is after 2024-12-31",
+     C.NETWORK_CONNECTION_ERROR, "k-cert-expired"),
+    ("[E ProcessGroupGloo.cpp:144] Gloo connectFullMesh failed with [pair.cc:144] no error", C.NETWORK_CONNECTION_ERROR,
+     "k-gloo-mesh"),
+    ("fatal: detected dubious ownership in repository at '/srv/ci/src'", C.TEST_CONFIGURATION_ERROR,
+     "k-runner-setup-refused"),
+    ("xcrun: error: invalid active developer path (/Library/Developer/CommandLineTools)", C.TEST_DEPENDENCY_ERROR,
+     "k-toolchain-missing-platform"),
+    ("CMake Error: Error: generator : Ninja\nDoes not match the generator used previously: Unix Makefiles",
+     C.RESOURCE_CLEANUP_ERROR, "k-stale-build-dir"),
+    ("ray.exceptions.PendingCallsLimitExceeded: too many tasks queued on the actor", C.WORKER_OVERLOAD_ERROR,
+     "k-caller-over-limit"),
+    ("upload failed: ./a.tar to s3://b/a.tar Read timeout on endpoint URL: \"https://s3.example.org/b/a.tar\"",
+     C.NETWORK_TIMEOUT_ERROR, "k-endpoint-timeout"),
+    ("dist/App.app: errSecInternalComponent", C.TEST_CONFIGURATION_ERROR, "k-signing-setup"),
 ])
 def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
