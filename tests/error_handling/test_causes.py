@@ -244,6 +244,14 @@ def test_a_team_adds_its_own_causes_before_the_shipped_ones(tmp_path: Path) -> N
      "sbatch: error: Invalid generic resource (gres) specification"),
     ("state-dict-mismatch", "RuntimeError: Error(s) in loading state_dict for GPTModel:\n\tMissing key(s)",
      "train.py:88 -- Failed to load checkpoint: Error(s) in loading state_dict for GPTModel: Unexpected key(s)"),
+    ("derby-metastore-locked", "ERROR XSDB6: Another instance of Derby may have already booted the database /srv/x.",
+     "java.sql.SQLException: Failed to start database 'metastore_db' with class loader, see the next exception"),
+    ("trino-node-memory-limit", "Query 20240517_0211 failed: Query exceeded per-node memory limit of 8GB",
+     "TrinoQueryError(type=INSUFFICIENT_RESOURCES, name=EXCEEDED_LOCAL_MEMORY_LIMIT, message=\"...\")"),
+    ("parquet-not-parquet", "ArrowInvalid: Parquet magic bytes not found in footer. Either the file is corrupted",
+     "polars.exceptions.ComputeError: parquet: File out of specification: The file must end with PAR1"),
+    ("schema-registry-incompatible", "SchemaRegistryError: Schema being registered is incompatible with an earlier schema",
+     "SerializationException: Error registering Avro schema{\"type\":\"record\"}"),
 ])
 def test_causes_read_from_the_check_sets_join_across_tools(name: str, one: str, other: str) -> None:
     assert cause_of(one) == cause_of(other)

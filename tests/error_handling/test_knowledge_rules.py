@@ -297,6 +297,13 @@ from error_handling.classify import Classifier
     ("upload failed: ./a.tar to s3://b/a.tar Read timeout on endpoint URL: \"https://s3.example.org/b/a.tar\"",
      C.NETWORK_TIMEOUT_ERROR, "k-endpoint-timeout"),
     ("dist/App.app: errSecInternalComponent", C.TEST_CONFIGURATION_ERROR, "k-signing-setup"),
+    ("ERROR: Another Bazel command is currently holding the output base lock at /srv/bazel/lock",
+     C.RESOURCE_CLEANUP_ERROR, "k-build-server-held"),
+    ("FAIL: MLIR :: Dialect/Linalg/tile.mlir (17 of 902)", C.TEST_EXECUTION_ERROR, "k-lit-fail"),
+    ("Task exited with return code Negsignal.SIGSEGV", C.WORKER_CRASH_ERROR, "k-negsignal-crash"),
+    ("torch._dynamo hit config.recompile_limit (8)", C.TEST_EXECUTION_ERROR, "k-recompile-limit"),
+    ("ERROR YarnScheduler: Lost executor 3 on dn-2.internal: Container killed by YARN for exceeding physical memory "
+     "limits. 9.1 GB of 9 GB physical memory used.", C.RESOURCE_ALLOCATION_ERROR, "k-yarn-memory-kill"),
 ])
 def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
