@@ -46,7 +46,7 @@ _PRIMARY_LINES: list[tuple[re.Pattern[str], tuple[str, ...] | None, bool, re.Pat
     ))]
 # Lines that name no failure of their own (see primary_line), and how many primary_line passes over
 _WRAPPER_LINE_RE = re.compile(
-    r"(?:[$+#] .*|Error: Process completed with exit code \d+\.?"
+    r"(?:[$+] .*|Error: Process completed with exit code \d+\.?"
     r"|ERROR: Job failed: (?:exit (?:code|status) \d+|command terminated with exit code \d+)"
     r"|Finished: FAILURE|Status:\s+Failed|Error report|(?:ERROR|Error|FAILED|FAILURE|error|fatal)\s*:?"
     r"|Events:|Backtrace for this error:|FAILED \S+|Traceback \(most recent call last\):)$")
@@ -225,7 +225,7 @@ def primary_line(message: str) -> str:
     for _ in range(_WRAPPER_SKIPS):
         if _WRAPPER_LINE_RE.match(line) is None:
             break
-        kept = [kept for kept in message.splitlines() if kept.strip(_DECORATION) != line]
+        kept = [other for other in message.splitlines() if other.strip(_DECORATION) != line]
         if not kept:
             break
         message = "\n".join(kept)
