@@ -252,6 +252,10 @@ def test_a_team_adds_its_own_causes_before_the_shipped_ones(tmp_path: Path) -> N
      "polars.exceptions.ComputeError: parquet: File out of specification: The file must end with PAR1"),
     ("schema-registry-incompatible", "SchemaRegistryError: Schema being registered is incompatible with an earlier schema",
      "SerializationException: Error registering Avro schema{\"type\":\"record\"}"),
+    ("adb-device-offline", "adbutils.errors.AdbError: device offline",
+     "com.android.ddmlib.InstallException: device offline"),
+    ("under-voltage", "hwmon hwmon1: Undervoltage detected!",
+     "get_throttled=0x50005 (under-voltage now, throttled now)"),
 ])
 def test_causes_read_from_the_check_sets_join_across_tools(name: str, one: str, other: str) -> None:
     assert cause_of(one) == cause_of(other)

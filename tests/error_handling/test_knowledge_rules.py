@@ -304,6 +304,12 @@ from error_handling.classify import Classifier
     ("torch._dynamo hit config.recompile_limit (8)", C.TEST_EXECUTION_ERROR, "k-recompile-limit"),
     ("ERROR YarnScheduler: Lost executor 3 on dn-2.internal: Container killed by YARN for exceeding physical memory "
      "limits. 9.1 GB of 9 GB physical memory used.", C.RESOURCE_ALLOCATION_ERROR, "k-yarn-memory-kill"),
+    ("* daemon not running; starting now at tcp:5037\nADB server didn't ACK\n* failed to start daemon",
+     C.RESOURCE_CLEANUP_ERROR, "k-stale-lock-holder"),
+    ("E5RT: MILCompilerForANE error: failed to compile ANE model using ANEF.", C.HARDWARE_CAPABILITY_ERROR,
+     "k-ane-compile"),
+    ("I ThermalManagerService: Thermal status changed from 2 to 4 (CRITICAL)", C.HARDWARE_PERFORMANCE_ERROR,
+     "k-device-throttled"),
 ])
 def test_general_knowledge_rules(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
