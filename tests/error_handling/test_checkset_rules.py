@@ -1,0 +1,73 @@
+"""The rules read from the pattern-labelled check sets (tests/data/holdout/grouping-batch71-91), each
+checked on wording from another tool than the one it was read from, with the rule that must decide."""
+from __future__ import annotations
+
+import pytest
+
+from error_handling.categories import ErrorCategory as C
+from error_handling.classify import Classifier
+
+
+@pytest.mark.parametrize("message, category, rule", [
+    ("Error: NoCredentialProviders: no valid providers in chain", C.TEST_CONFIGURATION_ERROR, "k-credentials-missing"),
+    ("./run.sh: line 3: DATA_DIR: unbound variable", C.TEST_CONFIGURATION_ERROR, "k-credentials-missing"),
+    ("nox > Session lint-3.9 skipped: Python interpreter 3.9 not found.", C.TEST_DEPENDENCY_ERROR,
+     "k-toolchain-missing"),
+    ("[c10d] The server socket has failed to bind to 10.1.2.3:29500 (errno: 99 - Cannot assign requested address).",
+     C.TEST_CONFIGURATION_ERROR, "k-bind-foreign-address"),
+    ("global loadsave.cpp:241 imread_('/d/x.png'): can't open/read file: check file path/integrity",
+     C.TEST_CONFIGURATION_ERROR, "k-input-path-unreadable"),
+    ("[rank0]:[E1 ProcessGroupNCCL.cpp:616] Watchdog caught collective operation timeout: WorkNCCL(OpType=ALLREDUCE)\n"
+     "Worker proc VllmWorker-3 died unexpectedly, shutting down executor.", C.NETWORK_TIMEOUT_ERROR, "nccl-timeout"),
+    ("FAILED tests/test_q.py::test_acc - AssertionError: accuracy drop 2.1% exceeds budget 1.0%",
+     C.TEST_EXECUTION_ERROR, "k-quality-budget"),
+    ("WARN Failed to heartbeat: Post \"https://ci.example.org/api\": dial tcp 10.0.0.1:443: connect: connection refused",
+     C.WORKER_DISCONNECTION_ERROR, "k-heartbeat-lost"),
+    ("grpc: Failed to connect to coordinator at 10.1.1.1:8476: DEADLINE_EXCEEDED", C.NETWORK_TIMEOUT_ERROR,
+     "k-connect-deadline"),
+    ("ssh: connect to host node17 port 22: No route to host", C.NETWORK_CONNECTION_ERROR, "k-no-route"),
+    ("vkCreateInstance failed with ERROR_INCOMPATIBLE_DRIVER", C.HARDWARE_AVAILABILITY_ERROR, "k-vulkan-no-driver"),
+    ("The file lock '/srv/cache/x.lock' could not be acquired.", C.RESOURCE_CLEANUP_ERROR, "k-file-lock-held"),
+    ("panic: runtime error: invalid memory address or nil pointer dereference", C.WORKER_CRASH_ERROR,
+     "k-go-panic"),
+    ("ERROR: failed to solve: failed to compute cache key: \"/app/req.txt\": not found", C.TEST_CONFIGURATION_ERROR,
+     "k-build-context-missing"),
+    ("Got permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+     C.TEST_CONFIGURATION_ERROR, "k-access-or-target-wrong"),
+    ("The model's max seq len (8192) is larger than the maximum number of tokens that can be stored in KV cache (4096).",
+     C.RESOURCE_ALLOCATION_ERROR, "k-kv-cache-too-small"),
+    ("ProcessGroupNCCL is only supported with GPUs, no GPUs found!", C.TEST_CONFIGURATION_ERROR,
+     "k-job-settings-refused"),
+    ("DataLoader worker (pid 4411) is killed by signal: Killed.", C.RESOURCE_ALLOCATION_ERROR,
+     "k-loader-worker-killed"),
+    ("x509: certificate has expired or is not yet valid: current time 2025-01-02 is after 2024-12-31",
+     C.NETWORK_CONNECTION_ERROR, "k-cert-expired"),
+    ("[E ProcessGroupGloo.cpp:144] Gloo connectFullMesh failed with [pair.cc:144] no error", C.NETWORK_CONNECTION_ERROR,
+     "k-gloo-mesh"),
+    ("fatal: detected dubious ownership in repository at '/srv/ci/src'", C.TEST_CONFIGURATION_ERROR,
+     "k-runner-setup-refused"),
+    ("xcrun: error: invalid active developer path (/Library/Developer/CommandLineTools)", C.TEST_DEPENDENCY_ERROR,
+     "k-toolchain-missing-platform"),
+    ("CMake Error: Error: generator : Ninja\nDoes not match the generator used previously: Unix Makefiles",
+     C.RESOURCE_CLEANUP_ERROR, "k-stale-build-dir"),
+    ("ray.exceptions.PendingCallsLimitExceeded: too many tasks queued on the actor", C.WORKER_OVERLOAD_ERROR,
+     "k-caller-over-limit"),
+    ("upload failed: ./a.tar to s3://b/a.tar Read timeout on endpoint URL: \"https://s3.example.org/b/a.tar\"",
+     C.NETWORK_TIMEOUT_ERROR, "k-endpoint-timeout"),
+    ("dist/App.app: errSecInternalComponent", C.TEST_CONFIGURATION_ERROR, "k-signing-setup"),
+    ("ERROR: Another Bazel command is currently holding the output base lock at /srv/bazel/lock",
+     C.RESOURCE_CLEANUP_ERROR, "k-build-server-held"),
+    ("FAIL: MLIR :: Dialect/Linalg/tile.mlir (17 of 902)", C.TEST_EXECUTION_ERROR, "k-lit-fail"),
+    ("Task exited with return code Negsignal.SIGSEGV", C.WORKER_CRASH_ERROR, "k-negsignal-crash"),
+    ("torch._dynamo hit config.recompile_limit (8)", C.TEST_EXECUTION_ERROR, "k-recompile-limit"),
+    ("ERROR YarnScheduler: Lost executor 3 on dn-2.internal: Container killed by YARN for exceeding physical memory "
+     "limits. 9.1 GB of 9 GB physical memory used.", C.RESOURCE_ALLOCATION_ERROR, "k-yarn-memory-kill"),
+    ("* daemon not running; starting now at tcp:5037\nADB server didn't ACK\n* failed to start daemon",
+     C.RESOURCE_CLEANUP_ERROR, "k-stale-lock-holder"),
+    ("E5RT: MILCompilerForANE error: failed to compile ANE model using ANEF.", C.HARDWARE_CAPABILITY_ERROR,
+     "k-ane-compile"),
+    ("I ThermalManagerService: Thermal status changed from 2 to 4 (CRITICAL)", C.HARDWARE_PERFORMANCE_ERROR,
+     "k-device-throttled"),
+])
+def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
+    assert clf.explain({"type": "", "message": message}) == (category, rule)
