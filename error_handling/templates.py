@@ -49,7 +49,7 @@ _WRAPPER_LINE_RE = re.compile(
     r"(?:[$+] .*|Error: Process completed with exit code \d+\.?"
     r"|ERROR: Job failed: (?:exit (?:code|status) \d+|command terminated with exit code \d+)"
     r"|Finished: FAILURE|Status:\s+Failed|Error report|(?:ERROR|Error|FAILED|FAILURE|error|fatal)\s*:?"
-    r"|Events:|Backtrace for this error:|FAILED \S+|Traceback \(most recent call last\):)$")
+    r"|Events:|Backtrace for this error:|FAILED \S+)$")
 _WRAPPER_SKIPS = 6
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules
