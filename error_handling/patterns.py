@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.buckets import LengthBuckets, informative as _informative, search_needs
 from error_handling.causes import CauseTable, is_cause, shipped_causes
+from error_handling.failing_tests import failing_test_template
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
 from error_handling.similarity import align, similarity as _similarity, token_counts, traceback_fingerprint
@@ -48,6 +49,7 @@ from error_handling.templates import make_template, primary_line
 __all__ = ["ErrorAggregator", "Trend", "align", "cache_bound", "make_template", "pattern_id_for", "primary_line",
            "summarize_correlations", "traceback_fingerprint"]
 
+_TEST_FAILURE = "test_execution_error"  # grouped by the failing test where it is named
 _MAX_VARIANTS = 16        # exact templates remembered per pattern
 _MAX_CANDIDATES = 256     # patterns compared when a new template arrives
 _MAX_TAGS = 8             # tags per error kept for correlation
@@ -180,22 +182,29 @@ class ErrorAggregator:
         # a named cause's template -> its pattern and the categories its reports came with
         self._causes: dict[str, tuple[_Pattern, set[str | None]]] = {}
         self._templates: OrderedDict[tuple[str, str], str] = OrderedDict()  # oldest first (see Classifier._cache)
+        self._test_templates: OrderedDict[tuple[str, str], str] = OrderedDict()  # the same, for test failures
         self._held: dict[str, _Held] | None = None  # _held_errors(), until the next error
 
     def __len__(self) -> int:
         return len(self._history)
 
     # -- grouping -----------------------------------------------------------------------------
-    def template_for(self, error_type: str, message: str) -> str:
+    def template_for(self, error_type: str, message: str, category: str | None = None) -> str:
+        """The template ``message`` groups by: its named root cause; for a test failure
+        (``test_execution_error``) that names none, the failing test (``failing_tests``); else
+        its masked primary line (``make_template``)."""
         key = (error_type, message)
-        template = self._templates.get(key)
+        test = category == _TEST_FAILURE and self.group_by_cause
+        cache = self._test_templates if test else self._templates
+        template = cache.get(key)
         if template is None:
             table = self._cause_table
-            template = (table is not None and table.find(message)) or make_template(message, error_type)
+            template = ((table is not None and table.find(message)) or (test and failing_test_template(message))
+                        or make_template(message, error_type))
             if self._template_cache_size:
-                if len(self._templates) >= self._template_cache_size:
-                    self._templates.popitem(last=False)
-                self._templates[key] = template
+                if len(cache) >= self._template_cache_size:
+                    cache.popitem(last=False)
+                cache[key] = template
         return template
 
     def _find(self, category: str | None, template: str) -> _Pattern:
@@ -335,9 +344,10 @@ class ErrorAggregator:
         if self.group_by_traceback and info.traceback:
             template = traceback_fingerprint(info.type, info.traceback)
         if template is None:
-            template = self._templates.get((info.type, info.message))
+            template = (self._test_templates if category == _TEST_FAILURE else self._templates).get(
+                (info.type, info.message))
             if template is None:
-                template = self.template_for(info.type, info.message)
+                template = self.template_for(info.type, info.message, category)
         pattern = self._exact.get((category, template)) or self._find(category, template)
         self._patterns.move_to_end(pattern.pattern_id)
         pattern.count += 1

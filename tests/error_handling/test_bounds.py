@@ -95,3 +95,18 @@ def test_aggregator_memory_is_bounded_by_error_history_size() -> None:
     assert len(agg) == 50 and len(agg.get_patterns()) <= 50
     assert len(agg._exact) <= 50 * 16 and len(agg._templates) <= 200
     assert sizes[2] - sizes[1] < 100_000, sizes
+
+
+def test_failing_test_grouping_memory_is_bounded_too() -> None:
+    agg = ErrorAggregator(error_history_size=50)
+
+    def run(r: int, n: int = 1000) -> None:
+        for i in range(n):
+            report = _distinct(10_000 + r * 1000 + i)
+            report["message"] += f"\nFAILED tests/test_app.py::test_case_{r}_{i} - AssertionError"
+            agg.add_error(report, {"worker_id": f"w{i}"}, category="test_execution_error")
+
+    sizes = _grown(run)
+    assert len(agg) == 50 and len(agg.get_patterns()) <= 50
+    assert len(agg._test_templates) <= 200 and not agg._templates
+    assert sizes[2] - sizes[1] < 100_000, sizes

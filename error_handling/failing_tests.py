@@ -1,0 +1,68 @@
+"""Which test failed: the identity a test failure is grouped by.
+
+A test that says no is one ticket whatever form the report takes: pytest's ``FAILED
+path::Class::test_x[param] - ...`` summary line, its ``____ Class.test_x[param] ____`` section
+header, a traceback frame ``in test_x``, Hypothesis's ``Falsifying example: test_x(``, unittest's
+``FAIL: test_x (module.Class...)``, Go's ``--- FAIL: TestX/sub``, GoogleTest's ``[  FAILED  ]
+Suite.Name``, Rust's ``test path::name ... FAILED``. Its templates share little (a bare ``E
+AssertionError:``, a summary line, an assert's operands); its test's name is in every one.
+
+``failing_test(message)`` names the test (without parameters or subtests: one test's cases share
+its code and fail for one reason far more often than not), or None. ``ErrorAggregator`` groups a
+``test_execution_error`` that names no root cause of ``causes.json`` by that name; errors of
+other categories keep their templates (a test that crashes the worker or runs out of memory is
+about the crash, not the test).
+"""
+from __future__ import annotations
+
+import re
+
+from error_handling.causes import PREFIX
+
+# In order: the forms that say outright that this test failed come first; a traceback frame or
+# a bare test-looking name last. Each regex runs only where its literal occurs in the message (a
+# substring test costs far less than a regex search). Every repeat is bounded; a message is read
+# at most _READ_CHARS from each end (see error_handling.causes).
+_FORMS = tuple((literal, re.compile(p, re.MULTILINE)) for literal, p in (
+    # pytest's short summary: FAILED path/to/test_x.py::Class::test_y[param] - reason
+    ("FAILED ", r"\bFAILED [^\s:]{1,300}::(?:\w{1,200}::){0,4}(\w{1,200})"),
+    # GoogleTest: [  FAILED  ] Suite.Name (12 ms)  /  [  FAILED  ] Prefix/Suite.Name/0
+    ("[  FAILED  ]", r"\[  FAILED  \] ((?:\w{1,200}/)?\w{1,200}\.\w{1,200})"),
+    # Go: --- FAIL: TestName (0.00s)  /  --- FAIL: TestName/sub_case
+    ("--- FAIL: ", r"--- FAIL: (\w{1,200})"),
+    # Rust: test module::name ... FAILED  /  ---- module::name stdout ----
+    (" ... FAILED", r"\btest ((?:\w{1,200}::){0,8}\w{1,200}) \.\.\. FAILED"),
+    (" stdout ----", r"---- ((?:\w{1,200}::){0,8}\w{1,200}) stdout ----"),
+    # unittest: FAIL: test_x (module.Class.test_x)  /  ERROR: test_x (module.Class)
+    (": test", r"^(?:FAIL|ERROR): (test\w{0,200}) \("),
+    # pytest's section header: ____ Class.test_y[param] ____  /  ____ test_y ____
+    ("___ ", r"(?<!_)_{3,200} (?:\w{1,200}\.){0,4}(test\w{0,200})(?:\[[^\]\n]{0,300}\])? ___"),
+    # Hypothesis: Falsifying example: test_y(
+    ("Falsifying example: ", r"Falsifying example: (test\w{0,200})\("),
+    # a traceback frame of the test: File "...", line 12, in test_y  /  path.py:12: in test_y
+    (" in test_", r"(?:, line \d{1,9},|\.py:\d{1,9}:) in (test_\w{1,200})\b"),
+))
+_READ_CHARS = 32_768
+_NAME = "failing-test"
+_TITLE = "a test fails"
+
+
+def failing_test(message: str) -> str | None:
+    """The name of the test ``message`` reports failing, or None."""
+    if not message:
+        return None
+    if len(message) > 2 * _READ_CHARS:
+        message = f"{message[:_READ_CHARS]}\n{message[-_READ_CHARS:]}"
+    for literal, form in _FORMS:
+        if literal in message:
+            match = form.search(message)
+            if match is not None:
+                return match.group(1)
+    return None
+
+
+def failing_test_template(message: str) -> str | None:
+    """The grouping template of a test failure that names its test (a cause-like template: one
+    pattern, never compared by similarity), or None."""
+    name = failing_test(message)
+    return None if name is None else f"{PREFIX}{_NAME} {_TITLE} [{name}]"
