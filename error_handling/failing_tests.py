@@ -4,7 +4,10 @@ A test that says no is one ticket whatever form the report takes: pytest's ``FAI
 path::Class::test_x[param] - ...`` summary line, its ``____ Class.test_x[param] ____`` section
 header, a traceback frame ``in test_x``, Hypothesis's ``Falsifying example: test_x(``, unittest's
 ``FAIL: test_x (module.Class...)``, Go's ``--- FAIL: TestX/sub``, GoogleTest's ``[  FAILED  ]
-Suite.Name``, Rust's ``test path::name ... FAILED``. Its templates share little (a bare ``E
+Suite.Name``, Rust's ``test path::name ... FAILED``, JUnit's ``Class > method() FAILED`` and
+``<testcase name=...><failure``, XCTest's ``Test Case '-[Module.Class testName]' failed``, CTest's
+``Test #12: name ...***Failed``, Jest's ``● describe › test``, a doctest's ``[doctest] module.function``,
+lit's ``FAIL: SUITE :: path``, RSpec's ``rspec ./spec/file_spec.rb:42``. Its templates share little (a bare ``E
 AssertionError:``, a summary line, an assert's operands); its test's name is in every one.
 
 ``failing_test(message)`` names the test (without parameters or subtests: one test's cases share
@@ -39,6 +42,22 @@ _FORMS = tuple((literal, re.compile(p, re.MULTILINE)) for literal, p in (
     ("___ ", r"(?<!_)_{3,200} (?:\w{1,200}\.){0,4}(test\w{0,200})(?:\[[^\]\n]{0,300}\])? ___"),
     # Hypothesis: Falsifying example: test_y(
     ("Falsifying example: ", r"Falsifying example: (test\w{0,200})\("),
+    # JUnit under Gradle: OrderServiceIT > placesOrder() FAILED  /  FooTest > parses(String)[2] FAILED
+    (" FAILED", r"\b\w{1,200} > (\w{1,200})\([^)\n]{0,200}\)(?:\[\d{1,9}\])? FAILED"),
+    # XCTest: Test Case '-[Module.Class testName]' failed  /  Test Case 'Class.testName' failed
+    ("Test Case '", r"Test Case '(?:-\[[\w.]{1,200} (\w{1,200})\]|[\w.]{0,200}\.(\w{1,200})\(?\)?)' failed"),
+    # CTest: 12/40 Test #12: halo_exchange_np4 ........***Failed  (a passed test's line has no ***)
+    ("***", r"Test {1,3}#\d{1,9}: (\S{1,300}) \.{0,300}[^\n\*]{0,40}\*\*\*(?:Failed|Exception|Timeout)"),
+    # Jest and Vitest: ● describe › test name
+    ("● ", r"● ((?:[^\n›●]{1,200} › ){1,6}[^\n›●]{1,200})"),
+    # doctest under pytest: [doctest] package.module.function
+    ("[doctest] ", r"\[doctest\] ([\w.]{1,300})"),
+    # LLVM lit: FAIL: TRITON :: Conversion/to_llvm.mlir (112 of 431)
+    ("FAIL: ", r"FAIL: [\w-]{1,100} :: (\S{1,300})"),
+    # RSpec: rspec ./spec/models/order_spec.rb:42 # Order totals ...
+    ("rspec ./", r"rspec (\./[^\s:]{1,300}:\d{1,9})"),
+    # a JUnit XML report: <testcase name="parses[2]" classname="..."><failure
+    ("<testcase", r"<testcase name=\"([^\"\[]{1,300})[^>]{0,500}>\s{0,200}<(?:failure|error)\b"),
     # a traceback frame of the test: File "...", line 12, in test_y  /  path.py:12: in test_y
     (" in test_", r"(?:, line \d{1,9},|\.py:\d{1,9}:) in (test_\w{1,200})\b"),
 ))
@@ -57,7 +76,7 @@ def failing_test(message: str) -> str | None:
         if literal in message:
             match = form.search(message)
             if match is not None:
-                return match.group(1)
+                return next(name for name in match.groups() if name).strip()
     return None
 
 

@@ -35,6 +35,23 @@ _FORMS_NAMED = [
      "[  FAILED  ] RingBuffer.WrapsAround (0 ms)", "RingBuffer.WrapsAround"),
     ("running 12 tests\ntest cache::tests::evicts_lru ... FAILED\n\nfailures:\n\n"
      "---- cache::tests::evicts_lru stdout ----\nthread 'cache::tests::evicts_lru' panicked", "cache::tests::evicts_lru"),
+    ("OrderRepositoryIT > bulkInsertTenThousandOrders() FAILED\n    org.opentest4j.AssertionFailedError at "
+     "OrderRepositoryIT.java:88\n> Task :orders:integrationTest FAILED", "bulkInsertTenThousandOrders"),
+    ("Test Case '-[AppTests.TokenizerTests testDecodeEmpty]' started.\nTokenizerTests.swift:41: error: "
+     "XCTAssertEqual failed\nTest Case '-[AppTests.TokenizerTests testDecodeEmpty]' failed (0.004 seconds).", "testDecodeEmpty"),
+    ("Test Case 'TokenizerTests.testDecodeEmpty()' failed (0.004 seconds).", "testDecodeEmpty"),
+    ("1/3 Test #1: codec_roundtrip_test ..........   Passed    0.21 sec\n"
+     "2/3 Test #2: halo_exchange_np4 ............***Failed    3.08 sec", "halo_exchange_np4"),
+    ("FAIL  src/mappers/__tests__/cartMapper.test.ts\n  ● cartMapper › maps line totals\n\n    expect(received).toBe(expected)",
+     "cartMapper › maps line totals"),
+    ("_______________ [doctest] scipy.stats._stats_py.pearsonr _______________\n082     >>> r\nExpected:\n    0.83",
+     "scipy.stats._stats_py.pearsonr"),
+    ("FAIL: TRITON :: Conversion/tritongpu_to_llvm.mlir (112 of 431)\n******************** TEST 'TRITON :: ...' FAILED",
+     "Conversion/tritongpu_to_llvm.mlir"),
+    ("Failures:\n  1) runner_fleet: installs the agent\nrspec ./spec/unit/recipes/default_spec.rb:42 # runner_fleet: installs",
+     "./spec/unit/recipes/default_spec.rb:42"),
+    ('<testcase name="topMatchesGolden[Pixel 8]" classname="org.example.AccuracyTest" time="2.1">\n'
+     '  <failure message="expected tabby">', "topMatchesGolden"),
 ]
 
 
@@ -45,7 +62,9 @@ def test_each_form_names_its_test(message: str, name: str) -> None:
 
 @pytest.mark.parametrize("message", [
     "", "AssertionError: assert 3 == 4", "ImportError: cannot import name 'testing' from 'numpy'",
-    "collected 0 items / 1 error", "test session starts", "FAILED (failures=2)",
+    "collected 0 items / 1 error", "test session starts", "FAILED (failures=2)", "> Task :app:test FAILED",
+    "  ● Test suite failed to run", "3/3 Test #3: dispatch_test ....   Passed    0.02 sec",
+    '<testcase name="parses" classname="a.B" time="0.1"/>',
 ])
 def test_no_test_named(message: str) -> None:
     assert failing_test(message) is None
@@ -118,7 +137,8 @@ def test_every_repeat_is_bounded() -> None:
 def test_the_literal_gate_changes_no_answer() -> None:
     """Each form runs only where its literal occurs: the same answers as every form tried in order."""
     def ungated(message: str) -> str | None:
-        return next((m.group(1) for m in (form.search(message) for _l, form in _FORMS) if m), None)
+        match = next((m for m in (form.search(message) for _l, form in _FORMS) if m), None)
+        return None if match is None else next(name for name in match.groups() if name).strip()
 
     corpus = Path(__file__).resolve().parents[1] / "data" / "error_corpus.jsonl"
     messages = [m for m, _name in _FORMS_NAMED] + [
