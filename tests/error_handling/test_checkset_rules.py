@@ -1,4 +1,4 @@
-"""The rules read from the pattern-labelled check sets (tests/data/holdout/grouping-batch71-91), each
+"""The rules read from the pattern-labelled check sets (tests/data/holdout/grouping-batch71-97), each
 checked on wording from another tool than the one it was read from, with the rule that must decide."""
 from __future__ import annotations
 
@@ -68,6 +68,28 @@ from error_handling.classify import Classifier
      "k-ane-compile"),
     ("I ThermalManagerService: Thermal status changed from 2 to 4 (CRITICAL)", C.HARDWARE_PERFORMANCE_ERROR,
      "k-device-throttled"),
+    # read from sets 92 and 94 (workflow managers, robotics rigs); each worded here as another tool prints it
+    ("ERROR ~ Unable to acquire lock on session with ID 5b1e6c2a-0f3d-4b8e-9a71-2c4d9e8f1a07", C.RESOURCE_CLEANUP_ERROR,
+     "k-stale-lock-holder"),
+    ('docker: Error response from daemon: Conflict. The container name "/pg-it" is already in use by container '
+     '"9f2c". You have to remove (or rename) that container to be able to reuse that name.', C.RESOURCE_CLEANUP_ERROR,
+     "k-stale-lock-holder"),
+    ('{"level":"warn","worker":"ci-gpu-07","missed_heartbeats":4,"action":"requeue"}', C.WORKER_DISCONNECTION_ERROR,
+     "k-heartbeat-lost"),
+    ("botocore.exceptions.ClientError: An error occurred (ExpiredToken) when calling the PutObject operation: "
+     "The provided token has expired.", C.TEST_CONFIGURATION_ERROR, "k-credentials-expired"),
+    ("subprocess.CalledProcessError: Command '['./bench']' died with <Signals.SIGSEGV: 11>.\nreturn code -11",
+     C.WORKER_CRASH_ERROR, "k-signal-exit-crash"),
+    ("make[1]: *** [Makefile:12: gen] Error 127\nscript exited with code 127", C.TEST_DEPENDENCY_ERROR, "k-exit-127"),
+    ("ROS_DISTRO was set to 'humble' before. Please make sure that the environment does not mix paths",
+     C.TEST_CONFIGURATION_ERROR, "k-ros-setup"),
+    ("ERROR: Cannot locate rosdep definition for [serial_driver]", C.TEST_DEPENDENCY_ERROR, "k-rosdep-missing"),
+    ("Warn : UNEXPECTED idcode: 0x2ba01477\nError: expected 1 of 1: 0x6ba02477", C.TEST_CONFIGURATION_ERROR,
+     "k-debug-target-mismatch"),
+    ("esptool.py v4.7.0\nA fatal error occurred: Could not open /dev/ttyUSB0, the port doesn't exist\n"
+     "serial.serialutil.SerialException: could not open port /dev/ttyUSB0: [Errno 13] Permission denied: "
+     "'/dev/ttyUSB0'", C.TEST_CONFIGURATION_ERROR, "k-device-node-permission"),
+    ("    JobID    State ExitCode\n   881.ba+ OUT_OF_ME+    0:125", C.RESOURCE_ALLOCATION_ERROR, "k-memory-exhausted"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
