@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from error_handling.buckets import LengthBuckets, informative as _informative, search_needs
 from error_handling.causes import CauseTable, is_cause, shipped_causes
-from error_handling.failing_tests import failing_test_template
+from error_handling.failing_tests import failing_test_template, says_nothing
 from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
 from error_handling.similarity import align, similarity as _similarity, token_counts, traceback_fingerprint
@@ -190,17 +190,19 @@ class ErrorAggregator:
 
     # -- grouping -----------------------------------------------------------------------------
     def template_for(self, error_type: str, message: str, category: str | None = None) -> str:
-        """The template ``message`` groups by: its named root cause; for a test failure
-        (``test_execution_error``) that names none, the failing test (``failing_tests``); else
-        its masked primary line (``make_template``)."""
+        """The template ``message`` groups by: its named root cause, else its masked primary line
+        (``make_template``); for a test failure (``test_execution_error``) whose line says nothing
+        but that an assertion failed, the test that failed where the message names it
+        (``failing_tests``)."""
         key = (error_type, message)
         test = category == _TEST_FAILURE and self.group_by_cause
         cache = self._test_templates if test else self._templates
         template = cache.get(key)
         if template is None:
             table = self._cause_table
-            template = ((table is not None and table.find(message)) or (test and failing_test_template(message))
-                        or make_template(message, error_type))
+            template = (table is not None and table.find(message)) or make_template(message, error_type)
+            if test and not is_cause(template) and says_nothing(template):
+                template = failing_test_template(message) or template
             if self._template_cache_size:
                 if len(cache) >= self._template_cache_size:
                     cache.popitem(last=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from error_handling.causes import is_cause
-from error_handling.failing_tests import _FORMS, failing_test
+from error_handling.failing_tests import _FORMS, failing_test, says_nothing
 from error_handling.patterns import ErrorAggregator
 
 TEST_FAILURE = "test_execution_error"
@@ -157,3 +157,21 @@ def test_hostile_messages_end_in_bounded_time(message: str) -> None:
     failing_test(message)
     # a few milliseconds each; a form that backtracked per position took minutes on the first
     assert time.process_time() - started < 5
+
+
+def test_a_template_that_says_what_failed_keeps_grouping_across_tests() -> None:
+    # one regression seen by two tests, each message naming what differs: the template decides
+    aggregator, ids = _group([
+        "FAILED tests/test_fees.py::test_wire_fee - AssertionError: fee rounded half down: expected 10.01 got 10.00",
+        "FAILED tests/test_fees.py::test_sepa_fee - AssertionError: fee rounded half down: expected 0.35 got 0.34"])
+    assert ids[0] == ids[1] and not is_cause(aggregator.pattern_template(ids[0]))
+
+
+@pytest.mark.parametrize(("template", "empty"), [
+    ("AssertionError: E AssertionError:", True), ("AssertionError: FAILED <PATH> - AssertionError:", True),
+    ("AssertionError: E AssertionError: assert <NUM> == <NUM>", True), ("AssertionError:", True),
+    ("AssertionError: E AssertionError: dtypes do not match.", False),
+    ("AssertionFailedError: expected: <<NUM>> but was: <<NUM>>", False),
+])
+def test_says_nothing(template: str, empty: bool) -> None:
+    assert says_nothing(template) is empty
