@@ -29,7 +29,6 @@ each set's first, on arrival, recorded in ``docs/error-intelligence.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -48,10 +47,6 @@ from error_handling.learned import shipped_model  # noqa: E402
 from error_handling.model import normalize_error  # noqa: E402
 from error_handling.patterns import ErrorAggregator  # noqa: E402
 from error_handling.train_model import check_set_entries, read_entries, train  # noqa: E402
-
-
-def load(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _comb2(n: int) -> int:
@@ -304,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--verbose", action="store_true", help="list held-out misses")
     args = parser.parse_args(argv)
-    entries = load(args.corpus)
+    entries = read_entries(args.corpus)
     check_dir = ROOT / "tests" / "data" / "holdout"
     evaluate(entries, args.folds, args.verbose, check_set_entries(check_dir))
     holdout(sorted(check_dir.glob("*.jsonl")), entries)

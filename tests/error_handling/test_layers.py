@@ -371,3 +371,14 @@ def test_the_trainers_misroute_cost_is_checked(tmp_path) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--misroute-cost", "-1", "--out", str(tmp_path / "m.json")])
     assert exited.value.code == 2 and not (tmp_path / "m.json").exists()
+
+
+def test_the_trainer_reads_check_sets_and_refuses_a_missing_directory(tmp_path) -> None:
+    from error_handling.train_model import check_set_entries, main
+
+    (tmp_path / "a.jsonl").write_text('{"category": "unknown_error", "message": "x", "library": "t"}\n\n'
+                                      '{"category": "unknown_error", "message": "y", "library": "t", "id": "kept"}\n')
+    assert [e["id"] for e in check_set_entries(tmp_path)] == ["a-1", "kept"]
+    with pytest.raises(SystemExit) as exited:
+        main(["--check-sets", str(tmp_path / "none"), "--out", str(tmp_path / "m.json")])
+    assert exited.value.code == 2 and not (tmp_path / "m.json").exists()
