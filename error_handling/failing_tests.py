@@ -6,9 +6,10 @@ header, a traceback frame ``in test_x``, Hypothesis's ``Falsifying example: test
 ``FAIL: test_x (module.Class...)``, Go's ``--- FAIL: TestX/sub``, GoogleTest's ``[  FAILED  ]
 Suite.Name``, Rust's ``test path::name ... FAILED``, JUnit's ``Class > method() FAILED`` and
 ``<testcase name=...><failure``, XCTest's ``Test Case '-[Module.Class testName]' failed``, CTest's
-``Test #12: name ...***Failed``, Jest's ``● describe › test``, a doctest's ``[doctest] module.function``,
-lit's ``FAIL: SUITE :: path``, RSpec's ``rspec ./spec/file_spec.rb:42``. Its templates share little (a bare ``E
-AssertionError:``, a summary line, an assert's operands); its test's name is in every one.
+``Test #12: name ...***Failed``, Jest's ``● describe › test``, a doctest's ``[doctest]
+module.function``, lit's ``FAIL: SUITE :: path``, RSpec's ``rspec ./spec/file_spec.rb:42``. Its
+templates share little (a bare ``E AssertionError:``, a summary line, an assert's operands); its
+test's name is in every one.
 
 ``failing_test(message)`` names the test (without parameters or subtests: one test's cases share
 its code and fail for one reason far more often than not), or None. ``ErrorAggregator`` groups a
@@ -23,12 +24,12 @@ from __future__ import annotations
 
 import re
 
-from error_handling.causes import PREFIX
+from error_handling.causes import PREFIX, READ_CHARS
 
 # In order: the forms that say outright that this test failed come first; a traceback frame or
 # a bare test-looking name last. Each regex runs only where its literal occurs in the message (a
 # substring test costs far less than a regex search). Every repeat is bounded; a message is read
-# at most _READ_CHARS from each end (see error_handling.causes).
+# at most READ_CHARS from each end, as by error_handling.causes.
 _FORMS = tuple((literal, re.compile(p, re.MULTILINE)) for literal, p in (
     # pytest's short summary: FAILED path/to/test_x.py::Class::test_y[param] - reason
     ("FAILED ", r"\bFAILED [^\s:]{1,300}::(?:\w{1,200}::){0,4}(\w{1,200})"),
@@ -64,7 +65,6 @@ _FORMS = tuple((literal, re.compile(p, re.MULTILINE)) for literal, p in (
     # a traceback frame of the test: File "...", line 12, in test_y  /  path.py:12: in test_y
     (" in test_", r"(?:, line \d{1,9},|\.py:\d{1,9}:) in (test_\w{1,200})\b"),
 ))
-_READ_CHARS = 32_768
 _NAME = "failing-test"
 _TITLE = "a test fails"
 
@@ -73,8 +73,8 @@ def failing_test(message: str) -> str | None:
     """The name of the test ``message`` reports failing, or None."""
     if not message:
         return None
-    if len(message) > 2 * _READ_CHARS:
-        message = f"{message[:_READ_CHARS]}\n{message[-_READ_CHARS:]}"
+    if len(message) > 2 * READ_CHARS:
+        message = f"{message[:READ_CHARS]}\n{message[-READ_CHARS:]}"
     for literal, form in _FORMS:
         if literal in message:
             match = form.search(message)
