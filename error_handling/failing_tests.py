@@ -91,7 +91,7 @@ def failing_test_template(message: str) -> str | None:
 
 
 # the words a test failure's template shows whatever failed (the type, pytest's marks, a bare assert)
-_EMPTY_WORDS = frozenset("e E FAILED ERROR Error Exception AssertionError AssertionFailedError assert - : ==".split())
+_EMPTY_WORDS = frozenset("FAILED ERROR Error Exception AssertionError AssertionFailedError assert".split())
 _WORD_RE = re.compile(r"[A-Za-z]{3,}")
 
 

@@ -195,8 +195,8 @@ class ErrorAggregator:
         but that an assertion failed, the test that failed where the message names it
         (``failing_tests``)."""
         key = (error_type, message)
-        test = category == _TEST_FAILURE and self.group_by_cause
-        cache = self._test_templates if test else self._templates
+        cache = self._template_cache(category)
+        test = cache is self._test_templates
         template = cache.get(key)
         if template is None:
             table = self._cause_table
@@ -208,6 +208,11 @@ class ErrorAggregator:
                     cache.popitem(last=False)
                 cache[key] = template
         return template
+
+    def _template_cache(self, category: str | None) -> OrderedDict[tuple[str, str], str]:
+        """Where ``template_for`` keeps a message's template: apart for test failures when they
+        may group by their test, so that one message in two categories keeps both answers."""
+        return self._test_templates if category == _TEST_FAILURE and self.group_by_cause else self._templates
 
     def _find(self, category: str | None, template: str) -> _Pattern:
         pattern = self._exact.get((category, template))
@@ -346,8 +351,7 @@ class ErrorAggregator:
         if self.group_by_traceback and info.traceback:
             template = traceback_fingerprint(info.type, info.traceback)
         if template is None:
-            template = (self._test_templates if category == _TEST_FAILURE else self._templates).get(
-                (info.type, info.message))
+            template = self._template_cache(category).get((info.type, info.message))
             if template is None:
                 template = self.template_for(info.type, info.message, category)
         pattern = self._exact.get((category, template)) or self._find(category, template)
