@@ -13,8 +13,9 @@
    (``DeadKernelError``: dead → worker crash) when they name one category and no other.
 6. **The learned layer** (``error_handling.learned``): a linear model over the type, stage, task
    type and words; its answer counts when its probability reaches the model's floor.
-7. **Weak default rules**: generic exception types alone (``RuntimeError``, ``ValueError`` ...)
-   and context alone (``stage``, ``task_type``).
+7. **Weak default rules**: generic exception types alone (``RuntimeError``, ``ValueError`` ...),
+   messages that say little (``"weak": true``: a test runner's summary that tests failed) and
+   context alone (``stage``, ``task_type``).
 8. User rules added with ``first=False`` (fallbacks), then ``UNKNOWN_ERROR``.
 
 Within a rule group rules are tried by tier (``Tier``); within a tier: higher ``priority`` first,
@@ -105,7 +106,7 @@ def _shipped_rules() -> tuple[ClassificationRule, ...]:
     return tuple(rules)
 
 
-_WEAK_TIERS = frozenset({Tier.GENERIC_TYPE, Tier.CONTEXT})
+_WEAK_TIERS = frozenset({Tier.GENERIC_TYPE, Tier.WEAK_MESSAGE, Tier.CONTEXT})
 _MODEL_CONTEXT_KEYS = ("stage", "task_type")
 
 

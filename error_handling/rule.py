@@ -29,14 +29,18 @@ class Tier(IntEnum):
     on them alone sit after the message rules: ``RuntimeError: CUDA out of memory`` is decided
     by its message. ``OVERRIDE`` is for messages that carry the real cause inside a wrapper
     exception (``CERTIFICATE_VERIFY_FAILED`` inside requests' ``ConnectionError``).
+    ``WEAK_MESSAGE`` is for messages that say little about the cause (a test runner's summary
+    that tests failed, printed whatever made them fail): with the generic types and the context,
+    after the learned layer (``error_handling.classify``).
     """
 
     OVERRIDE = -1
     SPECIFIC_TYPE = 0
     MESSAGE = 1
     GENERIC_TYPE = 2
-    EXIT_STATUS = 3
-    CONTEXT = 4
+    WEAK_MESSAGE = 3
+    EXIT_STATUS = 4
+    CONTEXT = 5
 
 
 # Types whose name alone does not tell the cause; their rules rank after message rules.
@@ -52,7 +56,7 @@ GENERIC_TYPE_NAMES = frozenset({
 
 _RULE_KEYS = frozenset({"name", "category", "types", "type", "message", "errnos", "errno",
                         "exit_codes", "exit_code", "signals", "signal", "context", "priority",
-                        "generic", "overrides_type", "description"})
+                        "generic", "overrides_type", "weak", "description"})
 
 
 def _as_tuple(value: Any, what: str, rule: str) -> tuple:
@@ -101,7 +105,8 @@ class ClassificationRule:
 
     ``priority`` orders rules within a tier (higher first); ``generic`` forces (True) or forbids
     (False) the generic-type tier, inferred from ``GENERIC_TYPE_NAMES`` when None;
-    ``overrides_type`` lets a message rule run before the type rules.
+    ``overrides_type`` lets a message rule run before the type rules; ``weak`` makes a message
+    rule (one without types or errnos) say little: it is tried after the learned layer.
     """
 
     name: str
@@ -115,6 +120,7 @@ class ClassificationRule:
     priority: int = 0
     generic: bool | None = None
     overrides_type: bool = False
+    weak: bool = False
     description: str = ""
     regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
     # Lower-case strings one of which the message must contain for the regex to match (None:
@@ -153,6 +159,10 @@ class ClassificationRule:
         if not (types or errnos or regex or exit_codes or signals or context):
             raise ValueError(f"rule {name!r}: needs at least one matcher "
                              "(types, errnos, message, exit_codes, signals or context)")
+        if self.weak and (regex is None or types or errnos or exit_codes or signals or context
+                          or self.overrides_type):
+            raise ValueError(f"rule {name!r}: weak is for a message rule alone (no types, errnos, exit codes, "
+                             "signals, context or overrides_type)")
         found = needles(self.message) if regex is not None else None
         for attr, value in (("category", category), ("types", types), ("errnos", errnos),
                             ("signals", signals), ("exit_codes", exit_codes),
@@ -186,6 +196,8 @@ class ClassificationRule:
     def tier(self) -> Tier:
         if self.overrides_type and self.regex is not None:
             return Tier.OVERRIDE
+        if self.weak:
+            return Tier.WEAK_MESSAGE
         if self.regex is not None and (not (self.types or self.errnos) or self.is_generic):
             return Tier.MESSAGE
         if self.types or self.errnos:
@@ -222,12 +234,15 @@ class ClassificationRule:
         generic = data.get("generic")
         if generic is not None and not isinstance(generic, bool):
             raise ValueError(f"rule {name!r}: generic must be true or false")
+        weak = data.get("weak", False)
+        if not isinstance(weak, bool):
+            raise ValueError(f"rule {name!r}: weak must be true or false")
         return cls(name=name if isinstance(name, str) else "", category=data["category"],
                    types=pick("types", "type") or (), message=data.get("message"),
                    errnos=pick("errnos", "errno") or (), exit_codes=pick("exit_codes", "exit_code") or (),
                    signals=pick("signals", "signal") or (), context=data.get("context") or (),
                    priority=priority, generic=generic,
-                   overrides_type=bool(data.get("overrides_type", False)),
+                   overrides_type=bool(data.get("overrides_type", False)), weak=weak,
                    description=str(data.get("description", "")))
 
 

@@ -239,6 +239,14 @@ def test_tiers_are_derived_from_matchers() -> None:
     assert ClassificationRule(name="d", category="unknown_error", signals=("SIGKILL",)).tier is Tier.EXIT_STATUS
     assert ClassificationRule(name="e", category="unknown_error", context={"stage": "x"}).tier is Tier.CONTEXT
     assert ClassificationRule(name="f", category="unknown_error", message="x", overrides_type=True).tier is Tier.OVERRIDE
+    assert ClassificationRule(name="g", category="unknown_error", message="x", weak=True).tier is Tier.WEAK_MESSAGE
+
+
+@pytest.mark.parametrize("extra", [{"types": ["RuntimeError"]}, {"exit_code": 1}, {"context": {"stage": "call"}},
+                                   {"overrides_type": True}, {"weak": "yes"}])
+def test_weak_is_for_a_message_rule_alone(extra: dict) -> None:
+    with pytest.raises(ValueError, match="weak"):
+        ClassificationRule.from_mapping({"name": "w", "category": "unknown_error", "message": "x", "weak": True, **extra})
 
 
 def test_user_rules_win_and_fallbacks_lose() -> None:

@@ -382,3 +382,20 @@ def test_the_trainer_reads_check_sets_and_refuses_a_missing_directory(tmp_path) 
     with pytest.raises(SystemExit) as exited:
         main(["--check-sets", str(tmp_path / "none"), "--out", str(tmp_path / "m.json")])
     assert exited.value.code == 2 and not (tmp_path / "m.json").exists()
+
+
+def test_a_weak_message_rule_waits_for_a_sure_learned_answer() -> None:
+    # the same model as above: "xylo" is sure (0.95), "xylo halfway" unsure (0.73)
+    model = LinearModel(["hardware_performance_error", "test_execution_error"], [0.0, 0.0],
+                        {"w=xylo": [(0, 3.0)], "w=halfway": [(1, 2.0)]}, floor=0.6, sure=0.9)
+    summary = ClassificationRule.from_mapping({"name": "summary", "category": "test_execution_error", "weak": True,
+                                               "message": r"\bxylo\b"})
+    clf = Classifier(rules=[summary], model=model)
+    assert clf.explain({"type": "", "message": "xylo"}) == (C.HARDWARE_PERFORMANCE_ERROR, "learned (0.95)")
+    assert clf.explain({"type": "", "message": "xylo halfway"}) == (C.TEST_EXECUTION_ERROR, "summary")
+    assert Classifier(rules=[summary], model=False).explain({"type": "", "message": "xylo"}) == \
+        (C.TEST_EXECUTION_ERROR, "summary")
+    confident = ClassificationRule.from_mapping({"name": "summary", "category": "test_execution_error",
+                                                 "message": r"\bxylo\b"})
+    assert Classifier(rules=[confident], model=model).explain({"type": "", "message": "xylo"}) == \
+        (C.TEST_EXECUTION_ERROR, "summary")  # the same rule, not weak, decides before the model
