@@ -49,7 +49,9 @@ _WRAPPER_LINE_RE = re.compile(
     r"(?:[$+] .*|Error: Process completed with exit code \d+\.?"
     r"|ERROR: Job failed: (?:exit (?:code|status) \d+|command terminated with exit code \d+)"
     r"|Finished: FAILURE|Status:\s+Failed|Error report|(?:ERROR|Error|FAILED|FAILURE|error|fatal)\s*:?"
-    r"|Events:|Backtrace for this error:|FAILED \S+)$")
+    r"|Events:|Backtrace for this error:|FAILED \S+"
+    r"|FAILED: (?:\[code=\d+\] )?[\w./+-]+(?: [\w./+-]+)*|TEST '[^'\n]*' FAILED"
+    r"|FAILURE: Build failed with an exception\.|CMake Error at \S+ \(\w+\):)$")
 _WRAPPER_SKIPS = 6
 _TRACEBACK_END = 4  # index of the traceback-end pattern: the last such line is the one raised
 # what str.strip takes off both ends of a line: whitespace (as the regex \s knows it) and rules

@@ -118,6 +118,8 @@ def test_what_made_the_tests_fail_decides_over_the_summary(clf: Classifier) -> N
 
 @pytest.mark.parametrize("message", [
     "100% tests passed, 0 tests failed out of 12",
+    "98% tests passed, 1 tests failed out of 48\n\nThe following tests FAILED:\n\t 27 - seg_roundtrip (OTHER_FAULT)\n"
+    "Errors while running CTest",  # CTest's test crashed: not the test's verdict
     "test result: ok. 88 passed; 0 failed; 0 ignored",
     "[  PASSED  ] 12 tests.",
     "14 examples, 0 failures",

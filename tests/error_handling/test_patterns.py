@@ -81,6 +81,12 @@ def test_wrapper_lines_are_passed_over_for_the_line_that_names_the_failure() -> 
     # a report of wrappers alone still has a template, and what the runner said stays apart
     assert primary_line("$ make bench\nERROR: Job failed: exit code 2") == "$ make bench"
     assert make_template("ERROR: Job failed: exit code 1\nFAILED tests/test_a.py::test_x") != ""
+    # build tools' own wrappers: ninja's failed target, lit's test banner, Gradle's and CMake's headers
+    for wrapper in ("FAILED: lib/Target/X86/CMakeFiles/LLVMX86CodeGen.dir/X86ISelLowering.cpp.o",
+                    "******************** TEST 'LLVM :: CodeGen/X86/vperm2.ll' FAILED ********************",
+                    "FAILURE: Build failed with an exception.",
+                    "CMake Error at cmake/modules/Toolchain.cmake:41 (message):"):
+        assert primary_line(f"{wrapper}\nerror: unknown target CPU 'znver9'") == "error: unknown target CPU 'znver9'"
 
 
 def test_a_traceback_whose_exception_no_pattern_names_is_templated_by_its_last_line() -> None:
