@@ -36,6 +36,12 @@ from error_handling.type_knowledge import known_bases
     ("cupy_backends.cuda.libs.cusolver.CUSOLVER_STATUS_INVALID_VALUE", C.TEST_EXECUTION_ERROR,
      "gpu-libraries:CUSOLVER_STATUS_INVALID_VALUE"),
     ("RuntimeError: HIP error: hipErrorOutOfMemory", C.RESOURCE_ALLOCATION_ERROR, "hip-runtime:hipErrorOutOfMemory"),
+    # NCCL's own verdict that the job uses it wrongly (two ranks on one GPU): the job's setup, as the corpus and the
+    # check sets both label it
+    ("torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1970, invalid usage (run with "
+     "NCCL_DEBUG=WARN for details), NCCL version 2.20.5\nncclInvalidUsage: This usually reflects invalid usage of NCCL "
+     "library.\nLast error:\nDuplicate GPU detected : rank 1 and rank 0 both on CUDA device 41000",
+     C.TEST_CONFIGURATION_ERROR, "gpu-libraries:ncclInvalidUsage"),
     ("status = StatusCode.DEADLINE_EXCEEDED", C.NETWORK_TIMEOUT_ERROR, "grpc-status:DEADLINE_EXCEEDED"),
     ("Process finished with exit code -1073741819 (0xC0000005)", C.WORKER_CRASH_ERROR, "windows-ntstatus:C0000005"),
     ("exited with code 0xc000001d", C.HARDWARE_CAPABILITY_ERROR, "windows-ntstatus:c000001d"),
