@@ -136,7 +136,7 @@ _SHIPPED: tuple[Any, LinearModel] | None = None  # (the file's identity, the mod
 
 def shipped_model(fresh: bool = False) -> LinearModel | None:
     """The model shipped with the package, or None when it was not built. Read once per process
-    (some 70 ms for its 1.3 MB) and shared by every classifier while the file is unchanged: a
+    (0.1-0.2 s for its 3.6 MB) and shared by every classifier while the file is unchanged: a
     model is never changed after it is built. ``fresh``: read the file again (and share that)."""
     global _SHIPPED
     package = resources.files("error_handling.knowledge")
