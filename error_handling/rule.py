@@ -105,8 +105,9 @@ class ClassificationRule:
 
     ``priority`` orders rules within a tier (higher first); ``generic`` forces (True) or forbids
     (False) the generic-type tier, inferred from ``GENERIC_TYPE_NAMES`` when None;
-    ``overrides_type`` lets a message rule run before the type rules; ``weak`` makes a message
-    rule (one without types or errnos) say little: it is tried after the learned layer.
+    ``overrides_type`` lets a message rule run before the type rules; ``weak`` marks a message
+    rule (one without other matchers) as saying little: among the shipped rules it is tried after
+    the learned layer (a user's rule keeps the place ``Classifier.add_rule`` gives its group).
     """
 
     name: str
