@@ -1,28 +1,37 @@
 """The learned layer: a linear model over a failure's features (``error_handling.features``).
 
 Multinomial logistic regression, trained at build time by ``python -m error_handling.train_model``
-on the project's corpus and shipped as ``knowledge/model.json`` (class names, biases, and per
-feature one weight per class, rounded; features whose weights were all negligible left out).
+on the project's corpus and shipped as ``knowledge/model.bin`` (class names, biases and feature
+names in a JSON header, then per feature one weight per class as a 32-bit integer in units of
+10⁻⁴; features whose weights were all negligible left out).
 The classifier consults it only when no confident rule decided: at or above ``sure`` (the
 model's probability of its best class) it answers there; below, the weak rules and a user's
 fallback rules go first, and the model answers after them down to ``floor``; below ``floor`` the
 answer is ``unknown_error``. Where the model gives ``unknown_error`` itself a probability of
 ``doubt`` or more, its best class does not count either: a report that reads like the ones
 nobody could place is not decided by a word it happens to share with a category. Pure Python,
-no network; the file is read on first use, once per process.
+no network; the file is read on first use, once per process: its header in a few milliseconds,
+a feature's weights the first time a report has that feature.
 """
 from __future__ import annotations
 
 import json
 import math
+import sys
+from array import array
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 DEFAULT_FLOOR = 0.5
 UNKNOWN = "unknown_error"
-MODEL_FILE = "model.json"
-FORMAT = "dtf-linear-model/2"  # rows: per feature one weight per class
+MODEL_FILE = "model.bin"
+FORMAT = "dtf-linear-model/2"  # the dict form (to_dict): rows, per feature one weight per class
+# The file: this line, the header's length (4 bytes, little-endian), the JSON header (the dict form
+# with "features", the row names, instead of "rows"), then the rows' weights as int32 LE in 1/SCALE.
+MAGIC = b"dtf-linear-model/3\n"
+SCALE = 10_000
+_INT32_LIMIT = 2**31 - 1
 
 
 class LinearModel:
@@ -30,9 +39,11 @@ class LinearModel:
 
     ``weights`` maps a feature to its (class index, weight) pairs; the model keeps each feature's
     row dense (one weight per class), so scoring is column sums done in C, not a loop over pairs.
+    A model read from a file keeps the packed weights and makes a feature's row the first time
+    it is asked for (``_row``): reading the file costs its header, not 40,000 rows.
     """
 
-    __slots__ = ("classes", "bias", "rows", "floor", "sure", "doubt", "meta", "_unknown")
+    __slots__ = ("classes", "bias", "floor", "sure", "doubt", "meta", "_unknown", "_index", "_table", "_packed")
 
     def __init__(self, classes: Sequence[str], bias: Sequence[float],
                  weights: Mapping[str, Iterable[tuple[int, float]]], *, floor: float = DEFAULT_FLOOR,
@@ -57,7 +68,7 @@ class LinearModel:
                     raise ValueError(f"feature {feature!r}: class index out of range")
                 row[i] += float(w)
             rows[feature] = tuple(row)
-        self.rows = rows
+        self._set_rows(rows)
         self.floor = float(floor)
         self.sure = self.floor if sure is None else float(sure)
         self.doubt = float(doubt)
@@ -73,12 +84,34 @@ class LinearModel:
         table = {feature: tuple(row) for feature, row in rows.items()}
         if any(len(row) != n for row in table.values()):
             raise ValueError(f"a model's rows must have one weight per class ({n})")
-        model.rows = table
+        model._set_rows(table)
         return model
 
+    # A feature's row number starts at 1 (``_table[0]`` is no row), so that ``filter(None, ...)``
+    # drops the features the model does not know.
+    def _set_rows(self, rows: Mapping[str, tuple[float, ...]]) -> None:
+        self._index = {feature: i for i, feature in enumerate(rows, 1)}
+        self._table: list[tuple[float, ...] | None] = [(), *rows.values()]
+        self._packed: array | None = None
+
+    def _row(self, i: int) -> tuple[float, ...]:
+        row = self._table[i]
+        if row is None:  # not made from the packed weights yet
+            n = len(self.classes)
+            row = self._table[i] = tuple(w / SCALE for w in self._packed[(i - 1) * n:i * n])
+        return row
+
+    @property
+    def rows(self) -> dict[str, tuple[float, ...]]:
+        """Every feature's weights, one per class."""
+        return {feature: self._row(i) for feature, i in self._index.items()}
+
     def probabilities(self, features: Iterable[str]) -> list[float]:
-        # the rows of the features the model knows (a row is never empty, so never falsy), in order
-        found = [self.bias, *filter(None, map(self.rows.get, features))]
+        # the rows of the features the model knows, in order
+        ids = [*filter(None, map(self._index.get, features))]
+        found = [self.bias, *map(self._table.__getitem__, ids)]
+        if None in found:  # a row not made from the file's weights yet
+            found[1:] = map(self._row, ids)
         scores = list(map(sum, zip(*found)))  # per class
         top = max(scores)
         exps = [math.exp(s - top) for s in scores]
@@ -103,10 +136,13 @@ class LinearModel:
         return (label, p) if p >= self.floor else None
 
     # -- files -------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def _header(self) -> dict[str, Any]:
         return {"format": FORMAT, "classes": list(self.classes), "bias": list(self.bias), "floor": self.floor,
-                "sure": self.sure, "doubt": self.doubt, "meta": self.meta,
-                "rows": {f: [round(w, 4) or 0 for w in row] for f, row in sorted(self.rows.items())}}
+                "sure": self.sure, "doubt": self.doubt, "meta": self.meta}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._header(),
+                    rows={f: [round(w, 4) or 0 for w in row] for f, row in sorted(self.rows.items())})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LinearModel":
@@ -119,16 +155,55 @@ class LinearModel:
         return cls._from_rows(classes, data["bias"], rows, float(data.get("floor", DEFAULT_FLOOR)), data.get("meta"),
                               None if sure is None else float(sure), float(data.get("doubt", 1.0)))
 
+    def to_bytes(self) -> bytes:
+        """The file's bytes (``MAGIC``): weights rounded to 1/SCALE, as ``to_dict`` rounds them."""
+        names = sorted(self._index)
+        header = dict(self._header(), features=names)
+        units = [round(w * SCALE) for f in names for w in self._row(self._index[f])]
+        if any(abs(w) > _INT32_LIMIT for w in units):
+            raise ValueError(f"a weight is too large for the model file (at most {_INT32_LIMIT / SCALE:g})")
+        weights = array("i", units)
+        if sys.byteorder == "big":
+            weights.byteswap()
+        head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        return MAGIC + len(head).to_bytes(4, "little") + head + weights.tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "LinearModel":
+        """A model from ``to_bytes``'s bytes; a file in the dict form (JSON, format 2) is read too."""
+        if data[:1] == b"{":
+            return cls.from_dict(json.loads(data))
+        if not data.startswith(MAGIC):
+            raise ValueError(f"not a dtf linear model (no {MAGIC.decode().strip()!r} line)")
+        start = len(MAGIC) + 4
+        end = start + int.from_bytes(data[len(MAGIC):start], "little")
+        header = json.loads(data[start:end])
+        if not isinstance(header, dict) or not isinstance(header.get("features"), list):
+            raise ValueError("a model's header must name its features")
+        names = header.pop("features")
+        model = cls.from_dict(dict(header, rows={}))
+        weights = array("i")
+        weights.frombytes(data[end:])
+        if sys.byteorder == "big":
+            weights.byteswap()
+        if len(weights) != len(names) * len(model.classes):
+            raise ValueError(f"a model's weights must be one per class for each of its {len(names)} features")
+        model._index = dict(zip(names, range(1, len(names) + 1)))
+        if len(model._index) != len(names):
+            raise ValueError("a model's features must be distinct")
+        model._table = [(), *[None] * len(names)]
+        model._packed = weights
+        return model
+
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+        Path(path).write_bytes(self.to_bytes())
 
     @classmethod
     def load(cls, path: str | Path) -> "LinearModel":
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            return cls.from_bytes(Path(path).read_bytes())
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # json's errors are ValueErrors
             raise ValueError(f"{path}: cannot read model: {exc}") from None
-        return cls.from_dict(data)
 
 
 _SHIPPED: tuple[Any, LinearModel] | None = None  # (the file's identity, the model read from it)
@@ -136,8 +211,9 @@ _SHIPPED: tuple[Any, LinearModel] | None = None  # (the file's identity, the mod
 
 def shipped_model(fresh: bool = False) -> LinearModel | None:
     """The model shipped with the package, or None when it was not built. Read once per process
-    (0.1-0.2 s for its 3.6 MB) and shared by every classifier while the file is unchanged: a
-    model is never changed after it is built. ``fresh``: read the file again (and share that)."""
+    (a few milliseconds: a feature's weights are made into a row when a report first has it) and
+    shared by every classifier while the file is unchanged: a model is never changed after it is
+    built. ``fresh``: read the file again (and share that)."""
     global _SHIPPED
     package = resources.files("error_handling.knowledge")
     file = package.joinpath(MODEL_FILE)
@@ -151,7 +227,7 @@ def shipped_model(fresh: bool = False) -> LinearModel | None:
     shared = _SHIPPED
     if not fresh and identity is not None and shared is not None and shared[0] == identity:
         return shared[1]
-    model = LinearModel.from_dict(json.loads(file.read_text(encoding="utf-8")))
+    model = LinearModel.from_bytes(file.read_bytes())
     if identity is not None:
         _SHIPPED = (identity, model)
     return model

@@ -1,4 +1,4 @@
-"""Train the learned layer on a labelled corpus and write ``knowledge/model.json``.
+"""Train the learned layer on a labelled corpus and write ``knowledge/model.bin``.
 
     python -m error_handling.train_model [--corpus tests/data/error_corpus.jsonl] [--check-sets tests/data/holdout]
                                          [--corpus-only] [--out PATH] [--misroute-cost C]

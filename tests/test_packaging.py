@@ -1,5 +1,6 @@
-"""The wheel carries the schema: migrations/ is package data, found through importlib.resources
-wherever dtf is installed (not beside a source checkout)."""
+"""The wheel carries the schema and the classifier's data: migrations/, the rules and the learned
+model are package data, found through importlib.resources wherever dtf is installed (not beside a
+source checkout)."""
 from __future__ import annotations
 
 import shutil
@@ -19,6 +20,9 @@ assert c.MIGRATIONS_ROOT.resolve().is_relative_to(site), c.MIGRATIONS_ROOT
 assert e.MIGRATIONS_DIR.resolve().is_relative_to(site), e.MIGRATIONS_DIR
 print(" ".join(p.name for _, p in c.migration_files("sqlite")))
 print(" ".join(m.path.name for m in e.discover()))
+from error_handling.learned import shipped_model
+model = shipped_model()
+assert model is not None and model.classes, "the wheel's learned model"
 """
 
 
@@ -39,6 +43,7 @@ def test_the_wheel_ships_the_migrations_and_the_code_reads_them_from_it(tmp_path
                 for p in (ROOT / "migrations").rglob("*.sql")}
     assert expected and expected <= names
     assert "migrations/__init__.py" in names
+    assert "error_handling/knowledge/model.bin" in names and "error_handling/knowledge/codes.json" in names
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -215,7 +215,7 @@ def test_training_learns_words_and_a_model_round_trips(tmp_path) -> None:
     assert model.predict(features("QuxError", "buffer pool exhausted", None, None, None, None))[0] == \
         "resource_allocation_error"
     assert model.decide(features("", "the peer refused", None, None, None, None))[0] == "network_connection_error"
-    path = tmp_path / "m.json"
+    path = tmp_path / "m.bin"
     model.save(path)
     again = LinearModel.load(path)
     assert again.classes == model.classes and again.floor == 0.6
@@ -313,6 +313,23 @@ def test_the_models_unknown_is_no_decision() -> None:
     assert clf.explain({"type": "", "message": "nothing"}) == (C.WORKER_CRASH_ERROR, "late")
 
 
+def test_a_model_file_reads_back_the_same_answers_and_older_json_files_still_read(tmp_path) -> None:
+    model = LinearModel(["a", "b", "c"], [0.1, 0.0, -0.2],
+                        {"w=zeta": [(0, 1.25)], "w=alpha": [(1, -0.5), (2, 2.0)], "w=mid": [(2, 0.0001)]},
+                        floor=0.4, sure=0.7, doubt=0.9, meta={"entries": 3})
+    model.save(tmp_path / "m.bin")
+    again = LinearModel.load(tmp_path / "m.bin")
+    assert (again.classes, again.bias, again.floor, again.sure, again.doubt, again.meta) == \
+        (model.classes, model.bias, 0.4, 0.7, 0.9, {"entries": 3})
+    # the first and the last row of the file, one feature twice, unknown features; rows made as asked
+    for probe in (["w=alpha"], ["w=zeta", "w=nope"], ["w=mid", "w=alpha", "w=alpha"], [], ["w=nope"]):
+        assert again.probabilities(probe) == model.probabilities(probe)
+    assert again.rows == model.rows and again.to_bytes() == model.to_bytes()
+    # a model file in the dict form (JSON), as dtf wrote before the packed file
+    (tmp_path / "m.json").write_text(json.dumps(model.to_dict()))
+    assert LinearModel.load(tmp_path / "m.json").rows == model.rows
+
+
 def test_bad_model_files_are_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match="format"):
         LinearModel.from_dict({"classes": ["a"], "bias": [0.0], "weights": {}})
@@ -324,6 +341,17 @@ def test_bad_model_files_are_refused(tmp_path) -> None:
     broken.write_text("{not json")
     with pytest.raises(ValueError, match="cannot read model"):
         LinearModel.load(broken)
+    good = LinearModel(["a", "b"], [0.0, 0.0], {"w=x": [(0, 1.0)], "w=y": [(1, 1.0)]}).to_bytes()
+    for name, data, why in (("other.bin", b"PK\x03\x04 a zip", "not a dtf linear model"),
+                            ("short.bin", good[:-4], "one per class"),
+                            ("header.bin", good[:40], "cannot read model"),
+                            ("missing.bin", None, "cannot read model")):
+        if data is not None:
+            (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=why):
+            LinearModel.load(tmp_path / name)
+    with pytest.raises(ValueError, match="too large"):
+        LinearModel(["a"], [0.0], {"w=x": [(0, 1e6)]}).to_bytes()
 
 
 def test_the_shipped_model_loads_with_a_calibrated_floor() -> None:
