@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from error_handling import clear_process_memos, multigate  # noqa: E402
 from error_handling.causes import shipped_causes  # noqa: E402
 from error_handling.classify import Classifier  # noqa: E402
+from error_handling.features import features_of  # noqa: E402
 from error_handling.learned import shipped_model  # noqa: E402
 from error_handling.model import normalize_error  # noqa: E402
 from error_handling.patterns import ErrorAggregator  # noqa: E402
@@ -152,7 +153,7 @@ def evaluate(entries: list[dict], k: int, verbose: bool, check_sets: Sequence[di
             row[2] += 1
             if not defensible:
                 misses.append((entry["library"], entry["id"], category, got.value, rule))
-            label, p = model.predict(_features(report))
+            label, p = model.predict(features_of(report))
             model_only[0] += label == category
             model_only[1] += 1
             abstained += got.value == "unknown_error" and category != "unknown_error"
@@ -187,11 +188,6 @@ def evaluate(entries: list[dict], k: int, verbose: bool, check_sets: Sequence[di
     for name, s in results.items():
         print(f"  {name:24s} GA {s['ga']:.3f}  ARI {s['ari']:.3f}  F1 {s['f1']:.3f} "
               f"(P {s['precision']:.3f} R {s['recall']:.3f})  clusters {s['clusters']}")
-
-
-def _features(entry: dict) -> list[str]:
-    from error_handling.features import features_of
-    return features_of(entry)
 
 
 def speed(entries: list[dict], events: int, passes: int = 3) -> None:

@@ -38,6 +38,7 @@ import duckdb
 from error_handling import DistributedErrorHandler
 from error_handling.causes import shipped_causes
 from error_handling.migrate import apply_migrations
+from error_handling.model import normalize_error
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "error_corpus.jsonl"
@@ -154,7 +155,6 @@ def run_naive(events, path: Path) -> tuple[float, int]:
 
 def stage_costs(events) -> dict[str, float]:
     """Microseconds per event for the in-memory stages alone (no storage)."""
-    from error_handling.model import normalize_error
     handler = DistributedErrorHandler(rng=random.Random(0))
     handler._classifier.warm_up(timeout=60)  # the multi-regex gate compiles once per process, in the background
     shipped_causes().warm_up(timeout=60)  # and the grouping's needle gate

@@ -326,8 +326,8 @@ def test_a_model_file_reads_back_the_same_answers_and_older_json_files_still_rea
         assert again.probabilities(probe) == model.probabilities(probe)
     assert again.rows == model.rows and again.to_bytes() == model.to_bytes()
     # a model file in the dict form (JSON), as dtf wrote before the packed file
-    (tmp_path / "m.json").write_text(json.dumps(model.to_dict()))
-    assert LinearModel.load(tmp_path / "m.json").rows == model.rows
+    (tmp_path / "m.bin").write_text(json.dumps(model.to_dict()))
+    assert LinearModel.load(tmp_path / "m.bin").rows == model.rows
 
 
 def test_bad_model_files_are_refused(tmp_path) -> None:
@@ -403,8 +403,8 @@ def test_features_split_names_and_know_concepts() -> None:
 def test_the_trainers_misroute_cost_is_checked(tmp_path) -> None:
     from error_handling.train_model import main
     with pytest.raises(SystemExit) as exited:
-        main(["--misroute-cost", "-1", "--out", str(tmp_path / "m.json")])
-    assert exited.value.code == 2 and not (tmp_path / "m.json").exists()
+        main(["--misroute-cost", "-1", "--out", str(tmp_path / "m.bin")])
+    assert exited.value.code == 2 and not (tmp_path / "m.bin").exists()
 
 
 def test_the_trainer_reads_check_sets_and_refuses_a_missing_directory(tmp_path) -> None:
@@ -414,8 +414,8 @@ def test_the_trainer_reads_check_sets_and_refuses_a_missing_directory(tmp_path) 
                                       '{"category": "unknown_error", "message": "y", "library": "t", "id": "kept"}\n')
     assert [e["id"] for e in check_set_entries(tmp_path)] == ["a-1", "kept"]
     with pytest.raises(SystemExit) as exited:
-        main(["--check-sets", str(tmp_path / "none"), "--out", str(tmp_path / "m.json")])
-    assert exited.value.code == 2 and not (tmp_path / "m.json").exists()
+        main(["--check-sets", str(tmp_path / "none"), "--out", str(tmp_path / "m.bin")])
+    assert exited.value.code == 2 and not (tmp_path / "m.bin").exists()
 
 
 def test_a_weak_message_rule_waits_for_a_sure_learned_answer() -> None:
