@@ -56,7 +56,7 @@ GENERIC_TYPE_NAMES = frozenset({
 
 _RULE_KEYS = frozenset({"name", "category", "types", "type", "message", "errnos", "errno",
                         "exit_codes", "exit_code", "signals", "signal", "context", "priority",
-                        "generic", "overrides_type", "weak", "description"})
+                        "generic", "overrides_type", "weak", "description", "and_message"})
 
 
 def _as_tuple(value: Any, what: str, rule: str) -> tuple:
@@ -107,13 +107,16 @@ class ClassificationRule:
     (False) the generic-type tier, inferred from ``GENERIC_TYPE_NAMES`` when None;
     ``overrides_type`` lets a message rule run before the type rules; ``weak`` marks a message
     rule (one without other matchers) as saying little: among the shipped rules it is tried after
-    the learned layer (a user's rule keeps the place ``Classifier.add_rule`` gives its group).
+    the learned layer (a user's rule keeps the place ``Classifier.add_rule`` gives its group);
+    ``and_message`` is a second regex the text must match as well as ``message``: the evidence
+    that tells this reading from another (a port taken, and by a process left from earlier work).
     """
 
     name: str
     category: str
     types: tuple[str, ...] = ()
     message: str | None = None
+    and_message: str | None = None
     errnos: tuple[int, ...] = ()
     exit_codes: tuple[int, ...] = ()
     signals: tuple[int, ...] = ()
@@ -124,6 +127,7 @@ class ClassificationRule:
     weak: bool = False
     description: str = ""
     regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
+    and_regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False, default=None)
     # Lower-case strings one of which the message must contain for the regex to match (None:
     # no usable ones); see error_handling.prefilter.
     needles: tuple[str, ...] | None = field(init=False, repr=False, compare=False, default=None)
@@ -157,6 +161,16 @@ class ClassificationRule:
                 regex = re.compile(self.message, re.IGNORECASE | re.MULTILINE)
             except re.error as exc:
                 raise ValueError(f"rule {name!r}: invalid message regex: {exc}") from None
+        and_regex = None
+        if self.and_message is not None:
+            if regex is None:
+                raise ValueError(f"rule {name!r}: and_message needs a message regex to go with")
+            if not isinstance(self.and_message, str) or not self.and_message:
+                raise ValueError(f"rule {name!r}: and_message must be a non-empty regex string")
+            try:
+                and_regex = re.compile(self.and_message, re.IGNORECASE | re.MULTILINE)
+            except re.error as exc:
+                raise ValueError(f"rule {name!r}: invalid and_message regex: {exc}") from None
         if not (types or errnos or regex or exit_codes or signals or context):
             raise ValueError(f"rule {name!r}: needs at least one matcher "
                              "(types, errnos, message, exit_codes, signals or context)")
@@ -167,7 +181,7 @@ class ClassificationRule:
         found = needles(self.message) if regex is not None else None
         for attr, value in (("category", category), ("types", types), ("errnos", errnos),
                             ("signals", signals), ("exit_codes", exit_codes),
-                            ("context", context), ("regex", regex),
+                            ("context", context), ("regex", regex), ("and_regex", and_regex),
                             ("needles", found),
                             ("pieces", pieces(self.message, regex.flags, regex, found) if regex is not None else ())):
             object.__setattr__(self, attr, value)
@@ -212,7 +226,8 @@ class ClassificationRule:
     @property
     def specificity(self) -> int:
         """How many kinds of evidence the rule requires; more wins within a tier."""
-        return (bool(self.types) + bool(self.errnos) + (self.regex is not None) + bool(self.exit_codes)
+        return (bool(self.types) + bool(self.errnos) + (self.regex is not None) + (self.and_regex is not None)
+                + bool(self.exit_codes)
                 + bool(self.signals) + len(self.context))
 
     @classmethod
@@ -240,6 +255,7 @@ class ClassificationRule:
             raise ValueError(f"rule {name!r}: weak must be true or false")
         return cls(name=name if isinstance(name, str) else "", category=data["category"],
                    types=pick("types", "type") or (), message=data.get("message"),
+                   and_message=data.get("and_message"),
                    errnos=pick("errnos", "errno") or (), exit_codes=pick("exit_codes", "exit_code") or (),
                    signals=pick("signals", "signal") or (), context=data.get("context") or (),
                    priority=priority, generic=generic,

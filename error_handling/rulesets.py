@@ -54,6 +54,8 @@ def match(rule: ClassificationRule, facts: Facts) -> int | None:
             return None
     if rule.regex is not None and not search_pieces(rule.pieces, facts.text, facts.lowered):
         return None
+    if rule.and_regex is not None and rule.and_regex.search(facts.text) is None:
+        return None
     return rank
 
 
@@ -235,7 +237,7 @@ class GatedTier:
                     continue  # a word this piece needs is absent
                 if also is not None and not _has_all(also, lowered):
                     continue
-            if search(text) is not None:
+            if search(text) is not None and (rule.and_regex is None or rule.and_regex.search(text) is not None):
                 return rule
         return None
 

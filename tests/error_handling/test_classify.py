@@ -249,6 +249,32 @@ def test_weak_is_for_a_message_rule_alone(extra: dict) -> None:
         ClassificationRule.from_mapping({"name": "w", "category": "unknown_error", "message": "x", "weak": True, **extra})
 
 
+def test_and_message_needs_both_regexes_to_match_in_every_tier() -> None:
+    taken = {"name": "leftover", "category": "resource_cleanup_error", "message": r"address already in use",
+             "and_message": r"\bleft (?:by|from) (?:a |the )?previous job\b"}
+    port = {"type": "OSError", "message": "bind: address already in use"}
+    explained = {"type": "OSError", "message": "bind: address already in use\n[ci] pid 77 left by a previous job"}
+    for extra in ({}, {"overrides_type": True}, {"types": ["OSError"]}, {"weak": True}):
+        clf = Classifier(rules=[ClassificationRule.from_mapping({**taken, **extra})], model=False)
+        assert clf.explain(explained) == (C.RESOURCE_CLEANUP_ERROR, "leftover"), extra
+        assert clf.explain(port) == (C.UNKNOWN_ERROR, None), extra
+        assert clf.explain({"type": "", "message": "left by a previous job"}) == (C.UNKNOWN_ERROR, None), extra
+    # the shipped rules: a taken port alone is short of ports; held by a leftover, it is cleanup
+    shipped = Classifier(model=False)
+    assert shipped.classify(port) is C.RESOURCE_ALLOCATION_ERROR
+    assert shipped.explain({"type": "java.net.BindException", "message": "Address already in use\n"
+                            "$ lsof -i :9090 -> java 41877 (orphaned by a cancelled job, still listening)"}) == \
+        (C.RESOURCE_CLEANUP_ERROR, "k-leftover-holds-resource")
+
+
+@pytest.mark.parametrize("broken, why", [({"and_message": "x"}, "needs a message"),
+                                         ({"message": "x", "and_message": "("}, "invalid and_message"),
+                                         ({"message": "x", "and_message": ""}, "non-empty")])
+def test_and_message_is_checked(broken: dict, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        ClassificationRule.from_mapping({"name": "a", "category": "unknown_error", "types": ["E"], **broken})
+
+
 def test_user_rules_win_and_fallbacks_lose() -> None:
     clf = Classifier()
     oom = {"type": "RuntimeError", "message": "CUDA out of memory. Tried to allocate 1 GiB"}
