@@ -267,6 +267,13 @@ def test_and_message_needs_both_regexes_to_match_in_every_tier() -> None:
         (C.RESOURCE_CLEANUP_ERROR, "k-leftover-holds-resource")
 
 
+def test_an_environment_variables_key_error_is_configuration_and_a_lower_case_key_is_not() -> None:
+    clf = Classifier(model=False)
+    assert clf.explain({"type": "KeyError", "message": "KeyError: 'HF_TOKEN'"}) == \
+        (C.TEST_CONFIGURATION_ERROR, "k-credentials-missing")
+    assert clf.classify({"type": "KeyError", "message": "KeyError: 'hf_token'"}) is not C.TEST_CONFIGURATION_ERROR
+
+
 @pytest.mark.parametrize("broken, why", [({"and_message": "x"}, "needs a message"),
                                          ({"message": "x", "and_message": "("}, "invalid and_message"),
                                          ({"message": "x", "and_message": ""}, "non-empty")])
