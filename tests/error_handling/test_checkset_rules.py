@@ -39,7 +39,7 @@ from error_handling.classify import Classifier
     ("psycopg2.OperationalError: connection to server at \"db\" (10.0.0.9), port 5432 failed: FATAL:  password "
      "authentication failed for user \"ci\"", C.TEST_CONFIGURATION_ERROR, "k-credentials-refused"),
     ("[WARN ][o.e.c.r.a.DiskThresholdMonitor] high disk watermark [90%] exceeded on [node-1][/data] free: 2gb",
-     C.RESOURCE_ALLOCATION_ERROR, "k-search-disk-watermark"),
+     C.RESOURCE_ALLOCATION_ERROR, "k-disk-watermark"),
     ("org.elasticsearch.common.breaker.CircuitBreakingException: [parent] Data too large, data for [indices:data/write]",
      C.RESOURCE_ALLOCATION_ERROR, "k-search-circuit-breaker"),
     ("[bench:nightly] Invalid snapshot name [nightly], snapshot with the same name already exists",

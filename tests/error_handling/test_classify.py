@@ -274,6 +274,14 @@ def test_an_environment_variables_key_error_is_configuration_and_a_lower_case_ke
     assert clf.classify({"type": "KeyError", "message": "KeyError: 'hf_token'"}) is not C.TEST_CONFIGURATION_ERROR
 
 
+def test_an_audio_xrun_is_slow_hardware_and_cadences_xrun_command_is_not() -> None:
+    clf = Classifier(model=False)
+    assert clf.explain({"type": "", "message": "ERROR: JackEngine::XRun: client = ardour was not finished"}) == \
+        (C.HARDWARE_PERFORMANCE_ERROR, "k-device-slow")
+    assert clf.explain({"type": "", "message": "xrun: *F,NOLICN: Unable to checkout a license; exiting.\n"
+                        "TOOL:\txrun(64)\t23.09-s004: Exiting on Mar 18, 2024"})[1] != "k-device-slow"
+
+
 @pytest.mark.parametrize("broken, why", [({"and_message": "x"}, "needs a message"),
                                          ({"message": "x", "and_message": "("}, "invalid and_message"),
                                          ({"message": "x", "and_message": ""}, "non-empty")])
