@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import socket
 import sys
 import time
-import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +14,12 @@ from typing import Any, Callable, Sequence
 from coordinator.client import ApiClient, ApiError
 from coordinator.models import TaskStatus
 from coordinator.testrun.collect import CollectError, collect, conftest_imports
-from coordinator.testrun.plan import Item, Shard, plan_shards
+from coordinator.testrun.fleet import Fleet, durations_for, fleet, suite_key
+from coordinator.testrun.plan import Shard, plan
 from coordinator.testrun.report import (BAD, ExitCode, Outcome, Run, TestResult, banner, counts_line,
                                         exit_code, summary_lines, write_junit)
 from coordinator.testrun.trees import pack, upload
-from coordinator.workers import NO_WORK_STATES
 
-NO_WORK = frozenset(s.value for s in NO_WORK_STATES)
 POLL_SECONDS = 0.1
 
 
@@ -76,73 +72,6 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     if opts.reruns < 0 or opts.shards < 0:
         build_parser().error("--reruns and --shards must be >= 0")
     return opts, rest + tail
-
-
-@dataclass(frozen=True, kw_only=True)
-class Fleet:
-    workers: list[dict[str, Any]]
-
-    @property
-    def slots(self) -> int:
-        return sum(int(w.get("concurrency") or 1) for w in self.workers)
-
-    def hardware_of(self, worker_id: str | None) -> str | None:
-        for w in self.workers:
-            if w["worker_id"] == worker_id:
-                types = w.get("hardware", {}).get("types") or ["cpu"]
-                return types[0]
-        return None
-
-    def runs_python(self, python: str) -> bool:
-        """Every worker runs pytest with this interpreter already."""
-        return all(w.get("hardware", {}).get("python") == python for w in self.workers)
-
-    def offers(self, hardware: str) -> bool:
-        return any(hardware in (w.get("hardware", {}).get("types") or ["cpu"]) for w in self.workers)
-
-    def others(self, worker_id: str | None, hardware: str | None) -> bool:
-        return any(w["worker_id"] != worker_id and (hardware is None or hardware in
-                   (w.get("hardware", {}).get("types") or ["cpu"])) for w in self.workers)
-
-    def local(self) -> bool:
-        host = socket.gethostname()
-        return all(w.get("hardware", {}).get("hostname") == host for w in self.workers)
-
-
-def fleet(client: ApiClient) -> Fleet:
-    items = client.get("/api/v1/workers")["items"]
-    allowed = (lambda w: "pytest" in (w.get("hardware", {}).get("allowed_types") or ["pytest"]))
-    return Fleet(workers=[w for w in items if w.get("connected") and w.get("state") not in NO_WORK and allowed(w)])
-
-
-def suite_key(rootdir: str, explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    return f"{Path(rootdir).name}-{hashlib.sha256(rootdir.encode()).hexdigest()[:8]}"
-
-
-def durations_for(client: ApiClient, suite: str) -> dict[str, float]:
-    """Recorded durations by node id (none unless the coordinator runs --result-aggregator)."""
-    try:
-        rows = client.get(f"/api/v1/results/durations?suite={urllib.parse.quote(suite)}")["items"]
-    except ApiError:
-        return {}  # a coordinator without these routes: plan without history
-    return {r["test_name"]: float(r["duration_seconds"]) for r in rows}
-
-
-def plan(items: Sequence[Item], durations: dict[str, float], shards: int, slots: int,
-         module_seconds: dict[str, float] | None = None) -> list[Shard]:
-    """``--shards N``: N shards packed by LPT. Otherwise, with durations recorded for at least half
-    the tests, 2 LPT shards per slot (the estimates hold, so few shards and little start-up); with
-    fewer, the estimates are guesses, so shards of decreasing size (none under a 4-per-slot
-    share), the last ones small, which bounds what a wrong guess costs at the end of the run;
-    finer floors paid more in start-up and re-imported files than they saved (attrs: 8-9 shards
-    for 2 slots at a 6-per-slot floor)."""
-    if shards:
-        return plan_shards(items, durations, shards)
-    if 2 * sum(1 for i in items if i.nodeid in durations) >= len(items):
-        return plan_shards(items, durations, 2 * slots)
-    return plan_shards(items, durations, 4 * slots, slots=slots, module_seconds=module_seconds)
 
 
 class Progress:

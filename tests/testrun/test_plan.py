@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.testrun.plan import UNTIMED_SECONDS, Item, plan_shards, scope_of
+from coordinator.testrun.plan import UNTIMED_SECONDS, Item, plan, plan_shards, scope_of
 
 
 def items(*nodeids: str, markers: tuple[str, ...] = ()) -> list[Item]:
@@ -95,7 +95,6 @@ def test_guided_shards_keep_hardware_kinds_apart():
 
 
 def test_the_plan_by_history_coverage():
-    from coordinator.testrun.command import plan
     suite = items(*(f"t/test_{m:02d}.py::test_x" for m in range(40)))
     # --shards N: exactly N, LPT
     assert len(plan(suite, {}, 3, 2)) == 3
