@@ -195,7 +195,8 @@ def speed(entries: list[dict], events: int, passes: int = 3) -> None:
     CPU time of this process, best of ``passes`` (the machine is shared: wall time measures the others too).
     A first sight is each corpus report once, through a fresh classifier and aggregator, with the
     process-wide memos (word features, codes, type facts) emptied and the model read afresh first
-    (its rows are made as features first ask for them): nothing was learnt from these reports before. It is measured at the coordinator's history size (1,000 errors, as
+    (its rows are made as features first ask for them): nothing was learnt from these reports
+    before. It is measured at the coordinator's history size (1,000 errors, as
     ``coordinator.error_integration`` runs it) and with a history that holds every pattern of the
     corpus (more patterns to compare a new one with).
     With ``DTF_HYPERSCAN=0``, without the multi-regex gate (``error_handling.multigate``): what

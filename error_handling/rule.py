@@ -227,8 +227,7 @@ class ClassificationRule:
     def specificity(self) -> int:
         """How many kinds of evidence the rule requires; more wins within a tier."""
         return (bool(self.types) + bool(self.errnos) + (self.regex is not None) + (self.and_regex is not None)
-                + bool(self.exit_codes)
-                + bool(self.signals) + len(self.context))
+                + bool(self.exit_codes) + bool(self.signals) + len(self.context))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> "ClassificationRule":
