@@ -95,6 +95,18 @@ def _signal_number(value: Any, rule: str) -> int:
     raise ValueError(f"rule {rule!r}: unknown signal {value!r}")
 
 
+def _compile(pattern: Any, what: str, rule: str) -> re.Pattern[str] | None:
+    """A rule's regex field, compiled as the classifier searches it; None when absent."""
+    if pattern is None:
+        return None
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"rule {rule!r}: {what} must be a non-empty regex string")
+    try:
+        return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
+    except re.error as exc:
+        raise ValueError(f"rule {rule!r}: invalid {what} regex: {exc}") from None
+
+
 def _norm_context_value(value: Any) -> str:
     return str(value).lower()
 
@@ -153,24 +165,10 @@ class ClassificationRule:
         context = self._parse_context(self.context, name)
         if not isinstance(self.priority, int) or isinstance(self.priority, bool):
             raise ValueError(f"rule {name!r}: priority must be an integer")
-        regex = None
-        if self.message is not None:
-            if not isinstance(self.message, str) or not self.message:
-                raise ValueError(f"rule {name!r}: message must be a non-empty regex string")
-            try:
-                regex = re.compile(self.message, re.IGNORECASE | re.MULTILINE)
-            except re.error as exc:
-                raise ValueError(f"rule {name!r}: invalid message regex: {exc}") from None
-        and_regex = None
-        if self.and_message is not None:
-            if regex is None:
-                raise ValueError(f"rule {name!r}: and_message needs a message regex to go with")
-            if not isinstance(self.and_message, str) or not self.and_message:
-                raise ValueError(f"rule {name!r}: and_message must be a non-empty regex string")
-            try:
-                and_regex = re.compile(self.and_message, re.IGNORECASE | re.MULTILINE)
-            except re.error as exc:
-                raise ValueError(f"rule {name!r}: invalid and_message regex: {exc}") from None
+        regex = _compile(self.message, "message", name)
+        if self.and_message is not None and regex is None:
+            raise ValueError(f"rule {name!r}: and_message needs a message regex to go with")
+        and_regex = _compile(self.and_message, "and_message", name)
         if not (types or errnos or regex or exit_codes or signals or context):
             raise ValueError(f"rule {name!r}: needs at least one matcher "
                              "(types, errnos, message, exit_codes, signals or context)")
