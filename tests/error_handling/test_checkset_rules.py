@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from error_handling.categories import ErrorCategory as C
-from error_handling.classify import Classifier
+from error_handling.classify import Classifier, default_rules
+from error_handling.rule import Tier
 
 
 @pytest.mark.parametrize("message, category, rule", [
@@ -113,6 +114,15 @@ from error_handling.classify import Classifier
      "serial.serialutil.SerialException: could not open port /dev/ttyUSB0: [Errno 13] Permission denied: "
      "'/dev/ttyUSB0'", C.TEST_CONFIGURATION_ERROR, "k-device-node-permission"),
     ("    JobID    State ExitCode\n   881.ba+ OUT_OF_ME+    0:125", C.RESOURCE_ALLOCATION_ERROR, "k-memory-exhausted"),
+    # read from sets 191-198 (session 35); each worded here as another tool prints it
+    ("[agent] lost connection with the controller: read tcp 10.0.0.7:51022->10.0.0.1:443: connect: no route to host",
+     C.WORKER_DISCONNECTION_ERROR, "k-lost-contact"),
+    ("WARNING: Updating job to coordinator... failed  job=41 status=dial tcp 10.0.0.2:443: i/o timeout",
+     C.WORKER_DISCONNECTION_ERROR, "k-lost-contact"),
+    ("stress: FAIL: [88] (415) <-- worker 90 got signal 7 (Bus error)\nburnin: FAIL memory (UE on DIMM B2), node drained",
+     C.HARDWARE_AVAILABILITY_ERROR, "k-memory-uncorrectable"),
+    ("modprobe: FATAL: Module habanalabs not found in directory /lib/modules/6.8.0-41-generic",
+     C.HARDWARE_AVAILABILITY_ERROR, "k-adapter-missing"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
@@ -151,3 +161,28 @@ def test_what_made_the_tests_fail_decides_over_the_summary(clf: Classifier) -> N
 ])
 def test_a_runner_summary_without_failures_is_no_verdict(clf: Classifier, message: str) -> None:
     assert clf.explain({"type": "", "message": message})[1] != "k-runner-summary-failed"
+
+
+@pytest.mark.parametrize("message, not_category", [
+    # curl retrying its own request is no service pushing back
+    ("curl: (7) Failed to connect to mirror.example.org port 443: Connection refused\n"
+     "Warning: Problem : connection refused. Will retry in 4 seconds. 2 retries left.", C.WORKER_OVERLOAD_ERROR),
+    # docker prints this before every pull; what the pull then says decides
+    ("Unable to find image 'builder:2024.05' locally\n2024.05: Pulling from ci/builder\n"
+     "docker: error pulling image: read tcp 10.1.0.4:40112->10.1.0.9:443: read: connection reset by peer.",
+     C.TEST_DEPENDENCY_ERROR),
+    # a tool's lock left by a run that died is no crash of this one
+    ("ERROR: Unable to acquire lock. Most likely another DVC process is running or was terminated abruptly.",
+     C.WORKER_CRASH_ERROR),
+])
+def test_words_that_only_look_like_a_verdict(clf: Classifier, message: str, not_category: C) -> None:
+    assert clf.classify({"type": "", "message": message}) != not_category
+
+
+def test_a_wrappers_exit_status_yields_to_a_sure_model() -> None:
+    """k-wrapper-exit is weak (after the learned layer, which answers ahead of it when sure): a whole output
+    often names its cause above the wrapper's line in words no rule knows. Alone, the line is no cause."""
+    wrapper = next(rule for rule in default_rules() if rule.name == "k-wrapper-exit")
+    assert wrapper.tier == Tier.WEAK_MESSAGE
+    bare = {"type": "", "message": "Command 'make check' returned non-zero exit status 2."}
+    assert Classifier().explain(bare) == (C.UNKNOWN_ERROR, "k-wrapper-exit")
