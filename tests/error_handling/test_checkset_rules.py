@@ -123,6 +123,9 @@ from error_handling.rule import Tier
      C.HARDWARE_AVAILABILITY_ERROR, "k-memory-uncorrectable"),
     ("modprobe: FATAL: Module habanalabs not found in directory /lib/modules/6.8.0-41-generic",
      C.HARDWARE_AVAILABILITY_ERROR, "k-adapter-missing"),
+    # read from sets 199-206
+    ("Agent win-build-04 was marked offline: Connection was broken: java.nio.channels.ClosedChannelException",
+     C.WORKER_DISCONNECTION_ERROR, "k-lost-contact"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
@@ -177,6 +180,20 @@ def test_a_runner_summary_without_failures_is_no_verdict(clf: Classifier, messag
 ])
 def test_words_that_only_look_like_a_verdict(clf: Classifier, message: str, not_category: C) -> None:
     assert clf.classify({"type": "", "message": message}) != not_category
+
+
+def test_a_crash_loop_is_decided_by_what_the_container_said() -> None:
+    """k-crash-loop is weak: Kubernetes restarting a container is a crash only where its log says no more."""
+    loop = "Warning  BackOff  12s (x9 over 2m)  kubelet  Back-off restarting failed container amf in pod amf-0"
+    assert Classifier(model=False).explain({"type": "", "message": loop}) == (C.WORKER_CRASH_ERROR, "k-crash-loop")
+    said = "[amf] dial tcp 10.96.4.2:27017: connect: connection refused\n" + loop
+    assert Classifier().classify({"type": "", "message": said}) == C.NETWORK_CONNECTION_ERROR
+
+
+def test_an_mpi_fatal_error_is_decided_by_its_error_stack(clf: Classifier) -> None:
+    stack = ("Fatal error in PMPI_Allreduce: Other MPI error, error stack:\n"
+             "MPIR_Allreduce_impl(293): connect to 10.2.0.17:41233 failed: Connection refused")
+    assert clf.classify({"type": "", "message": stack}) == C.NETWORK_CONNECTION_ERROR
 
 
 def test_a_wrappers_exit_status_yields_to_a_sure_model() -> None:
