@@ -92,9 +92,9 @@ CASES = [
     ("requests.exceptions.ReadTimeout", "HTTPConnectionPool(host='x', port=80): Read timed out. (read timeout=5)", {},
      C.NETWORK_TIMEOUT_ERROR),
     ("ssl.SSLCertVerificationError", "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate", {},
-     C.TEST_CONFIGURATION_ERROR),
+     C.NETWORK_CONNECTION_ERROR),
     ("requests.exceptions.SSLError", "Max retries exceeded (Caused by SSLError(SSLCertVerificationError(1, "
-     "'[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed')))", {}, C.TEST_CONFIGURATION_ERROR),
+     "'[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed')))", {}, C.NETWORK_CONNECTION_ERROR),
     ("socket.gaierror", "[Errno -2] Name or service not known", {}, C.NETWORK_CONNECTION_ERROR),
     ("", "Temporary failure in name resolution", {}, C.NETWORK_CONNECTION_ERROR),
     ("aiohttp.client_exceptions.ClientResponseError", "429, message='Too Many Requests', url='http://h/x'", {},
