@@ -174,6 +174,8 @@ def test_a_runner_summary_without_failures_is_no_verdict(clf: Classifier, messag
     ("Unable to find image 'builder:2024.05' locally\n2024.05: Pulling from ci/builder\n"
      "docker: error pulling image: read tcp 10.1.0.4:40112->10.1.0.9:443: read: connection reset by peer.",
      C.TEST_DEPENDENCY_ERROR),
+    # a pool worker stopped by SIGTERM (a rollout) was stopped from outside, not crashed (read from sets 215-222)
+    ("celery.exceptions.WorkerLostError: Worker exited prematurely: signal 15 (SIGTERM) Job: 12.", C.WORKER_CRASH_ERROR),
     # a tool's lock left by a run that died is no crash of this one
     ("ERROR: Unable to acquire lock. Most likely another DVC process is running or was terminated abruptly.",
      C.WORKER_CRASH_ERROR),
