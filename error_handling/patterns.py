@@ -13,7 +13,9 @@ same threshold on aligned / (aligned + differing runs). Templates that differ in
 (SIGSEGV, ENOSPC, a CONSTANT_NAME, a number masking kept: Xid 79, HTTP 503) never join, nor
 does a template that would leave more than half of a pattern's tokens ``<*>`` (merge after merge
 would otherwise wear a pattern down to wildcards that every template of its length matches).
-Otherwise it founds a new pattern.
+A whole output (five lines or more) whose template joined nothing gets a second chance: the
+pattern whose outputs share its rarer words (``word_index``; ``word_threshold``). Otherwise it
+founds a new pattern.
 
 Pattern ids are ``"pat-" + blake2b(category, founding template)``: the same failure gets the same
 id in every process, whatever arrived before it. A template that joined an existing pattern gets
@@ -45,6 +47,7 @@ from error_handling.model import ErrorInfo, normalize_error
 from error_handling.similarity import WILDCARD as _WILDCARD
 from error_handling.similarity import align, similarity as _similarity, token_counts, traceback_fingerprint
 from error_handling.templates import make_template, primary_line
+from error_handling.word_index import WordIndex, long_output, words_of
 
 __all__ = ["ErrorAggregator", "Trend", "align", "cache_bound", "make_template", "pattern_id_for", "primary_line",
            "summarize_correlations", "traceback_fingerprint"]
@@ -148,14 +151,17 @@ class ErrorAggregator:
                  clock: Callable[[], float] = time.time, window_seconds: float = 300.0,
                  max_patterns: int | None = None, template_cache_size: int | None = None,
                  group_by_traceback: bool = False, group_by_cause: bool = True,
-                 causes: CauseTable | None = None) -> None:
+                 causes: CauseTable | None = None, word_threshold: float | None = 0.2) -> None:
         """``group_by_traceback``: a failure with a Python traceback that has frames of the
         application groups by its exception type and its innermost application frames, as Sentry
         does (``traceback_fingerprint``), whatever its message says; others by template.
         ``group_by_cause``: a failure whose message names a root cause of ``knowledge/causes.json``
         (a full disk, CUDA out of memory, a missing module) groups by that cause, whatever tool
         printed it or how (``error_handling.causes``); off, by template alone. ``causes``: the
-        table to read (``causes.with_shipped(...)`` adds a team's own); the shipped one when None."""
+        table to read (``causes.with_shipped(...)`` adds a team's own); the shipped one when None.
+        ``word_threshold``: a whole output whose template matched no pattern joins the pattern
+        whose outputs share its rarer words at this cosine or more (``error_handling.word_index``;
+        not a test failure that names its test, which groups by that test); None turns it off."""
         if not 0.0 < similarity_threshold <= 1.0:
             raise ValueError("similarity_threshold must be in (0, 1]")
         if error_history_size < 1:
@@ -173,6 +179,7 @@ class ErrorAggregator:
         self.group_by_cause = bool(group_by_cause)
         # (made now: its needle gate starts compiling in the background, not at the first error)
         self._cause_table = (causes or shipped_causes()) if self.group_by_cause else None
+        self._words = WordIndex(word_threshold) if word_threshold else None
         self._template_cache_size = cache_bound(self.error_history_size) if template_cache_size is None \
             else max(0, int(template_cache_size))
         self._history: deque[tuple] = deque()
@@ -214,16 +221,23 @@ class ErrorAggregator:
         may group by their test, so that one message in two categories keeps both answers."""
         return self._test_templates if category == _TEST_FAILURE and self.group_by_cause else self._templates
 
-    def _find(self, category: str | None, template: str) -> _Pattern:
+    def _find(self, category: str | None, template: str, info: ErrorInfo | None = None) -> _Pattern:
         pattern = self._exact.get((category, template))
         if pattern is not None:
             return pattern
+        # (a test failure that names its test groups by that test, never by its words)
+        words = self._words if info is not None and long_output(info.message) and not (
+            category == _TEST_FAILURE and is_cause(template)) else None
         if is_cause(template):
             # a named root cause: one pattern whatever category each report got, never compared
-            # by similarity; its id is the cause's alone
+            # by similarity; its id is the cause's alone (its outputs' words let others join it)
             held = self._causes.get(template)
             if held is None:
-                return self._create(pattern_id_for(template), category, template, template.split(" "))
+                pattern = self._create(pattern_id_for(template), category, template, template.split(" "))
+                if words is not None:
+                    found = words_of(info.type or "", info.message or "")
+                    words.add(pattern.pattern_id, category, found, words.weigh(found))
+                return pattern
             held[1].add(category)
             self._exact[(category, template)] = held[0]
             return held[0]
@@ -267,9 +281,22 @@ class ErrorAggregator:
             best.tokens = merged
             self._join_bucket(best)
             return self._remember(best, category, template)
+        if words is not None:  # the second chance: the rarer words of the whole output
+            found = words_of(info.type or "", info.message or "")
+            nearest, weights = words.nearest(category, found)
+            if nearest is not None and info.type and self._patterns[nearest].template.split(" ", 1)[0] == tokens[0]:
+                # the same exception type saying something else: its templates were compared above
+                # and differ (a gRPC error's DNS failure and its reset share every other line)
+                nearest = None
+            if nearest is not None:
+                words.add(nearest, category, found, weights)
+                return self._remember(self._patterns[nearest], category, template)
         # a new pattern: its shape is what this search already worked out
-        return self._create(pattern_id_for(template, category), category, template, tokens,
-                            (tokens, wanted, counts, _WILDCARD in wanted))
+        pattern = self._create(pattern_id_for(template, category), category, template, tokens,
+                               (tokens, wanted, counts, _WILDCARD in wanted))
+        if words is not None:
+            words.add(pattern.pattern_id, category, found, weights)
+        return pattern
 
     def _remember(self, pattern: _Pattern, category: str | None, template: str) -> _Pattern:
         if len(pattern.variants) < _MAX_VARIANTS:
@@ -309,6 +336,8 @@ class ErrorAggregator:
 
     def _evict(self, pattern_id: str) -> None:
         pattern = self._patterns.pop(pattern_id)
+        if self._words is not None:
+            self._words.forget(pattern_id)
         held = self._causes.get(pattern.template)
         if held is not None and held[0] is pattern:  # a cause's: one template, under every category it came with
             del self._causes[pattern.template]
@@ -322,8 +351,11 @@ class ErrorAggregator:
 
     def seed_patterns(self, patterns: Iterable[Mapping[str, Any]]) -> int:
         """Restore known patterns (``pattern_id``, ``template``, ``category``) without counts,
-        so templates stored before a restart keep their ids. Returns how many were added."""
+        so templates stored before a restart keep their ids; with a stored report's ``message``
+        (and ``type``), its words too, so that outputs which joined a pattern by their words
+        (``word_index``) find it again. Returns how many were added."""
         added = 0
+        words = self._words
         for item in patterns:
             template = str(item["template"])
             category = item.get("category")
@@ -332,6 +364,11 @@ class ErrorAggregator:
             if pattern_id not in self._patterns:
                 added += 1
             self._create(pattern_id, category, template, template.split(" "))
+            message = item.get("message")
+            if words is not None and isinstance(message, str) and long_output(message) and not (
+                    category == _TEST_FAILURE and is_cause(template)):
+                found = words_of(str(item.get("type") or ""), message)
+                words.add(pattern_id, category, found, words.weigh(found))
         return added
 
     # -- recording ----------------------------------------------------------------------------
@@ -354,7 +391,7 @@ class ErrorAggregator:
             template = self._template_cache(category).get((info.type, info.message))
             if template is None:
                 template = self.template_for(info.type, info.message, category)
-        pattern = self._exact.get((category, template)) or self._find(category, template)
+        pattern = self._exact.get((category, template)) or self._find(category, template, info)
         self._patterns.move_to_end(pattern.pattern_id)
         pattern.count += 1
         if pattern.first_seen is None:
@@ -485,6 +522,8 @@ class ErrorAggregator:
         self._exact.clear()
         self._buckets.clear()
         self._causes.clear()
+        if self._words is not None:
+            self._words.clear()
 
 
 def _short(value: Any) -> str:

@@ -20,9 +20,14 @@ class AnalyticsExtension:
         aggregator = getattr(handler, "aggregator", None)
         if aggregator is None or handler.sink is None or not getattr(handler.sink, "running", False):
             return
+        # with each pattern's latest report: its words let outputs that joined it by their words
+        # (error_handling.word_index) find it again
         rows = await handler.sink.query(
-            "SELECT pattern_id, template, category FROM error_patterns WHERE template IS NOT NULL "
-            "ORDER BY last_seen DESC LIMIT ?", [SEED_LIMIT])
+            "SELECT p.pattern_id, p.template, p.category, e.type, e.message FROM error_patterns p "
+            "LEFT JOIN (SELECT pattern_id, arg_max(type, \"timestamp\") AS type, "
+            "arg_max(message, \"timestamp\") AS message FROM error_events WHERE pattern_id IS NOT NULL "
+            "GROUP BY pattern_id) e USING (pattern_id) "
+            "WHERE p.template IS NOT NULL ORDER BY p.last_seen DESC LIMIT ?", [SEED_LIMIT])
         if rows:
             added = aggregator.seed_patterns(reversed(rows))
             log.info("patterns_restored", patterns=added)
