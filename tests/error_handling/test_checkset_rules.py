@@ -126,6 +126,17 @@ from error_handling.rule import Tier
     # read from sets 199-206
     ("Agent win-build-04 was marked offline: Connection was broken: java.nio.channels.ClosedChannelException",
      C.WORKER_DISCONNECTION_ERROR, "k-lost-contact"),
+    # read from sets 159-246 (session 36), each checked on another tool's wording
+    ("Warning  FailedScheduling  default-scheduler  0/6 nodes are available: 6 Insufficient amd.com/gpu.",
+     C.RESOURCE_ALLOCATION_ERROR, "k-quota"),
+    ("[hil] ERROR rig 4: CAN interface board not responding (bus-off?)", C.HARDWARE_AVAILABILITY_ERROR,
+     "k-no-device-found"),
+    ("cx_Oracle.DatabaseError: ORA-00054: resource busy and acquire with NOWAIT specified or timeout expired",
+     C.RESOURCE_CLEANUP_ERROR, "k-locked-by-another"),
+    ("ImportError while importing test module: A module that was compiled using NumPy 1.x cannot be run in NumPy 2;"
+     " AttributeError: _ARRAY_API not found", C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
+    ("ERROR tests/test_api.py - TypeError: Descriptors cannot be created directly.", C.TEST_DEPENDENCY_ERROR,
+     "k-dependency-verdicts"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
@@ -179,6 +190,12 @@ def test_a_runner_summary_without_failures_is_no_verdict(clf: Classifier, messag
     # a tool's lock left by a run that died is no crash of this one
     ("ERROR: Unable to acquire lock. Most likely another DVC process is running or was terminated abruptly.",
      C.WORKER_CRASH_ERROR),
+    # Slurm prints this for every job that waits in the queue: no verdict
+    ("srun: job 7731942 queued and waiting for resources\nsrun: error: --mem=900G exceeds node memory",
+     C.WORKER_OVERLOAD_ERROR),
+    # a dask warning on the way to whatever happened is no leak left behind
+    ("distributed.worker.memory - WARNING - Unmanaged memory use is high. This may indicate a memory leak",
+     C.RESOURCE_CLEANUP_ERROR),
 ])
 def test_words_that_only_look_like_a_verdict(clf: Classifier, message: str, not_category: C) -> None:
     assert clf.classify({"type": "", "message": message}) != not_category
