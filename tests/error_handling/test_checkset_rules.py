@@ -137,6 +137,8 @@ from error_handling.rule import Tier
      " AttributeError: _ARRAY_API not found", C.TEST_DEPENDENCY_ERROR, "k-dependency-verdicts"),
     ("ERROR tests/test_api.py - TypeError: Descriptors cannot be created directly.", C.TEST_DEPENDENCY_ERROR,
      "k-dependency-verdicts"),
+    ("AttributeError: module 'jax.random' has no attribute 'KeyArray'", C.TEST_DEPENDENCY_ERROR,
+     "k-dependency-verdicts"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
@@ -213,6 +215,17 @@ def test_an_mpi_fatal_error_is_decided_by_its_error_stack(clf: Classifier) -> No
     stack = ("Fatal error in PMPI_Allreduce: Other MPI error, error stack:\n"
              "MPIR_Allreduce_impl(293): connect to 10.2.0.17:41233 failed: Connection refused")
     assert clf.classify({"type": "", "message": stack}) == C.NETWORK_CONNECTION_ERROR
+
+
+def test_a_load_tests_thresholds_are_its_verdict_not_its_cause() -> None:
+    """k-thresholds-crossed is weak: k6 says the run failed its thresholds; what it printed before says why."""
+    crossed = "ERRO[0300] thresholds on metrics 'http_req_duration, http_req_failed' have been crossed"
+    assert next(rule for rule in default_rules() if rule.name == "k-thresholds-crossed").tier == Tier.WEAK_MESSAGE
+    assert Classifier(model=False).explain({"type": "", "message": crossed}) == \
+        (C.TEST_EXECUTION_ERROR, "k-thresholds-crossed")
+    said = ("WARN[0121] Request Failed  error=\"Get \\\"https://api.example.org/match\\\": dial tcp 10.0.3.7:443: "
+            "connect: connection refused\"\n" + crossed)
+    assert Classifier(model=False).classify({"type": "", "message": said}) == C.NETWORK_CONNECTION_ERROR
 
 
 def test_a_wrappers_exit_status_yields_to_a_sure_model() -> None:
