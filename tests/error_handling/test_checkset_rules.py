@@ -192,15 +192,21 @@ def test_a_runner_summary_without_failures_is_no_verdict(clf: Classifier, messag
     # a tool's lock left by a run that died is no crash of this one
     ("ERROR: Unable to acquire lock. Most likely another DVC process is running or was terminated abruptly.",
      C.WORKER_CRASH_ERROR),
-    # Slurm prints this for every job that waits in the queue: no verdict
-    ("srun: job 7731942 queued and waiting for resources\nsrun: error: --mem=900G exceeds node memory",
-     C.WORKER_OVERLOAD_ERROR),
+    # ROS launch reports every node that exits; with an ordinary status it failed, it did not crash
+    ("[ERROR] [lidar_check-2]: process has died [pid 812, exit code 1, cmd '/ws/install/lidar/lib/lidar/check'].",
+     C.WORKER_CRASH_ERROR),
     # a dask warning on the way to whatever happened is no leak left behind
     ("distributed.worker.memory - WARNING - Unmanaged memory use is high. This may indicate a memory leak",
      C.RESOURCE_CLEANUP_ERROR),
 ])
 def test_words_that_only_look_like_a_verdict(clf: Classifier, message: str, not_category: C) -> None:
     assert clf.classify({"type": "", "message": message}) != not_category
+
+
+def test_slurms_queue_line_is_no_verdict() -> None:
+    """srun prints it for every job that waits in the queue, whatever happens next."""
+    queued = "srun: job 7731942 queued and waiting for resources"
+    assert Classifier(model=False).explain({"type": "", "message": queued})[1] != "k-overload-verdicts"
 
 
 def test_a_crash_loop_is_decided_by_what_the_container_said() -> None:
