@@ -468,5 +468,7 @@ def test_services_and_fleet_rules(clf: Classifier, type_name: str, message: str,
     ("Launch attempt 1 failed, retrying...", False),
 ])
 def test_a_test_summary_counts_failures_and_a_numbered_thing_that_failed_does_not(
-        clf: Classifier, message: str, counted: bool) -> None:
-    assert (clf.explain({"type": "", "message": message})[1] == "pytest-failure") is counted
+        message: str, counted: bool) -> None:
+    # the count is a weak verdict (k-runner-summary-failed): checked without the learned layer ahead of it
+    assert (Classifier(model=False).explain({"type": "", "message": message})[1] == "k-runner-summary-failed") \
+        is counted
