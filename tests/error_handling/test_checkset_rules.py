@@ -141,7 +141,7 @@ from error_handling.rule import Tier
      "k-dependency-verdicts"),
     ("filelock: Timed out waiting for a write lock after 600 seconds on /srv/cache/.index.lock",
      C.RESOURCE_CLEANUP_ERROR, "k-locked-by-another"),
-    ("CypressError: Timed out retrying after 4000ms: Expected to find element: `[data-cy=submit]`, but never found it.",
+    ("CypressError: Timed out retrying after 4000ms: `cy.type()` failed because this element is disabled.",
      C.TEST_EXECUTION_ERROR, "k-assertion-words"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
