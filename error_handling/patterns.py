@@ -225,18 +225,15 @@ class ErrorAggregator:
         pattern = self._exact.get((category, template))
         if pattern is not None:
             return pattern
-        # (a test failure that names its test groups by that test, never by its words)
-        words = self._words if info is not None and long_output(info.message) and not (
-            category == _TEST_FAILURE and is_cause(template)) else None
+        found = None if info is None else self._words_of(category, template, info.type, info.message)
         if is_cause(template):
             # a named root cause: one pattern whatever category each report got, never compared
             # by similarity; its id is the cause's alone (its outputs' words let others join it)
             held = self._causes.get(template)
             if held is None:
                 pattern = self._create(pattern_id_for(template), category, template, template.split(" "))
-                if words is not None:
-                    found = words_of(info.type or "", info.message or "")
-                    words.add(pattern.pattern_id, category, found, words.weigh(found))
+                if found is not None:
+                    self._words.add(pattern.pattern_id, category, found)
                 return pattern
             held[1].add(category)
             self._exact[(category, template)] = held[0]
@@ -281,22 +278,31 @@ class ErrorAggregator:
             best.tokens = merged
             self._join_bucket(best)
             return self._remember(best, category, template)
-        if words is not None:  # the second chance: the rarer words of the whole output
-            found = words_of(info.type or "", info.message or "")
-            nearest, weights = words.nearest(category, found)
+        weights = None
+        if found is not None:  # the second chance: the rarer words of the whole output
+            nearest, weights = self._words.nearest(category, found)
             if nearest is not None and info.type and self._patterns[nearest].template.split(" ", 1)[0] == tokens[0]:
                 # the same exception type saying something else: its templates were compared above
                 # and differ (a gRPC error's DNS failure and its reset share every other line)
                 nearest = None
             if nearest is not None:
-                words.add(nearest, category, found, weights)
+                self._words.add(nearest, category, found, weights)
                 return self._remember(self._patterns[nearest], category, template)
         # a new pattern: its shape is what this search already worked out
         pattern = self._create(pattern_id_for(template, category), category, template, tokens,
                                (tokens, wanted, counts, _WILDCARD in wanted))
-        if words is not None:
-            words.add(pattern.pattern_id, category, found, weights)
+        if found is not None:
+            self._words.add(pattern.pattern_id, category, found, weights)
         return pattern
+
+    def _words_of(self, category: str | None, template: str, error_type: str | None,
+                  message: Any) -> set[str] | None:
+        """The words the second chance reads, or None: off, not a whole output, or a test failure
+        that names its test (it groups by that test, never by its words)."""
+        if self._words is None or not isinstance(message, str) or not long_output(message) or (
+                category == _TEST_FAILURE and is_cause(template)):
+            return None
+        return words_of(error_type or "", message)
 
     def _remember(self, pattern: _Pattern, category: str | None, template: str) -> _Pattern:
         if len(pattern.variants) < _MAX_VARIANTS:
@@ -355,7 +361,6 @@ class ErrorAggregator:
         (and ``type``), its words too, so that outputs which joined a pattern by their words
         (``word_index``) find it again. Returns how many were added."""
         added = 0
-        words = self._words
         for item in patterns:
             template = str(item["template"])
             category = item.get("category")
@@ -364,11 +369,9 @@ class ErrorAggregator:
             if pattern_id not in self._patterns:
                 added += 1
             self._create(pattern_id, category, template, template.split(" "))
-            message = item.get("message")
-            if words is not None and isinstance(message, str) and long_output(message) and not (
-                    category == _TEST_FAILURE and is_cause(template)):
-                found = words_of(str(item.get("type") or ""), message)
-                words.add(pattern_id, category, found, words.weigh(found))
+            found = self._words_of(category, template, item.get("type"), item.get("message"))
+            if found is not None:
+                self._words.add(pattern_id, category, found)
         return added
 
     # -- recording ----------------------------------------------------------------------------

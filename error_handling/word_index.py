@@ -115,13 +115,17 @@ class WordIndex:
                 best, best_score = pattern_id, score
         return best, weights
 
-    def add(self, pattern_id: str, category: str | None, words: set[str], weights: dict[str, float]) -> None:
-        """Remember one output of ``pattern_id`` (ignored once it holds ``MAX_DOCS``)."""
+    def add(self, pattern_id: str, category: str | None, words: set[str],
+            weights: dict[str, float] | None = None) -> None:
+        """Remember one output of ``pattern_id`` (ignored once it holds ``MAX_DOCS``); ``weights``
+        as ``nearest`` gave them for these words, worked out here when None."""
         held = self._held.get(pattern_id)
         if held is None:
             held = self._held[pattern_id] = (category, [])
         elif held[0] != category or len(held[1]) >= MAX_DOCS:
             return
+        if weights is None:
+            weights = self.weigh(words)
         held[1].append((tuple(words), weights))
         df = self._df
         for word in words:

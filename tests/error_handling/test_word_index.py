@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import pytest
 
+from coordinator.analytics.extension import AnalyticsExtension
+from error_handling.categories import ErrorCategory
 from error_handling.patterns import ErrorAggregator
 from error_handling.word_index import MIN_DOCS, WordIndex, long_output, words_of
+from tests.error_handling.handler_stubs import ctx, stub_handler
 
 CLEANUP = "resource_cleanup_error"
 
@@ -161,12 +165,6 @@ def test_outputs_joined_by_words_find_their_pattern_after_a_restart() -> None:
 
 
 async def test_the_coordinator_restores_patterns_with_their_words_from_duckdb(tmp_path) -> None:
-    from types import SimpleNamespace
-
-    from coordinator.analytics.extension import AnalyticsExtension
-    from error_handling.categories import ErrorCategory
-    from tests.error_handling.handler_stubs import ctx, stub_handler
-
     path = tmp_path / "events.duckdb"
     cleanup = ErrorCategory.RESOURCE_CLEANUP_ERROR
     before = stub_handler(event_sink=path)
