@@ -345,9 +345,11 @@ class ErrorAggregator:
         if self._words is not None:
             self._words.forget(pattern_id)
         held = self._causes.get(pattern.template)
-        if held is not None and held[0] is pattern:  # a cause's: one template, under every category it came with
+        if held is not None and held[0] is pattern:
+            # a cause's: its template under every category it came with, and the templates that
+            # joined it by their words (word_index), under the category of the outputs it holds
             del self._causes[pattern.template]
-            keys = [(category, pattern.template) for category in held[1]]
+            keys = [(category, template) for category in held[1] for template in pattern.variants]
         else:
             self._leave_bucket(pattern)
             keys = [(pattern.category, template) for template in pattern.variants]

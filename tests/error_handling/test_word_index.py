@@ -180,3 +180,27 @@ async def test_the_coordinator_restores_patterns_with_their_words_from_duckdb(tm
     await AnalyticsExtension().on_start(SimpleNamespace(error_handler=after), None)
     assert after.aggregator.add_error({"type": "", "message": BUSY_HOOK}, category=cleanup) == joined
     await after.stop()
+
+
+def test_a_cause_pattern_joined_by_words_leaves_nothing_behind_when_evicted() -> None:
+    # a named cause (a full disk) founds the pattern; an output that names no cause joins it by its
+    # words; once the pattern is evicted, that output's template must found a pattern of its own
+    disk = ("[stage] writing shard 7 of the nightly export to /data/export-nightly\n"
+            "[stage] zstd -19 -T8 part-00007.parquet\n"
+            "OSError: [Errno 28] No space left on device: '/data/export-nightly/part-00007.parquet.zst'\n"
+            "[stage] export-nightly shard 7 aborted\n[stage] exit 1")
+    words_only = ("[stage] writing shard 9 of the nightly export to /data/export-nightly\n"
+                  "[stage] zstd -19 -T8 part-00009.parquet\n"
+                  "zstd: error 70 : Write error : cannot write block : export-nightly shard quota\n"
+                  "[stage] export-nightly shard 9 aborted\n[stage] exit 1")
+    agg = ErrorAggregator(error_history_size=16, max_patterns=16)
+    for report in other_outputs(MIN_DOCS + 2):
+        agg.add_error(report, category=CLEANUP)
+    cause = agg.add_error({"type": "", "message": disk}, category=CLEANUP)
+    assert agg.get_pattern(cause)["template"].startswith("cause:")
+    assert agg.add_error({"type": "", "message": words_only}, category=CLEANUP) == cause
+    for report in other_outputs(40, seed=3):
+        agg.add_error(report, category=CLEANUP)
+    assert agg.get_pattern(cause) is None
+    again = agg.add_error({"type": "", "message": words_only}, category=CLEANUP)
+    assert agg.get_pattern(again) is not None
