@@ -47,8 +47,6 @@ MIN_DOCS = 10       # outputs held before any join: with fewer, no word is known
 _WORD_RE = re.compile(r"[a-z][a-z_]{2,}")
 
 
-
-
 def long_output(message: str | None) -> bool:
     """Whether a message is a whole output (``MIN_LINES`` lines or more), where one line's template
     says too little; a shorter one is what its template says."""
