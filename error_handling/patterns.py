@@ -225,13 +225,13 @@ class ErrorAggregator:
         pattern = self._exact.get((category, template))
         if pattern is not None:
             return pattern
-        found = None if info is None else self._words_of(category, template, info.type, info.message)
         if is_cause(template):
             # a named root cause: one pattern whatever category each report got, never compared
             # by similarity; its id is the cause's alone (its outputs' words let others join it)
             held = self._causes.get(template)
             if held is None:
                 pattern = self._create(pattern_id_for(template), category, template, template.split(" "))
+                found = None if info is None else self._words_of(category, template, info.type, info.message)
                 if found is not None:
                     self._words.add(pattern.pattern_id, category, found)
                 return pattern
@@ -279,7 +279,9 @@ class ErrorAggregator:
             self._join_bucket(best)
             return self._remember(best, category, template)
         weights = None
-        if found is not None:  # the second chance: the rarer words of the whole output
+        # the second chance: the rarer words of the whole output (read only now, when nothing joined)
+        found = None if info is None else self._words_of(category, template, info.type, info.message)
+        if found is not None:
             nearest, weights = self._words.nearest(category, found)
             if nearest is not None and info.type and self._patterns[nearest].template.split(" ", 1)[0] == tokens[0]:
                 # the same exception type saying something else: its templates were compared above
