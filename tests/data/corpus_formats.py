@@ -155,7 +155,7 @@ FORMATS: list[tuple[str, str, str, str, str, tuple[str, ...]]] = [
     ("slurm", "", "slurmstepd: error: Detected {n} oom_kill event in StepId={job}.batch. Some of the step tasks have been OOM Killed.", RA, "slurm-oom-kill", ()),
     ("slurm", "", "slurmstepd: error: *** JOB {job} ON {node} CANCELLED AT 2024-0{gpu}-12T10:1{gpu}:00 DUE TO TIME LIMIT ***", NT, "slurm-time-limit", (WO,)),
     ("slurm", "", "slurmstepd: error: *** JOB {job} ON {node} CANCELLED AT 2024-0{gpu}-12T10:1{gpu}:00 DUE TO PREEMPTION ***", WD, "slurm-preemption", ()),
-    ("slurm", "", "srun: error: Unable to allocate resources: Requested node configuration is not available", HA, "slurm-node-config", (TC,)),
+    ("slurm", "", "srun: error: Unable to allocate resources: Requested node configuration is not available", RA, "slurm-node-config", (TC, HA)),
     ("slurm", "", "srun: error: {node}: task {rank}: Killed", RA, "slurm-task-killed", (WC,)),
     ("kubernetes", "", "0/{n} nodes are available: {n} Insufficient nvidia.com/gpu. preemption: 0/{n} nodes are available: {n} No preemption victims found for incoming pod.", HA, "k8s-insufficient-gpu", (WO,)),
     ("kubernetes", "", "The node was low on resource: memory. Threshold quantity: 100Mi, available: {n}Ki. Container trainer was using {n}Ki, request is 0, has larger consumption of memory.", RA, "k8s-evicted-memory", ()),

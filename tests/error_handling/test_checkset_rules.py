@@ -143,6 +143,19 @@ from error_handling.rule import Tier
      C.RESOURCE_CLEANUP_ERROR, "k-locked-by-another"),
     ("CypressError: Timed out retrying after 4000ms: `cy.type()` failed because this element is disabled.",
      C.TEST_EXECUTION_ERROR, "k-assertion-words"),
+    # read from sets 255-262 (session 37)
+    ("sbatch: error: Batch job submission failed: Requested node configuration is not available",
+     C.RESOURCE_ALLOCATION_ERROR, "k-quota"),
+    ("E: Could not get lock /var/lib/apt/lists/lock. It is held by process 4121 (apt-get)",
+     C.RESOURCE_CLEANUP_ERROR, "k-locked-by-another"),
+    ("ERROR: Following operations are not supported by GPU delegate: CUSTOM TFLite_Detection_PostProcess\n"
+     "ERROR: TfLiteGpuDelegate Init: delegate is not initialized", C.HARDWARE_CAPABILITY_ERROR, "k-arch-mismatch"),
+    ("scontrol: error: Munge decode failed: Invalid credential", C.TEST_CONFIGURATION_ERROR, "k-credentials-refused"),
+    ("remoteFailed: [Failure instance: Traceback (failure with no frames): "
+     "<class 'twisted.spread.pb.PBConnectionLost'>: [Failure instance: Traceback: <class "
+     "'twisted.internet.error.ConnectionLost'>", C.WORKER_DISCONNECTION_ERROR, "k-agent-channel-closed"),
+    ("There are not enough slots available in the system to satisfy the 64\nslots that were requested by the "
+     "application:", C.TEST_CONFIGURATION_ERROR, "k-config-verdicts"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
@@ -205,6 +218,25 @@ def test_a_runner_summary_without_failures_is_no_verdict(clf: Classifier, messag
 ])
 def test_words_that_only_look_like_a_verdict(clf: Classifier, message: str, not_category: C) -> None:
     assert clf.classify({"type": "", "message": message}) != not_category
+
+
+def test_an_autoscaler_that_cannot_grow_is_no_overload() -> None:
+    """The pod asks for what the pool cannot give: the cluster is not busy (sets 159-262: 25 of 28 labelled
+    allocation), so what FailedScheduling said decides."""
+    events = ("Warning  FailedScheduling  3m  default-scheduler  0/9 nodes are available: 9 Insufficient memory.\n"
+              "Normal   NotTriggerScaleUp  3m  cluster-autoscaler  pod didn't trigger scale-up: "
+              "1 max node group size reached")
+    assert Classifier(model=False).explain({"type": "", "message": events}) == (C.RESOURCE_ALLOCATION_ERROR, "k-quota")
+
+
+def test_a_compile_error_in_the_change_is_weak() -> None:
+    """k-undeclared-in-change is weak: a name nowhere declared is the change's own fault unless the learned layer
+    is sure of more (a header or library too old)."""
+    rule = next(rule for rule in default_rules() if rule.name == "k-undeclared-in-change")
+    assert rule.tier == Tier.WEAK_MESSAGE
+    gcc = "src/io.cc:88:5: error: 'kRetryBudget' was not declared in this scope"
+    assert Classifier(model=False).explain({"type": "", "message": gcc}) == \
+        (C.TEST_EXECUTION_ERROR, "k-undeclared-in-change")
 
 
 def test_slurms_queue_line_is_no_verdict() -> None:
