@@ -129,7 +129,7 @@ BLIND_FORMATS_3: list[tuple[str, str, str, str, str, tuple[str, ...]]] = [
     ("hydra", "hydra.errors.MissingConfigException", "Cannot find primary config 'train{n}'. Check that it's in your config search path.", TC, "hydra-missing-config", ()),
     ("lightgbm", "lightgbm.basic.LightGBMError", "GPU Tree Learner was not enabled in this build.\nPlease recompile with CMake option -DUSE_GPU=1", TD, "lightgbm-no-gpu-build", (HC,)),
     ("xgboost", "xgboost.core.XGBoostError", "[10:21:33] /workspace/src/tree/updater_gpu_hist.cu:{n}: Exception in gpu_hist: NCCL failure :unhandled cuda error", HA, "xgboost-nccl", (WC,)),
-    ("catboost", "_catboost.CatBoostError", "catboost/cuda/cuda_lib/cuda_base.h:281: CUDA error 35: CUDA driver version is insufficient for CUDA runtime version", HC, "catboost-driver", ()),
+    ("catboost", "_catboost.CatBoostError", "catboost/cuda/cuda_lib/cuda_base.h:281: CUDA error 35: CUDA driver version is insufficient for CUDA runtime version", TD, "catboost-driver", (HC,)),
     ("spacy", "OSError", "[E050] Can't find model 'en_core_web_sm'. It doesn't seem to be a Python package or a valid path to a data directory.", TD, "spacy-model-missing", ()),
     ("nltk", "LookupError", "\n**********************************************************************\n  Resource punkt not found.\n  Please use the NLTK Downloader to obtain the resource:", TD, "nltk-resource", ()),
     ("safetensors", "safetensors_rust.SafetensorError", "Error while deserializing header: HeaderTooLarge", TE, "safetensors-header", (TD,)),

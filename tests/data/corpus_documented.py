@@ -45,8 +45,8 @@ DOCUMENTED: list[tuple[str, str, list[tuple], str, str, dict[str, Any]]] = [
     ("RuntimeError", "The NVIDIA driver on your system is too old (found version {}). Please update your GPU driver by "
      "downloading and installing a new version from the URL: http://www.nvidia.com/Download/index.aspx Alternatively, go "
      "to: https://pytorch.org to install a PyTorch version that has been compiled with your version of the CUDA driver.",
-     [(10010,), (11040,)], HC, "torch-driver-too-old", {}),
-    ("RuntimeError", "CUDA driver version is insufficient for CUDA runtime version", [(), ()], HC, "cuda-driver-insufficient", {}),
+     [(10010,), (11040,)], TD, "torch-driver-too-old", {"alternatives": [HC]}),
+    ("RuntimeError", "CUDA driver version is insufficient for CUDA runtime version", [(), ()], TD, "cuda-driver-insufficient", {"alternatives": [HC]}),
     ("RuntimeError", "CUDA error: device-side assert triggered" + _CUDA_TAIL, [(), ()], TE, "cuda-device-assert", {}),
     ("RuntimeError", "{}: operator(): block: [{},0,0], thread: [{},0,0] Assertion `-sizes[i] <= index && index < sizes[i] && "
      "\"index out of bounds\"` failed.\nRuntimeError: CUDA error: device-side assert triggered",

@@ -58,7 +58,7 @@ FORMATS: list[tuple[str, str, str, str, str, tuple[str, ...]]] = [
     # --- CuPy ---------------------------------------------------------------------------------------------
     ("cupy", "cupy.cuda.memory.OutOfMemoryError", "Out of memory allocating {bytes:,} bytes (allocated so far: {bytes:,} bytes).", RA, "cupy-oom", ()),
     ("cupy", "cupy_backends.cuda.api.runtime.CUDARuntimeError", "cudaErrorNoDevice: no CUDA-capable device is detected", HA, "cupy-no-device", ()),
-    ("cupy", "cupy_backends.cuda.api.runtime.CUDARuntimeError", "cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version", HC, "cupy-insufficient-driver", ()),
+    ("cupy", "cupy_backends.cuda.api.runtime.CUDARuntimeError", "cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version", TD, "cupy-insufficient-driver", (HC,)),
     ("cupy", "cupy_backends.cuda.api.runtime.CUDARuntimeError", "cudaErrorIllegalAddress: an illegal memory access was encountered", WC, "cupy-illegal-address", (TE,)),
     ("cupy", "cupy.cuda.compiler.CompileException", "{path}(12): error: identifier \"{word}_t\" is undefined\n1 error detected in the compilation of \"/tmp/tmp{id}/kern.cu\".", TE, "cupy-compile", (TC,)),
     ("cupy", "cupy_backends.cuda.api.runtime.CUDARuntimeError", "cudaErrorNoKernelImageForDevice: no kernel image is available for execution on the device", HC, "cupy-no-kernel-image", ()),

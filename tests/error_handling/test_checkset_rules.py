@@ -156,6 +156,19 @@ from error_handling.rule import Tier
      "'twisted.internet.error.ConnectionLost'>", C.WORKER_DISCONNECTION_ERROR, "k-agent-channel-closed"),
     ("There are not enough slots available in the system to satisfy the 64\nslots that were requested by the "
      "application:", C.TEST_CONFIGURATION_ERROR, "k-config-verdicts"),
+    # read from sets 263-269 (session 37)
+    ("Failure [INSTALL_FAILED_UPDATE_INCOMPATIBLE: Package org.example.app signatures do not match the previously "
+     "installed version; ignoring!]", C.RESOURCE_CLEANUP_ERROR, "k-left-on-target"),
+    ("An error was encountered processing the command (domain=com.apple.CoreSimulator.SimError, code=405):\n"
+     "Unable to boot device in current state: Booted", C.RESOURCE_CLEANUP_ERROR, "k-left-on-target"),
+    ("serial.serialutil.SerialException: [Errno 2] could not open port /dev/ttyACM1: [Errno 2] No such file or "
+     "directory: '/dev/ttyACM1'", C.HARDWARE_AVAILABILITY_ERROR, "k-device-node-missing"),
+    ("smartcard.Exceptions.CardConnectionException: SCARD_E_NO_READERS_AVAILABLE", C.HARDWARE_AVAILABILITY_ERROR,
+     "k-device-node-missing"),
+    ("ERROR: Executable file /home/ci/jobs/run_sim.sh does not exist", C.TEST_CONFIGURATION_ERROR,
+     "k-config-verdicts"),
+    ("E0203 11:02:03.123 cuInit failed: CUDA_ERROR_INSUFFICIENT_DRIVER", C.TEST_DEPENDENCY_ERROR,
+     "cuda-driver-too-old"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)

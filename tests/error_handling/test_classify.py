@@ -28,7 +28,7 @@ CASES = [
     ("RuntimeError", "CUDA out of memory. Tried to allocate 64.00 MiB (GPU 1; 10.76 GiB total capacity)", {}, C.RESOURCE_ALLOCATION_ERROR),
     ("RuntimeError", "CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported", {}, C.RESOURCE_ALLOCATION_ERROR),
     ("RuntimeError", "CUDA error: no CUDA-capable device is detected", {}, C.HARDWARE_AVAILABILITY_ERROR),
-    ("RuntimeError", "CUDA driver version is insufficient for CUDA runtime version", {}, C.HARDWARE_CAPABILITY_ERROR),
+    ("RuntimeError", "CUDA driver version is insufficient for CUDA runtime version", {}, C.TEST_DEPENDENCY_ERROR),
     ("RuntimeError", "CUDA error: device-side assert triggered", {}, C.TEST_EXECUTION_ERROR),
     ("RuntimeError", "CUDA error: an illegal memory access was encountered", {}, C.WORKER_CRASH_ERROR),
     ("RuntimeError", "CUDA error: no kernel image is available for execution on the device", {}, C.HARDWARE_CAPABILITY_ERROR),

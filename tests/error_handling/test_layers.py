@@ -29,7 +29,7 @@ from error_handling.type_knowledge import known_bases
     ("NVRM: Xid (PCI:0000:04:02.0): 64, pid='<unknown>', name=<unknown>, Row Remapper Error: (0xa3f4) - All reserved "
      "rows for bank are remapped", C.HARDWARE_AVAILABILITY_ERROR, "nvidia-xid:64"),
     ("GPU 3: Error: DCGM_FR_NVLINK_DOWN: link 2 is down", C.HARDWARE_AVAILABILITY_ERROR, "dcgm:DCGM_FR_NVLINK_DOWN"),
-    ("cupy_backends.cuda.api.runtime.CUDARuntimeError: cudaErrorInsufficientDriver", C.HARDWARE_CAPABILITY_ERROR, "cuda-runtime:cudaErrorInsufficientDriver"),
+    ("cupy_backends.cuda.api.runtime.CUDARuntimeError: cudaErrorInsufficientDriver", C.TEST_DEPENDENCY_ERROR, "cuda-runtime:cudaErrorInsufficientDriver"),
     ("operation cuInit(0) failed: CUDA_ERROR_NO_DEVICE", C.HARDWARE_AVAILABILITY_ERROR, "cuda-driver:CUDA_ERROR_NO_DEVICE"),
     ("[46] Call to cuDevicePrimaryCtxRetain results in CUDA_ERROR_DEVICES_UNAVAILABLE", C.HARDWARE_AVAILABILITY_ERROR,
      "cuda-driver:CUDA_ERROR_DEVICES_UNAVAILABLE"),
