@@ -169,6 +169,15 @@ from error_handling.rule import Tier
      "k-config-verdicts"),
     ("E0203 11:02:03.123 cuInit failed: CUDA_ERROR_INSUFFICIENT_DRIVER", C.TEST_DEPENDENCY_ERROR,
      "cuda-driver-too-old"),
+    # read from sets 271-278 (session 37)
+    ("Warning  FailedAttachVolume  4m  attachdetach-controller  Multi-Attach error for volume \"pvc-1\" Volume is "
+     "already used by pod(s) web-0", C.RESOURCE_CLEANUP_ERROR, "k-left-on-target"),
+    ("[TRT] [E] 1: [builderConfig.cpp::setFlag::42] INT8 is not supported natively on this platform",
+     C.HARDWARE_CAPABILITY_ERROR, "k-hardware-lacks-feature"),
+    ("pkcs11.exceptions.MechanismInvalid: C_SignInit returned CKR_MECHANISM_INVALID", C.HARDWARE_CAPABILITY_ERROR,
+     "k-hardware-lacks-feature"),
+    ("org.apache.spark.sql.AnalysisException: [PATH_NOT_FOUND] Path does not exist: file:/data/in/2024-02-30.",
+     C.TEST_CONFIGURATION_ERROR, "k-config-verdicts"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
