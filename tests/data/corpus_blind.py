@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from corpus_formats import HA, HC, NC, NT, RA, TC, TD, TE, WC, WD, WO, _values
+from corpus_formats import HA, HC, NC, NT, RA, RC, TC, TD, TE, WC, WD, WO, _values
 
 BLIND_VARIANTS = 3
 
@@ -24,7 +24,7 @@ BLIND_FORMATS: list[tuple[str, str, str, str, str, tuple[str, ...]]] = [
     ("numba", "numba.core.errors.TypingError", "Failed in nopython mode pipeline (step: nopython frontend)\nUnknown attribute '{word}' of type int64", TE, "numba-typing", ()),
     ("pyarrow", "pyarrow.lib.ArrowInvalid", "Could not convert 'abc{n}' with type str: tried to convert to int64", TE, "arrow-invalid", (TC,)),
     ("pyarrow", "pyarrow.lib.ArrowIOError", "Failed to open local file '{path}'. Detail: [errno 2] No such file or directory", TC, "arrow-io-missing", ()),
-    ("h5py", "OSError", "Unable to open file (unable to lock file, errno = 11, error message = 'Resource temporarily unavailable')", RA, "h5py-lock", ()),
+    ("h5py", "OSError", "Unable to open file (unable to lock file, errno = 11, error message = 'Resource temporarily unavailable')", RC, "h5py-lock", (RA,)),
     ("scikit-learn", "sklearn.exceptions.NotFittedError", "This LogisticRegression instance is not fitted yet. Call 'fit' with appropriate arguments before using this estimator.", TE, "sklearn-not-fitted", ()),
     ("scikit-learn", "ValueError", "Input X contains NaN.", TE, "sklearn-nan", ()),
     ("matplotlib", "RuntimeError", "Invalid DISPLAY variable", TC, "mpl-display", ()),

@@ -178,6 +178,15 @@ from error_handling.rule import Tier
      "k-hardware-lacks-feature"),
     ("org.apache.spark.sql.AnalysisException: [PATH_NOT_FOUND] Path does not exist: file:/data/in/2024-02-30.",
      C.TEST_CONFIGURATION_ERROR, "k-config-verdicts"),
+    # read from sets 279-286 (session 37)
+    ("E   FileExistsError: [Errno 17] File exists: '/tmp/ci/render-out'", C.RESOURCE_CLEANUP_ERROR,
+     "k-left-on-target"),
+    ("/usr/lib/python3.12/shutil.py:725: in rmtree\n    _rmtree_safe_fd(fd, path, onexc)\n"
+     "E   OSError: [Errno 39] Directory not empty: 'cache'", C.RESOURCE_CLEANUP_ERROR, "k-left-on-target"),
+    ("OSError: [Errno 11] Unable to create file (unable to lock file, errno = 11, error message = 'Resource "
+     "temporarily unavailable')", C.RESOURCE_CLEANUP_ERROR, "k-file-lock-held"),
+    ("2024-09-15T18:08:12Z 0 [ERROR] [MY-012574] [InnoDB] Unable to lock ./ibdata1 error: 11",
+     C.RESOURCE_CLEANUP_ERROR, "k-file-lock-held"),
 ])
 def test_rules_read_from_the_check_sets(clf: Classifier, message: str, category: C, rule: str) -> None:
     assert clf.explain({"type": "", "message": message}) == (category, rule)
