@@ -1,4 +1,4 @@
-"""The rules read from the pattern-labelled check sets (tests/data/holdout/grouping-batch71-222), each
+"""The rules read from the pattern-labelled check sets (tests/data/holdout/grouping-batch71-294), each
 checked on wording from another tool than the one it was read from, with the rule that must decide."""
 from __future__ import annotations
 
